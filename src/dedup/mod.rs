@@ -1,0 +1,5 @@
+//! Dedup: PURE content hashing (+ SimHash) and the `Seen` stores (memory, Redis).
+
+pub mod hash;
+
+pub use hash::content_hash;

@@ -1,0 +1,20 @@
+//! paperboy: URL jobs in (RabbitMQ), clean structured articles out.
+//!
+//! # Layout
+//! - [`config`]: typed settings from `config/default.toml`, `--config FILE` and `PAPERBOY__*` variables.
+//! - [`message`]: wire types: `Job` (in), `Article` and `Outcome` (out), routing keys, message ids.
+//! - [`extract`]: PURE page bytes -> article (charset, boilerplate removal, metadata).
+//! - [`fetch`]: HTTP client with timeouts, caps and SSRF guard; robots.txt; per-host politeness.
+//! - [`dedup`]: PURE content hash; the stores that remember what was seen.
+//! - [`amqp`]: broker connection with recovery, topology, publish-with-confirm.
+//! - [`worker`]: the only module that sees every stage: job -> outcome, ack after confirm.
+//! - [`pipeline`]: job -> article/outcome decision without a broker (shared by `work` and `scrape`).
+
+pub mod amqp;
+pub mod config;
+pub mod dedup;
+pub mod extract;
+pub mod fetch;
+pub mod message;
+pub mod pipeline;
+pub mod worker;
