@@ -29,7 +29,11 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: &'static str, value: impl std::fmt::Display, expected: impl Into<String>) -> ConfigError {
+fn invalid(
+    key: &'static str,
+    value: impl std::fmt::Display,
+    expected: impl Into<String>,
+) -> ConfigError {
     ConfigError::Invalid {
         key,
         value: value.to_string(),
@@ -221,9 +225,9 @@ impl Settings {
         let cfg = builder
             .build()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
-        let settings: Settings = cfg
-            .try_deserialize()
-            .map_err(|e| ConfigError::Load(format!("{e} (see config/default.toml for every key)")))?;
+        let settings: Settings = cfg.try_deserialize().map_err(|e| {
+            ConfigError::Load(format!("{e} (see config/default.toml for every key)"))
+        })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -249,20 +253,32 @@ impl Settings {
             ("amqp.delay_queue", &self.amqp.delay_queue),
         ] {
             if v.trim().is_empty() || v.len() > 255 {
-                return Err(invalid(key, format!("{v:?}"), "a non-empty name of at most 255 bytes"));
+                return Err(invalid(
+                    key,
+                    format!("{v:?}"),
+                    "a non-empty name of at most 255 bytes",
+                ));
             }
         }
         if self.amqp.confirm_timeout_ms == 0 {
             return Err(invalid("amqp.confirm_timeout_ms", 0, "a timeout above 0"));
         }
         if self.worker.concurrency == 0 {
-            return Err(invalid("worker.concurrency", 0, "at least 1 (jobs processed at once)"));
+            return Err(invalid(
+                "worker.concurrency",
+                0,
+                "at least 1 (jobs processed at once)",
+            ));
         }
         if self.worker.job_timeout_ms == 0 {
             return Err(invalid("worker.job_timeout_ms", 0, "a timeout above 0"));
         }
         if self.retry.max_attempts == 0 {
-            return Err(invalid("retry.max_attempts", 0, "at least 1 (the first try counts)"));
+            return Err(invalid(
+                "retry.max_attempts",
+                0,
+                "at least 1 (the first try counts)",
+            ));
         }
         if self.retry.tiers_ms.is_empty() || self.retry.tiers_ms.contains(&0) {
             return Err(invalid(
@@ -272,36 +288,62 @@ impl Settings {
             ));
         }
         if self.fetch.user_agent.trim().is_empty() {
-            return Err(invalid("fetch.user_agent", "\"\"", "a User-Agent such as \"paperboy/0.1 (+https://your.site/bot)\""));
+            return Err(invalid(
+                "fetch.user_agent",
+                "\"\"",
+                "a User-Agent such as \"paperboy/0.1 (+https://your.site/bot)\"",
+            ));
         }
         if self.fetch.timeout_ms == 0 || self.fetch.connect_timeout_ms == 0 {
             return Err(invalid(
                 "fetch.timeout_ms",
-                format!("{}/{}", self.fetch.timeout_ms, self.fetch.connect_timeout_ms),
+                format!(
+                    "{}/{}",
+                    self.fetch.timeout_ms, self.fetch.connect_timeout_ms
+                ),
                 "timeouts above 0 (fetch.timeout_ms and fetch.connect_timeout_ms)",
             ));
         }
         if self.fetch.max_body_bytes < 1024 {
-            return Err(invalid("fetch.max_body_bytes", self.fetch.max_body_bytes, "at least 1024 bytes"));
+            return Err(invalid(
+                "fetch.max_body_bytes",
+                self.fetch.max_body_bytes,
+                "at least 1024 bytes",
+            ));
         }
         for (host, ip) in &self.fetch.resolve {
             if ip.parse::<std::net::IpAddr>().is_err() {
-                return Err(invalid("fetch.resolve", format!("{host} = {ip:?}"), "an IP address for each host name"));
+                return Err(invalid(
+                    "fetch.resolve",
+                    format!("{host} = {ip:?}"),
+                    "an IP address for each host name",
+                ));
             }
         }
         if self.politeness.max_concurrent_per_host == 0 {
-            return Err(invalid("politeness.max_concurrent_per_host", 0, "at least 1"));
+            return Err(invalid(
+                "politeness.max_concurrent_per_host",
+                0,
+                "at least 1",
+            ));
         }
         if self.politeness.backoff_base_ms > self.politeness.backoff_max_ms {
             return Err(invalid(
                 "politeness.backoff_base_ms",
                 self.politeness.backoff_base_ms,
-                format!("at most politeness.backoff_max_ms ({})", self.politeness.backoff_max_ms),
+                format!(
+                    "at most politeness.backoff_max_ms ({})",
+                    self.politeness.backoff_max_ms
+                ),
             ));
         }
         for (host, o) in &self.politeness.hosts {
             if o.max_concurrent_per_host == Some(0) {
-                return Err(invalid("politeness.hosts.*.max_concurrent_per_host", format!("{host}: 0"), "at least 1"));
+                return Err(invalid(
+                    "politeness.hosts.*.max_concurrent_per_host",
+                    format!("{host}: 0"),
+                    "at least 1",
+                ));
             }
         }
         let redis_url = self.redis.url.expose_secret();
@@ -318,12 +360,18 @@ impl Settings {
             }
         }
         if self.dedup.store == DedupStoreKind::Redis && redis_url.is_empty() {
-            return Err(invalid("dedup.store", "\"redis\"", "`memory`, or set redis.url to use the shared Redis store"));
+            return Err(invalid(
+                "dedup.store",
+                "\"redis\"",
+                "`memory`, or set redis.url to use the shared Redis store",
+            ));
         }
         if self.dedup.max_entries == 0 {
             return Err(invalid("dedup.max_entries", 0, "at least 1"));
         }
-        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
             return Err(invalid(
                 "metrics.listen",
                 format!("{:?}", self.metrics.listen),
@@ -405,7 +453,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -441,10 +492,14 @@ mod tests {
         let e = Settings::load_with_env(None, env(&[("PAPERBOY__WORKER__CONCURRENCY", "0")]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("worker.concurrency") && e.contains("at least 1"), "{e}");
-        let e = Settings::load_with_env(None, env(&[("PAPERBOY__AMQP__URL", "http://u:secret@h/")]))
-            .unwrap_err()
-            .to_string();
+        assert!(
+            e.contains("worker.concurrency") && e.contains("at least 1"),
+            "{e}"
+        );
+        let e =
+            Settings::load_with_env(None, env(&[("PAPERBOY__AMQP__URL", "http://u:secret@h/")]))
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("amqp.url") && !e.contains("secret"), "{e}");
         let e = Settings::load_with_env(None, env(&[("PAPERBOY__DEDUP__STORE", "redis")]))
             .unwrap_err()
@@ -461,7 +516,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
         std::fs::write(&p, "[worker]\nconcurency = 3\n").unwrap();
-        let e = Settings::load_with_env(Some(&p), env(&[])).unwrap_err().to_string();
+        let e = Settings::load_with_env(Some(&p), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("concurency"), "{e}");
     }
 
@@ -476,8 +533,14 @@ mod tests {
         .unwrap();
         let s = Settings::load_with_env(Some(&p), env(&[])).unwrap();
         let p = &s.politeness;
-        assert_eq!(p.min_delay_for("a.news.example.com"), Duration::from_millis(100));
-        assert_eq!(p.min_delay_for("www.example.com"), Duration::from_millis(5000));
+        assert_eq!(
+            p.min_delay_for("a.news.example.com"),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            p.min_delay_for("www.example.com"),
+            Duration::from_millis(5000)
+        );
         assert_eq!(p.min_delay_for("other.org"), Duration::from_millis(1000));
     }
 }

@@ -8,9 +8,11 @@
 //! - [`dedup`]: PURE content hash; the stores that remember what was seen.
 //! - [`amqp`]: broker connection with recovery, topology, publish-with-confirm.
 //! - [`worker`]: the only module that sees every stage: job -> outcome, ack after confirm.
+//! - [`commands`]: the `submit`, `tail`, `scrape` and `extract` subcommands.
 //! - [`pipeline`]: job -> article/outcome decision without a broker (shared by `work` and `scrape`).
 
 pub mod amqp;
+pub mod commands;
 pub mod config;
 pub mod dedup;
 pub mod extract;

@@ -1,1 +1,250 @@
-fn main() {}
+//! paperboy binary: parse the CLI, load settings, init logs, pick implementations, run.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use paperboy::config::{LogFormat, Settings};
+use paperboy::{commands, dedup, fetch, pipeline, worker};
+
+/// Turns URLs into clean, structured news articles: URL jobs in (RabbitMQ), JSON articles out.
+#[derive(Parser)]
+#[command(name = "paperboy", version, about, long_about = None)]
+struct Cli {
+    /// TOML file layered over the built-in defaults (see config/default.toml); PAPERBOY__SECTION__KEY
+    /// environment variables override both.
+    #[arg(long, short, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one worker: consume URL jobs, process them concurrently, publish articles/outcomes, ack.
+    Work,
+    /// Publish one job per URL (arguments, then lines of --file or stdin) to the jobs queue, with confirms.
+    ///
+    /// Blank lines and lines starting with `#` are skipped; an invalid URL is reported with its line
+    /// number and the rest goes on. Prints how many jobs the broker confirmed.
+    Submit {
+        /// URLs to submit.
+        urls: Vec<String>,
+        /// Read URLs from FILE, one per line; `-` reads standard input.
+        #[arg(long, short, value_name = "FILE")]
+        file: Option<String>,
+    },
+    /// Print every message of the output exchange as one JSON line (temporary exclusive queue).
+    Tail {
+        /// Topic pattern to bind with, e.g. `article.en.#`, `outcome.#`, `#` (all).
+        #[arg(long, short, default_value = "#", value_name = "PATTERN")]
+        routing_key: String,
+        /// Stop after N messages.
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+        /// Stop after SECONDS without a message.
+        #[arg(long, value_name = "SECONDS")]
+        idle_timeout: Option<f64>,
+    },
+    /// No broker: fetch each URL (politely), extract, print one article (or outcome) JSON per line.
+    Scrape {
+        /// URLs to scrape.
+        #[arg(required = true)]
+        urls: Vec<String>,
+    },
+    /// No network: extract saved pages (.html or .html.gz), one JSON line per file with "source".
+    Extract {
+        /// The URL the pages were fetched from (resolves relative links, names the site).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Saved pages.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("paperboy: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Arc::new(Settings::load(cli.config.as_deref())?);
+    init_logs(settings.log.format);
+    if let Command::Extract { url, files } = &cli.command {
+        return extract(&settings, url.as_deref(), files);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run_async(cli.command, settings))
+}
+
+async fn run_async(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Work => {
+            let redis = redis_connection(&settings).await?;
+            let fetcher = fetch::PoliteFetcher::new(&settings, redis.clone())?;
+            let seen = dedup::build_store(&settings, redis).await?;
+            let processor =
+                pipeline::Processor::new(Arc::new(fetcher), Arc::new(seen), settings.clone());
+            let worker = worker::Worker::new(processor, settings.clone());
+            let shutdown = CancellationToken::new();
+            spawn_signal_handler(shutdown.clone());
+            worker.run(shutdown).await?;
+            tracing::info!("worker stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Submit { urls, file } => {
+            let input: Option<Box<dyn BufRead + Send>> = match file.as_deref() {
+                None => None,
+                Some("-") => Some(Box::new(std::io::BufReader::new(std::io::stdin()))),
+                Some(path) => Some(Box::new(std::io::BufReader::new(
+                    std::fs::File::open(path)
+                        .with_context(|| format!("cannot open --file {path}"))?,
+                ))),
+            };
+            if urls.is_empty() && input.is_none() {
+                anyhow::bail!("nothing to submit: give URLs as arguments, or --file FILE, or --file - for stdin");
+            }
+            let mut err = std::io::stderr();
+            let r = commands::submit(&settings, &urls, input, &mut err).await?;
+            println!(
+                "{} jobs confirmed, {} invalid lines, {} not confirmed",
+                r.confirmed, r.invalid, r.failed
+            );
+            Ok(if r.invalid == 0 && r.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Tail {
+            routing_key,
+            max,
+            idle_timeout,
+        } => {
+            let mut out = std::io::stdout();
+            let idle = idle_timeout.map(Duration::from_secs_f64);
+            commands::tail(&settings, &routing_key, max, idle, &mut out).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scrape { urls } => {
+            let fetcher = fetch::PoliteFetcher::new(&settings, None)?;
+            let seen = dedup::build_store(&settings, None).await?;
+            let processor = commands::processor(fetcher, seen, settings.clone());
+            let mut out = std::io::stdout();
+            let concurrency = usize::from(settings.worker.concurrency);
+            let (_articles, others) =
+                commands::scrape(&processor, &urls, concurrency, &mut out).await;
+            Ok(if others == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Extract { .. } => unreachable!("handled without a runtime"),
+    }
+}
+
+fn extract(settings: &Settings, url: Option<&str>, files: &[String]) -> anyhow::Result<ExitCode> {
+    let url = url
+        .map(|u| url::Url::parse(u).with_context(|| format!("--url {u:?} is not an absolute URL")))
+        .transpose()?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failures = 0;
+    for f in files {
+        let v = commands::extract_file(f, url.as_ref(), settings.extract.max_html_bytes);
+        failures += usize::from(v.get("error").is_some());
+        if writeln!(out, "{v}").is_err() {
+            break; // broken pipe
+        }
+    }
+    let _ = out.flush();
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn redis_connection(
+    settings: &Settings,
+) -> anyhow::Result<Option<redis::aio::ConnectionManager>> {
+    let Some(url) = settings.redis_url() else {
+        return Ok(None);
+    };
+    let redacted = paperboy::config::redact_url(url);
+    let client = redis::Client::open(url)
+        .with_context(|| format!("redis.url {redacted} is not a valid Redis URL"))?;
+    let conn = tokio::time::timeout(
+        Duration::from_secs(10),
+        redis::aio::ConnectionManager::new(client),
+    )
+    .await
+    .with_context(|| format!("connecting to Redis at {redacted} timed out"))?
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to Redis at {redacted}: {}",
+            e.to_string().replace(url, &redacted)
+        )
+    })?;
+    Ok(Some(conn))
+}
+
+/// First SIGTERM/SIGINT: graceful shutdown. Second: exit at once (unacked jobs are redelivered).
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+        for n in 0..2 {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            if n == 0 {
+                tracing::info!(
+                    "shutdown requested; finishing in-flight jobs (signal again to exit at once)"
+                );
+                shutdown.cancel();
+            } else {
+                tracing::warn!(
+                    "second signal: exiting now; unfinished jobs stay unacked and are redelivered"
+                );
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+fn init_logs(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

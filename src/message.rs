@@ -53,8 +53,8 @@ impl Job {
         }
         let is_json_type = content_type.is_some_and(|c| c.contains("json"));
         if trimmed.starts_with('{') || is_json_type {
-            let mut job: Job =
-                serde_json::from_str(trimmed).map_err(|e| JobDecodeError::BadJson(e.to_string()))?;
+            let mut job: Job = serde_json::from_str(trimmed)
+                .map_err(|e| JobDecodeError::BadJson(e.to_string()))?;
             if job.id.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 job.id = None;
             }
@@ -236,12 +236,7 @@ impl Outcome {
 
     /// Stable message id: the same job and the same outcome always give the same id.
     pub fn message_id(&self) -> String {
-        stable_id(&[
-            "outcome",
-            &self.job_id,
-            self.outcome.as_str(),
-            &self.reason,
-        ])
+        stable_id(&["outcome", &self.job_id, self.outcome.as_str(), &self.reason])
     }
 }
 
@@ -259,7 +254,11 @@ impl Article {
             .filter(|s| !s.is_empty())
             .unwrap_or("und")
             .to_ascii_lowercase();
-        format!("article.{}.{}", routing_word(&lang), site_word(&self.final_url))
+        format!(
+            "article.{}.{}",
+            routing_word(&lang),
+            site_word(&self.final_url)
+        )
     }
 
     /// Stable message id: derived from the job id and the content hash, so a redelivered job that
@@ -319,7 +318,11 @@ mod tests {
 
     #[test]
     fn decodes_json_and_bare_url() {
-        let j = Job::decode(br#"{"url":"https://a.example/x","id":"42","meta":{"k":1}}"#, None).unwrap();
+        let j = Job::decode(
+            br#"{"url":"https://a.example/x","id":"42","meta":{"k":1}}"#,
+            None,
+        )
+        .unwrap();
         assert_eq!(j.url, "https://a.example/x");
         assert_eq!(j.id.as_deref(), Some("42"));
         assert_eq!(j.meta.unwrap()["k"], 1);
@@ -331,21 +334,48 @@ mod tests {
     #[test]
     fn rejects_garbage_bodies() {
         assert_eq!(Job::decode(b"", None), Err(JobDecodeError::Empty));
-        assert_eq!(Job::decode(&[0xff, 0xfe, 0x00], None), Err(JobDecodeError::NotUtf8));
-        assert!(matches!(Job::decode(b"{not json", None), Err(JobDecodeError::BadJson(_))));
-        assert!(matches!(Job::decode(b"two words", None), Err(JobDecodeError::NotAUrl(_))));
-        assert!(matches!(Job::decode(br#"{"id":"x"}"#, None), Err(JobDecodeError::BadJson(_))));
+        assert_eq!(
+            Job::decode(&[0xff, 0xfe, 0x00], None),
+            Err(JobDecodeError::NotUtf8)
+        );
+        assert!(matches!(
+            Job::decode(b"{not json", None),
+            Err(JobDecodeError::BadJson(_))
+        ));
+        assert!(matches!(
+            Job::decode(b"two words", None),
+            Err(JobDecodeError::NotAUrl(_))
+        ));
+        assert!(matches!(
+            Job::decode(br#"{"id":"x"}"#, None),
+            Err(JobDecodeError::BadJson(_))
+        ));
     }
 
     #[test]
     fn validates_urls() {
         assert!(validate_url("https://example.com/a").is_ok());
         assert_eq!(validate_url(" "), Err(UrlError::Empty));
-        assert!(matches!(validate_url("ftp://x/y"), Err(UrlError::Scheme { .. })));
-        assert!(matches!(validate_url("javascript:alert(1)"), Err(UrlError::Scheme { .. })));
-        assert!(matches!(validate_url("file:///etc/passwd"), Err(UrlError::Scheme { .. })));
-        assert_eq!(validate_url("http://u:p@example.com/"), Err(UrlError::Credentials));
-        assert!(matches!(validate_url("not a url"), Err(UrlError::Unparsable { .. })));
+        assert!(matches!(
+            validate_url("ftp://x/y"),
+            Err(UrlError::Scheme { .. })
+        ));
+        assert!(matches!(
+            validate_url("javascript:alert(1)"),
+            Err(UrlError::Scheme { .. })
+        ));
+        assert!(matches!(
+            validate_url("file:///etc/passwd"),
+            Err(UrlError::Scheme { .. })
+        ));
+        assert_eq!(
+            validate_url("http://u:p@example.com/"),
+            Err(UrlError::Credentials)
+        );
+        assert!(matches!(
+            validate_url("not a url"),
+            Err(UrlError::Unparsable { .. })
+        ));
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
         assert!(matches!(validate_url(&long), Err(UrlError::TooLong { .. })));
         let idn = validate_url("https://bücher.example/").unwrap();
@@ -381,7 +411,11 @@ mod tests {
         assert_eq!(a.message_id(), a.clone().message_id());
         let mut b = a.clone();
         b.fetched_at = "2020-01-01T00:00:00Z".into();
-        assert_eq!(a.message_id(), b.message_id(), "fetch time must not change the id");
+        assert_eq!(
+            a.message_id(),
+            b.message_id(),
+            "fetch time must not change the id"
+        );
         b.content_hash = "blake3:01".into();
         assert_ne!(a.message_id(), b.message_id());
     }

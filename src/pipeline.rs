@@ -1,1 +1,429 @@
-//! Pipeline.
+//! One job through the stages, without a broker: validate -> fetch -> check response -> extract -> dedup.
+//!
+//! Shared by `paperboy work` (which then publishes and acks) and `paperboy scrape` (which prints).
+//! The decision is a value ([`Decision`]); nothing here publishes or acks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::config::{NearAction, Settings};
+use crate::dedup::{fingerprint, Seen, Verdict};
+use crate::extract::{self, ExtractError, Extracted, Page};
+use crate::fetch::{FetchError, FetchedPage, Fetcher};
+use crate::message::{
+    now_rfc3339, validate_url, Article, Outcome, OutcomeKind, OUTCOME_SCHEMA_VERSION,
+    SCHEMA_VERSION,
+};
+
+/// A decoded job with its id settled and its attempt count known.
+#[derive(Debug, Clone)]
+pub struct JobInput {
+    pub job_id: String,
+    pub url: String,
+    pub meta: Option<Map<String, Value>>,
+    /// 1 for the first delivery; raised by each retry.
+    pub attempts: u32,
+}
+
+/// What became of a job. Exactly one per processing.
+#[derive(Debug)]
+pub enum Decision {
+    /// Publish this article.
+    Article(Box<Article>),
+    /// Publish this outcome (duplicate, skipped, or permanent failure).
+    Final(Outcome),
+    /// A failure that may go away: retry later if attempts remain, else it becomes final.
+    /// The outcome is what to publish when no attempt remains.
+    Transient(Outcome),
+    /// The host is not free for `wait`: park the job and try again later (not a failure, not a retry).
+    Defer { wait: Duration, host: String },
+}
+
+impl Decision {
+    /// Short label for logs and metrics.
+    pub fn label(&self) -> String {
+        match self {
+            Decision::Article(_) => "article".into(),
+            Decision::Final(o) | Decision::Transient(o) => o.routing_key(),
+            Decision::Defer { .. } => "deferred".into(),
+        }
+    }
+}
+
+/// Time spent in each stage of one job (for metrics).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timings {
+    pub fetch: Option<Duration>,
+    pub extract: Option<Duration>,
+    pub bytes: usize,
+}
+
+/// Runs jobs through fetch, extract and dedup.
+pub struct Processor<F, S> {
+    pub fetcher: Arc<F>,
+    pub seen: Arc<S>,
+    pub settings: Arc<Settings>,
+}
+
+impl<F, S> Clone for Processor<F, S> {
+    fn clone(&self) -> Self {
+        Self {
+            fetcher: self.fetcher.clone(),
+            seen: self.seen.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<F: Fetcher, S: Seen> Processor<F, S> {
+    pub fn new(fetcher: Arc<F>, seen: Arc<S>, settings: Arc<Settings>) -> Self {
+        Self {
+            fetcher,
+            seen,
+            settings,
+        }
+    }
+
+    /// Take one job to its decision.
+    pub async fn process(&self, job: &JobInput) -> (Decision, Timings) {
+        let mut timings = Timings::default();
+        let outcome = |kind, reason: &str, detail: String| make_outcome(job, kind, reason, detail);
+        let url = match validate_url(&job.url) {
+            Ok(u) => u,
+            Err(e) => {
+                return (
+                    Decision::Final(outcome(OutcomeKind::Failed, "invalid_url", e.to_string())),
+                    timings,
+                )
+            }
+        };
+        let started = Instant::now();
+        let fetched = self.fetcher.fetch(&url).await;
+        timings.fetch = Some(started.elapsed());
+        let page = match fetched {
+            Ok(p) => p,
+            Err(e) => return (fetch_error_decision(job, e), timings),
+        };
+        timings.bytes = page.body.len();
+        if let Some(d) = check_response(job, &page) {
+            return (d, timings);
+        }
+        let started = Instant::now();
+        let extracted = extract_blocking(page.clone(), self.settings.extract.max_html_bytes).await;
+        timings.extract = Some(started.elapsed());
+        let extracted = match extracted {
+            Ok(x) => x,
+            Err(e) => {
+                let (kind, reason) = match e {
+                    ExtractError::TooLarge { .. } => (OutcomeKind::Failed, "too_large"),
+                    ExtractError::Empty | ExtractError::NoContent => {
+                        (OutcomeKind::Skipped, "no_content")
+                    }
+                    #[allow(unreachable_patterns)] // ExtractError is non-exhaustive
+                    _ => (OutcomeKind::Failed, "extract"),
+                };
+                let mut o = outcome(kind, reason, format!("{}: {e}", page.final_url));
+                o.final_url = Some(page.final_url.to_string());
+                o.http_status = Some(page.status);
+                return (Decision::Final(o), timings);
+            }
+        };
+        let mut article = build_article(job, &url, &page, extracted);
+        let fp = fingerprint(&article.text);
+        let verdict = match self.seen.check_and_record(&fp, &job.job_id).await {
+            Ok(v) => v,
+            Err(e) => {
+                return (
+                    Decision::Transient(outcome(OutcomeKind::Failed, "dedup_store", e.to_string())),
+                    timings,
+                )
+            }
+        };
+        let duplicate = |first: String, of_hash: &str| {
+            let mut o = outcome(OutcomeKind::Duplicate, "duplicate", first);
+            o.final_url = Some(page.final_url.to_string());
+            o.http_status = Some(page.status);
+            o.content_hash = Some(of_hash.to_string());
+            Decision::Final(o)
+        };
+        let d = match verdict {
+            Verdict::New => Decision::Article(Box::new(article)),
+            Verdict::Duplicate { first_job } => duplicate(
+                format!("same text as job {first_job} (content hash {})", fp.hash),
+                &fp.hash,
+            ),
+            Verdict::NearDuplicate { of_hash, distance } => match self.settings.dedup.near_action {
+                NearAction::Drop => duplicate(
+                    format!(
+                        "near-duplicate (SimHash distance {distance}) of content hash {of_hash}"
+                    ),
+                    &of_hash,
+                ),
+                NearAction::Flag => {
+                    article.near_duplicate_of = Some(of_hash);
+                    Decision::Article(Box::new(article))
+                }
+            },
+        };
+        (d, timings)
+    }
+}
+
+/// Run the (CPU-bound) extractor off the async threads.
+async fn extract_blocking(
+    page: FetchedPage,
+    max_html_bytes: usize,
+) -> Result<Extracted, ExtractError> {
+    tokio::task::spawn_blocking(move || extract_page(&page, max_html_bytes))
+        .await
+        .unwrap_or(Err(ExtractError::NoContent))
+}
+
+/// Extract from a fetched page, enforcing the size limit.
+pub fn extract_page(page: &FetchedPage, max_html_bytes: usize) -> Result<Extracted, ExtractError> {
+    if page.body.len() > max_html_bytes {
+        return Err(ExtractError::TooLarge {
+            size: page.body.len(),
+            max: max_html_bytes,
+        });
+    }
+    extract::extract(&Page {
+        body: &page.body,
+        url: Some(&page.final_url),
+        content_type: page.content_type.as_deref(),
+        content_language: page.content_language.as_deref(),
+    })
+}
+
+/// An outcome for `job` with the common fields filled.
+pub fn make_outcome(job: &JobInput, kind: OutcomeKind, reason: &str, detail: String) -> Outcome {
+    Outcome {
+        schema: OUTCOME_SCHEMA_VERSION.to_string(),
+        job_id: job.job_id.clone(),
+        url: job.url.clone(),
+        outcome: kind,
+        reason: reason.to_string(),
+        detail,
+        at: now_rfc3339(),
+        final_url: None,
+        http_status: None,
+        content_hash: None,
+        attempts: job.attempts,
+        meta: job.meta.clone(),
+    }
+}
+
+/// Map a fetch error to a decision: deferral, skip, transient or permanent failure.
+pub fn fetch_error_decision(job: &JobInput, e: FetchError) -> Decision {
+    let detail = e.to_string();
+    match e {
+        FetchError::Deferred { wait, host } => Decision::Defer { wait, host },
+        FetchError::RobotsDisallowed { .. } | FetchError::CrawlDelayTooLong { .. } => {
+            Decision::Final(make_outcome(job, OutcomeKind::Skipped, e.reason(), detail))
+        }
+        ref e if e.is_transient() => {
+            Decision::Transient(make_outcome(job, OutcomeKind::Failed, e.reason(), detail))
+        }
+        e => Decision::Final(make_outcome(job, OutcomeKind::Failed, e.reason(), detail)),
+    }
+}
+
+/// Turn an HTTP status and content type into a decision when they rule out extraction.
+pub fn check_response(job: &JobInput, page: &FetchedPage) -> Option<Decision> {
+    let status = page.status;
+    let with_page = |mut o: Outcome| {
+        o.final_url = Some(page.final_url.to_string());
+        o.http_status = Some(status);
+        o
+    };
+    if !(200..300).contains(&status) {
+        let reason = format!("http_{status}");
+        let detail = format!("{} answered HTTP {status}", page.final_url);
+        let o = with_page(make_outcome(job, OutcomeKind::Failed, &reason, detail));
+        // 408, 429 and 5xx may pass; other statuses will not change by asking again.
+        return Some(if status == 408 || status == 429 || status >= 500 {
+            Decision::Transient(o)
+        } else {
+            Decision::Final(o)
+        });
+    }
+    if let Some(ct) = page.content_type.as_deref() {
+        if !is_html_content_type(ct) {
+            let detail = format!(
+                "{} is {ct:?}, not HTML; only text/html and XHTML pages are extracted",
+                page.final_url
+            );
+            return Some(Decision::Final(with_page(make_outcome(
+                job,
+                OutcomeKind::Skipped,
+                "not_html",
+                detail,
+            ))));
+        }
+    }
+    if page.body.iter().all(u8::is_ascii_whitespace) {
+        let detail = format!(
+            "{} answered HTTP {status} with an empty body",
+            page.final_url
+        );
+        return Some(Decision::Final(with_page(make_outcome(
+            job,
+            OutcomeKind::Skipped,
+            "no_content",
+            detail,
+        ))));
+    }
+    None
+}
+
+/// `text/html`, XHTML/XML, or a missing/generic type that may hold HTML.
+pub fn is_html_content_type(ct: &str) -> bool {
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    // An absent or generic type may still be HTML (mislabelled servers); the extractor decides then.
+    matches!(
+        mime.as_str(),
+        "" | "text/html"
+            | "application/xhtml+xml"
+            | "application/xml"
+            | "text/xml"
+            | "application/octet-stream"
+    )
+}
+
+/// Assemble the article message.
+pub fn build_article(job: &JobInput, url: &Url, page: &FetchedPage, x: Extracted) -> Article {
+    let content_hash = crate::dedup::content_hash(&x.text);
+    let final_url = page.final_url.to_string();
+    Article {
+        schema: SCHEMA_VERSION.to_string(),
+        job_id: job.job_id.clone(),
+        url: url.to_string(),
+        canonical_url: x.canonical_url.unwrap_or_else(|| final_url.clone()),
+        final_url,
+        fetched_at: page.fetched_at.clone(),
+        http_status: page.status,
+        title: x.title,
+        authors: x.authors,
+        published_at: x.published_at,
+        modified_at: x.modified_at,
+        language: x.language.unwrap_or_else(|| "und".to_string()),
+        site_name: x.site_name,
+        description: x.description,
+        image: x.image,
+        word_count: word_count(&x.text),
+        text: x.text,
+        content_hash,
+        page_kind: x.page_kind,
+        near_duplicate_of: None,
+        meta: job.meta.clone(),
+    }
+}
+
+/// Words in `text`: whitespace-separated tokens holding a letter or digit, where each Han, kana or
+/// Hangul character counts as one word (those scripts do not separate words with spaces).
+pub fn word_count(text: &str) -> usize {
+    text.split_whitespace()
+        .map(|tok| {
+            let cjk = tok.chars().filter(|c| is_cjk(*c)).count();
+            let rest = tok.chars().any(|c| c.is_alphanumeric() && !is_cjk(c));
+            cjk + usize::from(rest)
+        })
+        .sum()
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+/// The same decision as [`Processor::process`] but shaped for printing (`scrape`): articles and
+/// outcomes as JSON values.
+pub fn decision_json(d: &Decision) -> Value {
+    match d {
+        Decision::Article(a) => serde_json::to_value(a).unwrap_or(Value::Null),
+        Decision::Final(o) | Decision::Transient(o) => {
+            serde_json::to_value(o).unwrap_or(Value::Null)
+        }
+        Decision::Defer { wait, host } => {
+            serde_json::json!({"outcome": "deferred", "host": host, "wait_ms": wait.as_millis() as u64})
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_types() {
+        assert!(is_html_content_type("text/html; charset=utf-8"));
+        assert!(is_html_content_type("application/xhtml+xml"));
+        assert!(is_html_content_type(""));
+        assert!(!is_html_content_type("application/pdf"));
+        assert!(!is_html_content_type("image/png"));
+        assert!(!is_html_content_type("text/plain"));
+        assert!(!is_html_content_type("application/json"));
+    }
+
+    #[test]
+    fn counts_words_in_every_script() {
+        assert_eq!(word_count("Hello, world — again"), 3);
+        assert_eq!(word_count("مرحبا بالعالم"), 2);
+        assert_eq!(word_count("東京都"), 3);
+        assert_eq!(word_count(""), 0);
+    }
+
+    fn job() -> JobInput {
+        JobInput {
+            job_id: "j".into(),
+            url: "https://x.example/".into(),
+            meta: None,
+            attempts: 1,
+        }
+    }
+
+    fn page(status: u16, ct: Option<&str>, body: &'static str) -> FetchedPage {
+        FetchedPage {
+            final_url: Url::parse("https://x.example/").unwrap(),
+            status,
+            content_type: ct.map(str::to_string),
+            content_language: None,
+            body: bytes::Bytes::from_static(body.as_bytes()),
+            fetched_at: now_rfc3339(),
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_outcomes() {
+        let j = job();
+        assert!(check_response(&j, &page(200, Some("text/html"), "<p>x</p>")).is_none());
+        match check_response(&j, &page(404, Some("text/html"), "nope")) {
+            Some(Decision::Final(o)) => assert_eq!(o.routing_key(), "outcome.failed.http_404"),
+            d => panic!("{d:?}"),
+        }
+        assert!(matches!(
+            check_response(&j, &page(503, None, "")),
+            Some(Decision::Transient(_))
+        ));
+        assert!(matches!(
+            check_response(&j, &page(429, None, "")),
+            Some(Decision::Transient(_))
+        ));
+        match check_response(&j, &page(200, Some("application/pdf"), "%PDF")) {
+            Some(Decision::Final(o)) => assert_eq!(o.routing_key(), "outcome.skipped.not_html"),
+            d => panic!("{d:?}"),
+        }
+        match check_response(&j, &page(200, Some("text/html"), "  \n")) {
+            Some(Decision::Final(o)) => assert_eq!(o.reason, "no_content"),
+            d => panic!("{d:?}"),
+        }
+    }
+}

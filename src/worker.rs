@@ -1,1 +1,401 @@
-//! Worker.
+//! The worker: consume URL jobs, take each to exactly one outcome, publish it with confirm, then ack.
+//!
+//! The only module that sees every stage. Delivery guarantees:
+//! - a job is acked only after what it produced (article, outcome, retry copy, deferral copy or dead
+//!   letter) is confirmed by the broker;
+//! - when publishing fails the job is nacked back to the queue (the quorum queue's delivery limit
+//!   dead-letters a job that can never be published);
+//! - on shutdown consuming stops, in-flight jobs get `worker.shutdown_grace_ms` to finish, and whatever
+//!   is unfinished stays unacked so the broker redelivers it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Connection};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+
+use crate::amqp::{
+    self, header_u32, json_properties, string_value, with_headers, AmqpError, Publisher, Topology,
+    HEADER_ATTEMPT, HEADER_DEFERRALS, HEADER_ERROR, HEADER_HTTP_STATUS, HEADER_JOB_ID,
+    HEADER_REASON,
+};
+use crate::config::Settings;
+use crate::dedup::Seen;
+use crate::fetch::Fetcher;
+use crate::message::{Job, Outcome};
+use crate::pipeline::{make_outcome, Decision, JobInput, Processor};
+
+/// Liveness/readiness facts shared with the health endpoints.
+#[derive(Debug, Default)]
+pub struct WorkerState {
+    pub broker_connected: AtomicBool,
+    pub consumer_running: AtomicBool,
+}
+
+/// A worker process's consuming loop, rebuilt by [`Worker::run`] after broker failures.
+pub struct Worker<F, S> {
+    processor: Processor<F, S>,
+    settings: Arc<Settings>,
+    topology: Topology,
+    pub state: Arc<WorkerState>,
+}
+
+/// What one job's handling ended with (for logs and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Published and acked; the label says what was published.
+    Acked(String),
+    /// Publish failed; the job went back to the queue.
+    Requeued(String),
+    /// The delivery's channel died before the ack; the broker redelivers it.
+    AckLost,
+}
+
+impl<F: Fetcher, S: Seen> Worker<F, S> {
+    pub fn new(processor: Processor<F, S>, settings: Arc<Settings>) -> Self {
+        let topology = Topology::from_settings(&settings);
+        Self {
+            processor,
+            settings,
+            topology,
+            state: Arc::new(WorkerState::default()),
+        }
+    }
+
+    /// Run until `shutdown` is cancelled, reconnecting (with backoff) whenever the broker session is lost
+    /// beyond what lapin's auto-recovery repairs.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), AmqpError> {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match self.run_session(&shutdown).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.state.broker_connected.store(false, Ordering::Relaxed);
+                    self.state.consumer_running.store(false, Ordering::Relaxed);
+                    if shutdown.is_cancelled() {
+                        return Ok(());
+                    }
+                    warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "broker session lost; rebuilding");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// One broker session: connect, declare, consume until shutdown or an unrecoverable error.
+    async fn run_session(&self, shutdown: &CancellationToken) -> Result<(), AmqpError> {
+        let url = self.settings.amqp_url();
+        let consume_conn = amqp::connect(url, "paperboy-worker-consume").await?;
+        let publish_conn = amqp::connect(url, "paperboy-worker-publish").await?;
+        let confirm_timeout = Duration::from_millis(self.settings.amqp.confirm_timeout_ms);
+        let publisher = Publisher::open(&publish_conn, confirm_timeout).await?;
+        self.topology.declare(publisher.channel()).await?;
+        self.state.broker_connected.store(true, Ordering::Relaxed);
+
+        let channel = consume_conn
+            .create_channel()
+            .await
+            .map_err(|e| AmqpError::Channel(e.to_string()))?;
+        let prefetch = self.settings.worker.concurrency;
+        channel
+            .basic_qos(prefetch, BasicQosOptions { global: false })
+            .await
+            .map_err(|e| AmqpError::Channel(format!("basic.qos: {e}")))?;
+        let mut consumer = channel
+            .basic_consume(
+                ShortString::from(self.topology.jobs_queue.as_str()),
+                ShortString::from(format!("paperboy-{}", uuid::Uuid::new_v4())),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| AmqpError::Consume(e.to_string()))?;
+        self.state.consumer_running.store(true, Ordering::Relaxed);
+        info!(queue = %self.topology.jobs_queue, prefetch, "consuming");
+
+        let tracker = TaskTracker::new();
+        let result = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break Ok(()),
+                next = consumer.next() => match next {
+                    Some(Ok(delivery)) => {
+                        let ctx = JobContext { processor: self.processor.clone(), publisher: publisher.clone(), topology: self.topology.clone(), settings: self.settings.clone() };
+                        tracker.spawn(async move { ctx.handle(delivery).await; });
+                    }
+                    Some(Err(e)) => {
+                        warn!(error = %e, "consumer error; waiting for lapin recovery");
+                        self.state.broker_connected.store(false, Ordering::Relaxed);
+                        if let Err(e) = channel.wait_for_recovery(e).await {
+                            break Err(AmqpError::Consume(e.to_string()));
+                        }
+                        self.state.broker_connected.store(true, Ordering::Relaxed);
+                        info!("broker connection recovered");
+                    }
+                    None => break Err(AmqpError::Consume("the broker cancelled the consumer (queue deleted?)".into())),
+                }
+            }
+        };
+        self.state.consumer_running.store(false, Ordering::Relaxed);
+        // Stop taking deliveries; what is prefetched but not started is released when the channel closes.
+        let _ = channel
+            .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+            .await;
+        tracker.close();
+        let grace = Duration::from_millis(self.settings.worker.shutdown_grace_ms);
+        if result.is_ok() {
+            info!(
+                in_flight = tracker.len(),
+                grace_ms = grace.as_millis() as u64,
+                "draining"
+            );
+        }
+        let drained = tokio::select! {
+            _ = tracker.wait() => true,
+            _ = tokio::time::sleep(grace) => false,
+        };
+        if !drained {
+            warn!(
+                unfinished = tracker.len(),
+                "grace period over; unfinished jobs stay unacked and will be redelivered"
+            );
+        }
+        close(&consume_conn).await;
+        close(&publish_conn).await;
+        result
+    }
+}
+
+async fn close(conn: &Connection) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        conn.close(200, ShortString::from("bye")),
+    )
+    .await;
+}
+
+/// Everything one job's task needs.
+struct JobContext<F, S> {
+    processor: Processor<F, S>,
+    publisher: Publisher,
+    topology: Topology,
+    settings: Arc<Settings>,
+}
+
+impl<F: Fetcher, S: Seen> JobContext<F, S> {
+    async fn handle(self, delivery: Delivery) -> Handled {
+        let props = delivery.properties.clone();
+        let result = match Job::decode(
+            &delivery.data,
+            props.content_type().as_ref().map(|c| c.as_str()),
+        ) {
+            Err(e) => {
+                warn!(error = %e, "undecodable job; dead-lettering");
+                let headers = with_headers(
+                    &props,
+                    &[
+                        (HEADER_REASON, string_value("undecodable")),
+                        (HEADER_ERROR, string_value(&e.to_string())),
+                    ],
+                );
+                self.dead_letter(&delivery, headers)
+                    .await
+                    .map(|_| "dead_letter.undecodable".to_string())
+            }
+            Ok(job) => {
+                let input = job_input(job, &delivery);
+                self.process_and_publish(&input, &delivery).await
+            }
+        };
+        match result {
+            Ok(label) => match delivery.acker.ack(BasicAckOptions::default()).await {
+                Ok(true) => Handled::Acked(label),
+                Ok(false) | Err(_) => {
+                    warn!(
+                        label,
+                        "ack not delivered (channel gone); the broker will redeliver this job"
+                    );
+                    Handled::AckLost
+                }
+            },
+            Err(e) => {
+                error!(error = %e, "publishing the job's result failed; requeueing the job");
+                // Avoid a hot loop when the broker keeps refusing: the delivery limit ends it eventually.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await;
+                Handled::Requeued(e.to_string())
+            }
+        }
+    }
+
+    async fn process_and_publish(
+        &self,
+        job: &JobInput,
+        delivery: &Delivery,
+    ) -> Result<String, AmqpError> {
+        let job_timeout = Duration::from_millis(self.settings.worker.job_timeout_ms);
+        let decision = match tokio::time::timeout(job_timeout, self.processor.process(job)).await {
+            Ok((d, _timings)) => d,
+            Err(_) => Decision::Transient(make_outcome(
+                job,
+                crate::message::OutcomeKind::Failed,
+                "job_timeout",
+                format!("processing took longer than worker.job_timeout_ms ({job_timeout:?})"),
+            )),
+        };
+        let label = decision.label();
+        info!(job_id = %job.job_id, url = %job.url, attempt = job.attempts, outcome = %label, "job done");
+        match decision {
+            Decision::Article(article) => {
+                let body = serde_json::to_vec(&article).expect("article serializes");
+                self.publisher
+                    .publish(
+                        &self.topology.output_exchange,
+                        &article.routing_key(),
+                        &body,
+                        json_properties(&article.message_id()),
+                    )
+                    .await?;
+            }
+            Decision::Final(outcome) => self.publish_outcome(&outcome).await?,
+            Decision::Transient(outcome) => {
+                if job.attempts < self.settings.retry.max_attempts {
+                    let queue = self.topology.retry_queue(job.attempts as usize - 1);
+                    debug!(job_id = %job.job_id, queue, reason = %outcome.reason, "retrying later");
+                    self.republish_job(job, &queue, job.attempts + 1, &delivery.properties)
+                        .await?;
+                    return Ok(format!("retry.{}", outcome.reason));
+                }
+                self.publish_outcome(&outcome).await?;
+                let headers = with_headers(
+                    &delivery.properties,
+                    &[
+                        (
+                            HEADER_REASON,
+                            string_value(&format!("failed.{}", outcome.reason)),
+                        ),
+                        (HEADER_ERROR, string_value(&outcome.detail)),
+                        (HEADER_ATTEMPT, AMQPValue::LongInt(job.attempts as i32)),
+                        (HEADER_JOB_ID, string_value(&job.job_id)),
+                        (
+                            HEADER_HTTP_STATUS,
+                            outcome
+                                .http_status
+                                .map_or(AMQPValue::Void, |s| AMQPValue::LongInt(s.into())),
+                        ),
+                    ],
+                );
+                self.dead_letter_body(&job_body(job), headers).await?;
+            }
+            Decision::Defer { wait, host } => {
+                let queue = self.topology.delay_queue_for(wait);
+                debug!(job_id = %job.job_id, host, wait_ms = wait.as_millis() as u64, queue, "deferred");
+                let deferrals = header_u32(&delivery.properties, HEADER_DEFERRALS).unwrap_or(0) + 1;
+                let props = BasicProperties::default().with_headers(with_headers(
+                    &delivery.properties,
+                    &[(HEADER_DEFERRALS, AMQPValue::LongInt(deferrals as i32))],
+                ));
+                self.republish_job(job, &queue, job.attempts, &props)
+                    .await?;
+            }
+        }
+        Ok(label)
+    }
+
+    async fn publish_outcome(&self, outcome: &Outcome) -> Result<(), AmqpError> {
+        let body = serde_json::to_vec(outcome).expect("outcome serializes");
+        self.publisher
+            .publish(
+                &self.topology.output_exchange,
+                &outcome.routing_key(),
+                &body,
+                json_properties(&outcome.message_id()),
+            )
+            .await
+    }
+
+    /// Put the job (with its id settled) on `queue` with the given attempt number.
+    async fn republish_job(
+        &self,
+        job: &JobInput,
+        queue: &str,
+        attempt: u32,
+        props: &BasicProperties,
+    ) -> Result<(), AmqpError> {
+        let headers = with_headers(
+            props,
+            &[(HEADER_ATTEMPT, AMQPValue::LongInt(attempt as i32))],
+        );
+        let props = json_properties(&job.job_id).with_headers(headers);
+        self.publisher
+            .publish("", queue, &job_body(job), props)
+            .await
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, headers: FieldTable) -> Result<(), AmqpError> {
+        self.dead_letter_body(&delivery.data, headers).await
+    }
+
+    async fn dead_letter_body(&self, body: &[u8], headers: FieldTable) -> Result<(), AmqpError> {
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_headers(headers);
+        self.publisher
+            .publish(&self.topology.dead_letter_exchange, "", body, props)
+            .await
+    }
+}
+
+/// The job as JSON with its id filled in, so retries and deferrals keep the same id.
+fn job_body(job: &JobInput) -> Vec<u8> {
+    serde_json::to_vec(&Job {
+        url: job.url.clone(),
+        id: Some(job.job_id.clone()),
+        meta: job.meta.clone(),
+    })
+    .expect("job serializes")
+}
+
+/// Settle the job id and attempt number of a delivery.
+///
+/// A job without an id gets one that is the same on every redelivery: the AMQP `message_id` when the
+/// sender set one, else a UUID v5 of the body.
+pub fn job_input(job: Job, delivery: &Delivery) -> JobInput {
+    let props = &delivery.properties;
+    let job_id = job.id.clone().unwrap_or_else(|| {
+        props
+            .message_id()
+            .as_ref()
+            .map(|m| m.as_str().to_string())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| {
+                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &delivery.data).to_string()
+            })
+    });
+    let attempts = header_u32(props, HEADER_ATTEMPT).unwrap_or(1).max(1);
+    JobInput {
+        job_id,
+        url: job.url,
+        meta: job.meta,
+        attempts,
+    }
+}

@@ -1,1 +1,132 @@
-//! Broker side.
+//! Broker side: connections with auto-recovery, topology, publish-with-confirm, header helpers.
+//!
+//! `amqp` never imports `fetch` or `extract`.
+
+mod publisher;
+mod topology;
+
+use std::time::Duration;
+
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+use crate::config::redact_url;
+
+pub use publisher::Publisher;
+pub use topology::{Topology, DELAY_TIERS_MS};
+
+/// Header carrying the attempt number of a job (1 = first try).
+pub const HEADER_ATTEMPT: &str = "x-paperboy-attempt";
+/// Header on dead letters: why the job was dead-lettered (`undecodable`, `failed.<reason>`, …).
+pub const HEADER_REASON: &str = "x-paperboy-reason";
+/// Header on dead letters: the error in words.
+pub const HEADER_ERROR: &str = "x-paperboy-error";
+/// Header on dead letters: the last HTTP status seen, when there was one.
+pub const HEADER_HTTP_STATUS: &str = "x-paperboy-http-status";
+/// Header on dead letters: the job id.
+pub const HEADER_JOB_ID: &str = "x-paperboy-job-id";
+/// Header on deferred jobs: how many times the job was deferred.
+pub const HEADER_DEFERRALS: &str = "x-paperboy-deferrals";
+
+/// Broker errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AmqpError {
+    #[error(
+        "cannot connect to the broker at {url}: {detail} (is RabbitMQ running? check amqp.url)"
+    )]
+    Connect { url: String, detail: String },
+    #[error("cannot open a channel: {0}")]
+    Channel(String),
+    #[error("cannot declare {what}: {detail}. If it exists with other arguments, delete it or choose another name in the config")]
+    Declare { what: String, detail: String },
+    #[error("the broker refused (nack) the message to {exchange:?} / {routing_key}")]
+    Nack {
+        exchange: String,
+        routing_key: String,
+    },
+    #[error("the message to {exchange:?} / {routing_key} was unroutable ({reply}): no queue is bound for it")]
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+        reply: String,
+    },
+    #[error("no confirm from the broker within {0:?}")]
+    ConfirmTimeout(Duration),
+    #[error("publishing failed: {0}")]
+    Publish(String),
+    #[error("consuming failed: {0}")]
+    Consume(String),
+}
+
+/// Connect with lapin's auto-recovery (reconnect, then replay channels, QoS, consumers and confirms).
+pub async fn connect(url: &str, name: &str) -> Result<Connection, AmqpError> {
+    let props = ConnectionProperties::default()
+        .enable_auto_recover()
+        .with_connection_name(LongString::from(name));
+    Connection::connect(url, props)
+        .await
+        .map_err(|e| AmqpError::Connect {
+            url: redact_url(url),
+            detail: scrub(&e.to_string(), url),
+        })
+}
+
+/// Remove a URL (with its password) from an error text.
+fn scrub(text: &str, url: &str) -> String {
+    if url.is_empty() {
+        return text.to_string();
+    }
+    text.replace(url, &redact_url(url))
+}
+
+/// Properties of every message paperboy publishes: persistent, JSON, with a stable id.
+pub fn json_properties(message_id: &str) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type(ShortString::from("application/json"))
+        .with_message_id(ShortString::from(message_id))
+        .with_app_id(ShortString::from("paperboy"))
+        .with_timestamp(chrono::Utc::now().timestamp().max(0) as u64)
+}
+
+/// A string header value.
+pub fn header_str(props: &BasicProperties, name: &str) -> Option<String> {
+    let headers = props.headers().as_ref()?;
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// An integer header value (any integer width).
+pub fn header_u32(props: &BasicProperties, name: &str) -> Option<u32> {
+    let headers = props.headers().as_ref()?;
+    let v: i64 = match headers.inner().get(name)? {
+        AMQPValue::ShortShortInt(v) => (*v).into(),
+        AMQPValue::ShortShortUInt(v) => (*v).into(),
+        AMQPValue::ShortInt(v) => (*v).into(),
+        AMQPValue::ShortUInt(v) => (*v).into(),
+        AMQPValue::LongInt(v) => (*v).into(),
+        AMQPValue::LongUInt(v) => (*v).into(),
+        AMQPValue::LongLongInt(v) => *v,
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).trim().parse().ok()?,
+        _ => return None,
+    };
+    u32::try_from(v).ok()
+}
+
+/// Copy `props`' headers and set `entries` on them.
+pub fn with_headers(props: &BasicProperties, entries: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut table = props.headers().clone().unwrap_or_default();
+    for (k, v) in entries {
+        table.insert(ShortString::from(*k), v.clone());
+    }
+    table
+}
+
+/// A long-string header value.
+pub fn string_value(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}

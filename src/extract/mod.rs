@@ -64,14 +64,23 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     let sel_t = scraper::Selector::parse("title").expect("static selector");
     let paras: Vec<String> = doc
         .select(&sel_p)
-        .map(|p| p.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|p| {
+            p.text()
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .filter(|s| !s.is_empty())
         .collect();
     if paras.is_empty() {
         return Err(ExtractError::NoContent);
     }
     Ok(Extracted {
-        title: doc.select(&sel_t).next().map(|t| t.text().collect::<String>().trim().to_string()),
+        title: doc
+            .select(&sel_t)
+            .next()
+            .map(|t| t.text().collect::<String>().trim().to_string()),
         text: paras.join("\n\n"),
         charset: "UTF-8".into(),
         ..Default::default()

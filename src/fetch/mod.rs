@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use url::Url;
 
-use crate::config::{FetchSettings, PolitenessSettings};
+use crate::config::FetchSettings;
 
 /// A response as fetched: any HTTP status (the worker decides what a status means).
 #[derive(Debug, Clone)]
@@ -50,7 +50,9 @@ pub enum FetchError {
     Body { url: String, detail: String },
     #[error("{url} is disallowed by robots.txt")]
     RobotsDisallowed { url: String },
-    #[error("{host} asks for a crawl-delay of {delay:?}, over the politeness.max_crawl_delay_ms cap")]
+    #[error(
+        "{host} asks for a crawl-delay of {delay:?}, over the politeness.max_crawl_delay_ms cap"
+    )]
     CrawlDelayTooLong { host: String, delay: Duration },
     #[error("{host} is not free for {wait:?}; deferred")]
     Deferred { host: String, wait: Duration },
@@ -80,7 +82,10 @@ impl FetchError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            FetchError::Dns { .. } | FetchError::Connect { .. } | FetchError::Timeout { .. } | FetchError::Body { .. }
+            FetchError::Dns { .. }
+                | FetchError::Connect { .. }
+                | FetchError::Timeout { .. }
+                | FetchError::Body { .. }
         )
     }
 }
@@ -92,39 +97,72 @@ pub trait Fetcher: Send + Sync + 'static {
 
 /// Placeholder HTTP client (no politeness yet).
 #[derive(Clone)]
-pub struct HttpFetcher {
+pub struct PoliteFetcher {
     client: reqwest::Client,
     settings: FetchSettings,
 }
 
-impl HttpFetcher {
-    pub fn new(settings: &FetchSettings, _politeness: &PolitenessSettings) -> Result<Self, FetchError> {
+impl PoliteFetcher {
+    pub fn new(
+        settings: &crate::config::Settings,
+        _redis: Option<redis::aio::ConnectionManager>,
+    ) -> Result<Self, FetchError> {
+        let settings = &settings.fetch;
         let client = reqwest::Client::builder()
             .user_agent(settings.user_agent.clone())
             .connect_timeout(settings.connect_timeout())
             .timeout(settings.timeout())
-            .redirect(reqwest::redirect::Policy::limited(settings.max_redirects as usize))
+            .redirect(reqwest::redirect::Policy::limited(
+                settings.max_redirects as usize,
+            ))
             .build()
-            .map_err(|e| FetchError::Connect { url: String::new(), detail: e.to_string() })?;
-        Ok(Self { client, settings: settings.clone() })
+            .map_err(|e| FetchError::Connect {
+                url: String::new(),
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            client,
+            settings: settings.clone(),
+        })
     }
 }
 
-impl Fetcher for HttpFetcher {
+impl Fetcher for PoliteFetcher {
     async fn fetch(&self, url: &Url) -> Result<FetchedPage, FetchError> {
         let resp = self.client.get(url.clone()).send().await.map_err(|e| {
             if e.is_timeout() {
-                FetchError::Timeout { url: url.to_string(), timeout: self.settings.timeout() }
+                FetchError::Timeout {
+                    url: url.to_string(),
+                    timeout: self.settings.timeout(),
+                }
             } else {
-                FetchError::Connect { url: url.to_string(), detail: e.to_string() }
+                FetchError::Connect {
+                    url: url.to_string(),
+                    detail: e.to_string(),
+                }
             }
         })?;
-        let header = |n: reqwest::header::HeaderName| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |n: reqwest::header::HeaderName| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let content_type = header(reqwest::header::CONTENT_TYPE);
         let content_language = header(reqwest::header::CONTENT_LANGUAGE);
         let final_url = resp.url().clone();
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| FetchError::Body { url: url.to_string(), detail: e.to_string() })?;
-        Ok(FetchedPage { final_url, status, content_type, content_language, body, fetched_at: crate::message::now_rfc3339() })
+        let body = resp.bytes().await.map_err(|e| FetchError::Body {
+            url: url.to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(FetchedPage {
+            final_url,
+            status,
+            content_type,
+            content_language,
+            body,
+            fetched_at: crate::message::now_rfc3339(),
+        })
     }
 }

@@ -1,0 +1,270 @@
+//! The broker topology paperboy needs, declared idempotently at start.
+//!
+//! - jobs queue: quorum, `x-delivery-limit`, dead-letters to the DLX (poison jobs);
+//! - output exchange: topic, durable; plus an optional catch-all queue bound with `#`;
+//! - dead-letter exchange (fanout) and dead-letter queue (quorum);
+//! - retry tiers `<jobs_queue>.retry.<ms>` and deferral tiers `<delay_queue>.<ms>`: durable queues with a
+//!   message TTL that dead-letter back to the jobs queue through the default exchange.
+
+use std::time::Duration;
+
+use lapin::options::{
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, ExchangeKind};
+
+use super::AmqpError;
+use crate::config::Settings;
+
+/// Deferral tiers: a job deferred for `wait` goes to the smallest tier not shorter than `wait`.
+pub const DELAY_TIERS_MS: [u64; 6] = [1_000, 5_000, 15_000, 60_000, 300_000, 1_200_000];
+
+/// Names and arguments of every queue and exchange.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub jobs_queue: String,
+    pub output_exchange: String,
+    /// Catch-all queue bound with `#` (None = none declared).
+    pub output_queue: Option<String>,
+    pub dead_letter_exchange: String,
+    pub dead_letter_queue: String,
+    pub delivery_limit: u32,
+    pub delay_queue: String,
+    /// Retry tier delays (ms).
+    pub retry_tiers_ms: Vec<u64>,
+}
+
+impl Topology {
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            jobs_queue: s.amqp.jobs_queue.clone(),
+            output_exchange: s.amqp.output_exchange.clone(),
+            output_queue: Some(s.amqp.output_queue.clone()).filter(|q| !q.is_empty()),
+            dead_letter_exchange: s.amqp.dead_letter_exchange.clone(),
+            dead_letter_queue: s.amqp.dead_letter_queue.clone(),
+            delivery_limit: s.amqp.delivery_limit,
+            delay_queue: s.amqp.delay_queue.clone(),
+            retry_tiers_ms: s.retry.tiers_ms.clone(),
+        }
+    }
+
+    /// The retry queue for the `n`-th retry (0-based); later retries reuse the last tier.
+    pub fn retry_queue(&self, n: usize) -> String {
+        let ms = self.retry_tiers_ms[n.min(self.retry_tiers_ms.len() - 1)];
+        format!("{}.retry.{ms}", self.jobs_queue)
+    }
+
+    /// The deferral queue for a wait: the smallest tier not shorter than `wait` (the longest one at most).
+    pub fn delay_queue_for(&self, wait: Duration) -> String {
+        let ms = wait.as_millis() as u64;
+        let tier = DELAY_TIERS_MS
+            .iter()
+            .copied()
+            .find(|t| *t >= ms)
+            .unwrap_or(DELAY_TIERS_MS[DELAY_TIERS_MS.len() - 1]);
+        format!("{}.{tier}", self.delay_queue)
+    }
+
+    fn jobs_queue_args(&self) -> FieldTable {
+        let mut t = FieldTable::default();
+        t.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        t.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(self.delivery_limit as i32),
+        );
+        t.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(self.dead_letter_exchange.as_str())),
+        );
+        t
+    }
+
+    fn ttl_queue_args(&self, ttl_ms: u64) -> FieldTable {
+        let mut t = FieldTable::default();
+        t.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(ttl_ms as i64),
+        );
+        t.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString("".into()),
+        );
+        t.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(LongString::from(self.jobs_queue.as_str())),
+        );
+        t
+    }
+
+    /// Every TTL queue: (name, ttl).
+    fn ttl_queues(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .retry_tiers_ms
+            .iter()
+            .map(|ms| (format!("{}.retry.{ms}", self.jobs_queue), *ms))
+            .collect();
+        v.extend(
+            DELAY_TIERS_MS
+                .iter()
+                .map(|ms| (format!("{}.{ms}", self.delay_queue), *ms)),
+        );
+        v.dedup();
+        v
+    }
+
+    /// Declare everything (idempotent: the same names and arguments are a no-op).
+    pub async fn declare(&self, ch: &Channel) -> Result<(), AmqpError> {
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        let ex_durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        let declare_err = |what: String| {
+            move |e: lapin::Error| AmqpError::Declare {
+                what,
+                detail: e.to_string(),
+            }
+        };
+
+        ch.exchange_declare(
+            ShortString::from(self.dead_letter_exchange.as_str()),
+            ExchangeKind::Fanout,
+            ex_durable,
+            FieldTable::default(),
+        )
+        .await
+        .map_err(declare_err(format!(
+            "exchange {}",
+            self.dead_letter_exchange
+        )))?;
+        let mut quorum = FieldTable::default();
+        quorum.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        ch.queue_declare(
+            ShortString::from(self.dead_letter_queue.as_str()),
+            durable,
+            quorum.clone(),
+        )
+        .await
+        .map_err(declare_err(format!("queue {}", self.dead_letter_queue)))?;
+        ch.queue_bind(
+            ShortString::from(self.dead_letter_queue.as_str()),
+            ShortString::from(self.dead_letter_exchange.as_str()),
+            ShortString::from(""),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(declare_err(format!(
+            "binding {} -> {}",
+            self.dead_letter_exchange, self.dead_letter_queue
+        )))?;
+
+        ch.queue_declare(
+            ShortString::from(self.jobs_queue.as_str()),
+            durable,
+            self.jobs_queue_args(),
+        )
+        .await
+        .map_err(declare_err(format!("queue {}", self.jobs_queue)))?;
+
+        ch.exchange_declare(
+            ShortString::from(self.output_exchange.as_str()),
+            ExchangeKind::Topic,
+            ex_durable,
+            FieldTable::default(),
+        )
+        .await
+        .map_err(declare_err(format!("exchange {}", self.output_exchange)))?;
+        if let Some(q) = &self.output_queue {
+            ch.queue_declare(ShortString::from(q.as_str()), durable, quorum.clone())
+                .await
+                .map_err(declare_err(format!("queue {q}")))?;
+            ch.queue_bind(
+                ShortString::from(q.as_str()),
+                ShortString::from(self.output_exchange.as_str()),
+                ShortString::from("#"),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(declare_err(format!(
+                "binding {} -> {q}",
+                self.output_exchange
+            )))?;
+        }
+        for (name, ttl) in self.ttl_queues() {
+            ch.queue_declare(
+                ShortString::from(name.as_str()),
+                durable,
+                self.ttl_queue_args(ttl),
+            )
+            .await
+            .map_err(declare_err(format!("queue {name}")))?;
+        }
+        Ok(())
+    }
+
+    /// Delete everything this topology declared (tests, and `paperboy` operators tearing down a test setup).
+    pub async fn delete(&self, ch: &Channel) -> Result<(), AmqpError> {
+        let mut queues = vec![self.jobs_queue.clone(), self.dead_letter_queue.clone()];
+        queues.extend(self.output_queue.clone());
+        queues.extend(self.ttl_queues().into_iter().map(|(n, _)| n));
+        for q in queues {
+            ch.queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
+                .await
+                .map_err(|e| AmqpError::Declare {
+                    what: format!("queue {q} (delete)"),
+                    detail: e.to_string(),
+                })?;
+        }
+        for ex in [&self.output_exchange, &self.dead_letter_exchange] {
+            ch.exchange_delete(ShortString::from(ex.as_str()), Default::default())
+                .await
+                .map_err(|e| AmqpError::Declare {
+                    what: format!("exchange {ex} (delete)"),
+                    detail: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topo() -> Topology {
+        Topology {
+            jobs_queue: "j".into(),
+            output_exchange: "o".into(),
+            output_queue: None,
+            dead_letter_exchange: "dlx".into(),
+            dead_letter_queue: "dlq".into(),
+            delivery_limit: 5,
+            delay_queue: "d".into(),
+            retry_tiers_ms: vec![100, 1000],
+        }
+    }
+
+    #[test]
+    fn tiers() {
+        let t = topo();
+        assert_eq!(t.retry_queue(0), "j.retry.100");
+        assert_eq!(t.retry_queue(1), "j.retry.1000");
+        assert_eq!(t.retry_queue(7), "j.retry.1000");
+        assert_eq!(t.delay_queue_for(Duration::from_millis(5200)), "d.15000");
+        assert_eq!(t.delay_queue_for(Duration::from_millis(5000)), "d.5000");
+        assert_eq!(t.delay_queue_for(Duration::from_secs(100_000)), "d.1200000");
+        assert_eq!(t.ttl_queues().len(), 2 + DELAY_TIERS_MS.len());
+    }
+}

@@ -1,0 +1,283 @@
+//! The binary's subcommands, run as processes: `--help`, `extract`, `scrape`, and a fleet of one:
+//! `tail` + `work` + `submit` over the real RabbitMQ.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{FixtureServer, TestBroker};
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_paperboy"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+fn with_env(mut c: Command, env: &[(String, String)]) -> Command {
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+fn json_lines(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["work", "submit", "tail", "scrape", "extract"] {
+        assert!(help.contains(cmd), "--help lacks {cmd}: {help}");
+        let sub = bin().args([cmd, "--help"]).output().unwrap();
+        assert!(sub.status.success(), "{cmd} --help failed");
+    }
+}
+
+#[test]
+fn bad_config_is_reported_with_key_and_expectation() {
+    let out = bin()
+        .args(["extract", "x.html"])
+        .env("PAPERBOY__WORKER__CONCURRENCY", "zero")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("concurrency"), "{err}");
+}
+
+#[test]
+fn extract_prints_one_line_per_file_and_goes_on_after_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("news.html.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&page).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(&common::fixture("pages/news.html")).unwrap();
+    gz.finish().unwrap();
+    let page = page.to_str().unwrap().to_string();
+    let plain = format!(
+        "{}/tests/fixtures/pages/other.html",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = bin()
+        .args([
+            "extract",
+            "--url",
+            "https://daily.example/news/x",
+            &page,
+            "/nonexistent/page.html",
+            &plain,
+        ])
+        .output()
+        .unwrap();
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 3, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines[0]["source"], page);
+    assert!(lines[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("harbour bridge reopened"));
+    assert_eq!(
+        lines[0]["title"],
+        "Harbour bridge reopens after two-year restoration"
+    );
+    assert_eq!(lines[1]["source"], "/nonexistent/page.html");
+    assert!(lines[1]["error"].as_str().unwrap().contains("cannot read"));
+    assert_eq!(lines[2]["source"], plain);
+    assert!(lines[2]["text"]
+        .as_str()
+        .unwrap()
+        .contains("central library"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed file makes the exit status 1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_needs_no_broker() {
+    let site = FixtureServer::standard().await;
+    let (news, missing) = (site.url("/news"), site.url("/missing"));
+    let out = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["scrape", &news, &missing])
+            .env("PAPERBOY__FETCH__ALLOW_PRIVATE_NETWORKS", "true")
+            .env("PAPERBOY__POLITENESS__MIN_DELAY_MS", "0")
+            // No broker is needed: point it at nothing to prove it.
+            .env(
+                "PAPERBOY__AMQP__URL",
+                "amqp://nobody:secret@127.0.0.1:1/%2f",
+            )
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let lines = json_lines(&out.stdout);
+    assert_eq!(
+        lines.len(),
+        2,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let article = lines
+        .iter()
+        .find(|l| l["schema"] == paperboy::message::SCHEMA_VERSION)
+        .expect("an article");
+    assert!(article["text"].as_str().unwrap().contains("harbour bridge"));
+    let failure = lines
+        .iter()
+        .find(|l| l["outcome"] == "failed")
+        .expect("a failure outcome");
+    assert_eq!(failure["reason"], "http_404");
+}
+
+struct Killer(Child);
+impl Drop for Killer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sigterm(child: &Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_work_and_tail_as_processes() {
+    let site = FixtureServer::standard().await;
+    let broker = TestBroker::new("cli");
+    broker.declare().await;
+    let env = broker.env.clone();
+
+    // tail first, so it is bound before anything is published.
+    let mut tail = Killer(
+        with_env(bin(), &env)
+            .args([
+                "tail",
+                "--routing-key",
+                "#",
+                "--max",
+                "3",
+                "--idle-timeout",
+                "30",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let tail_err = tail.0.stderr.take().unwrap();
+    let ready = tokio::task::spawn_blocking(move || {
+        BufReader::new(tail_err)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("tailing"))
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_secs(20), ready)
+            .await
+            .unwrap()
+            .unwrap(),
+        "tail never bound"
+    );
+
+    let mut worker = Killer(
+        with_env(bin(), &env)
+            .arg("work")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let (a, b, c) = (site.url("/news"), site.url("/other"), site.url("/missing"));
+    let env2 = env.clone();
+    let submit = tokio::task::spawn_blocking(move || {
+        let mut child = with_env(bin(), &env2)
+            .args(["submit", &a, "--file", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let input = format!("# a comment\n\n{b}\nnot a url\n{c}\n");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&submit.stdout);
+    let stderr = String::from_utf8_lossy(&submit.stderr);
+    assert!(
+        stdout.contains("3 jobs confirmed, 1 invalid lines"),
+        "stdout: {stdout} stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("line 4:"),
+        "invalid line not reported with its number: {stderr}"
+    );
+    assert_eq!(
+        submit.status.code(),
+        Some(1),
+        "an invalid line makes the exit status 1"
+    );
+
+    let tail_out = tokio::task::spawn_blocking(move || {
+        let mut child = tail;
+        let out = child.0.stdout.take().unwrap();
+        let lines: Vec<String> = BufReader::new(out).lines().map_while(Result::ok).collect();
+        let status = child.0.wait().unwrap();
+        (lines, status)
+    });
+    let (lines, status) = tokio::time::timeout(Duration::from_secs(60), tail_out)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let values: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        values
+            .iter()
+            .filter(|v| v["schema"] == paperboy::message::SCHEMA_VERSION)
+            .count(),
+        2
+    );
+    assert_eq!(
+        values.iter().filter(|v| v["reason"] == "http_404").count(),
+        1
+    );
+
+    // Graceful stop: SIGTERM -> exit 0.
+    sigterm(&worker.0);
+    let status = tokio::task::spawn_blocking(move || worker.0.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "worker exit status {status:?}");
+    assert_eq!(broker.queue_len(&broker.settings.amqp.jobs_queue).await, 0);
+    broker.cleanup().await;
+}

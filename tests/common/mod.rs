@@ -1,0 +1,416 @@
+//! Shared test helpers: a fixture HTTP server on 127.0.0.1:0, throw-away broker names, an in-process
+//! worker, and readers of what the worker published. Talks to the real RabbitMQ (AMQP_URL, default
+//! amqp://guest:guest@127.0.0.1:5672/%2f).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use futures_util::StreamExt;
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use paperboy::amqp::Topology;
+use paperboy::config::Settings;
+
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
+}
+
+/// One canned response.
+#[derive(Clone)]
+pub struct Route {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    pub delay: Duration,
+}
+
+impl Route {
+    pub fn html(body: Vec<u8>) -> Self {
+        Self::new(200, "text/html; charset=utf-8", body)
+    }
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            content_type: content_type.into(),
+            body,
+            headers: vec![],
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A local HTTP server answering from a route table, recording every request (path, arrival).
+pub struct FixtureServer {
+    pub addr: SocketAddr,
+    pub hits: Arc<Mutex<Vec<(String, Instant)>>>,
+    stop: CancellationToken,
+}
+
+impl FixtureServer {
+    /// The standard fixture site: two articles, one under two URLs, a 404, a PDF, robots.txt allowing all.
+    pub async fn standard() -> Self {
+        let mut routes = HashMap::new();
+        routes.insert("/news".to_string(), Route::html(fixture("pages/news.html")));
+        routes.insert(
+            "/news-copy".to_string(),
+            Route::html(fixture("pages/news.html")),
+        );
+        routes.insert(
+            "/other".to_string(),
+            Route::html(fixture("pages/other.html")),
+        );
+        routes.insert(
+            "/doc.pdf".to_string(),
+            Route::new(200, "application/pdf", b"%PDF-1.4 fake".to_vec()),
+        );
+        routes.insert(
+            "/robots.txt".to_string(),
+            Route::new(200, "text/plain", b"User-agent: *\nAllow: /\n".to_vec()),
+        );
+        Self::start(routes).await
+    }
+
+    pub async fn start(routes: HashMap<String, Route>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fixture server");
+        let addr = listener.local_addr().unwrap();
+        let hits: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+        let routes = Arc::new(routes);
+        let stop = CancellationToken::new();
+        let (h, r) = (hits.clone(), routes.clone());
+        let app = axum::Router::new().fallback(move |req: Request<Body>| {
+            let (hits, routes) = (h.clone(), r.clone());
+            async move {
+                let path = req.uri().path().to_string();
+                hits.lock().unwrap().push((path.clone(), Instant::now()));
+                match routes.get(&path) {
+                    Some(route) => {
+                        if !route.delay.is_zero() {
+                            tokio::time::sleep(route.delay).await;
+                        }
+                        let mut b = Response::builder()
+                            .status(route.status)
+                            .header("content-type", route.content_type.as_str());
+                        for (k, v) in &route.headers {
+                            b = b.header(k.as_str(), v.as_str());
+                        }
+                        b.body(Body::from(route.body.clone())).unwrap()
+                    }
+                    None => Response::builder()
+                        .status(StatusCode::NOT_FOUND)
+                        .header("content-type", "text/html")
+                        .body(Body::from("<html><body><h1>Not found</h1></body></html>"))
+                        .unwrap(),
+                }
+            }
+        });
+        let s = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { s.cancelled().await })
+                .await;
+        });
+        Self { addr, hits, stop }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn hits_for(&self, path: &str) -> usize {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .count()
+    }
+}
+
+impl Drop for FixtureServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Unique broker names for one test, the env vars that select them, and helpers to read results.
+pub struct TestBroker {
+    pub prefix: String,
+    pub env: Vec<(String, String)>,
+    pub settings: Settings,
+}
+
+impl TestBroker {
+    pub fn new(test: &str) -> Self {
+        Self::with_env(test, &[])
+    }
+
+    /// Test names plus extra `PAPERBOY__…` variables.
+    pub fn with_env(test: &str, extra: &[(&str, &str)]) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("pbtest.{test}.{}", &id[..8]);
+        let mut env: Vec<(String, String)> = vec![
+            ("PAPERBOY__AMQP__URL".into(), amqp_url()),
+            (
+                "PAPERBOY__AMQP__JOBS_QUEUE".into(),
+                format!("{prefix}.jobs"),
+            ),
+            (
+                "PAPERBOY__AMQP__OUTPUT_EXCHANGE".into(),
+                format!("{prefix}.out"),
+            ),
+            (
+                "PAPERBOY__AMQP__OUTPUT_QUEUE".into(),
+                format!("{prefix}.out"),
+            ),
+            (
+                "PAPERBOY__AMQP__DEAD_LETTER_EXCHANGE".into(),
+                format!("{prefix}.dlx"),
+            ),
+            (
+                "PAPERBOY__AMQP__DEAD_LETTER_QUEUE".into(),
+                format!("{prefix}.dead"),
+            ),
+            (
+                "PAPERBOY__AMQP__DELAY_QUEUE".into(),
+                format!("{prefix}.delay"),
+            ),
+            (
+                "PAPERBOY__FETCH__ALLOW_PRIVATE_NETWORKS".into(),
+                "true".into(),
+            ),
+            ("PAPERBOY__FETCH__TIMEOUT_MS".into(), "5000".into()),
+            ("PAPERBOY__POLITENESS__MIN_DELAY_MS".into(), "0".into()),
+            (
+                "PAPERBOY__POLITENESS__MAX_CONCURRENT_PER_HOST".into(),
+                "8".into(),
+            ),
+            ("PAPERBOY__POLITENESS__BACKOFF_BASE_MS".into(), "50".into()),
+            ("PAPERBOY__POLITENESS__BACKOFF_MAX_MS".into(), "200".into()),
+            ("PAPERBOY__RETRY__TIERS_MS".into(), "300,600".into()),
+            ("PAPERBOY__RETRY__MAX_ATTEMPTS".into(), "3".into()),
+            ("PAPERBOY__WORKER__CONCURRENCY".into(), "8".into()),
+            ("PAPERBOY__WORKER__SHUTDOWN_GRACE_MS".into(), "5000".into()),
+            ("PAPERBOY__REDIS__KEY_PREFIX".into(), format!("{prefix}:")),
+        ];
+        for (k, v) in extra {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let settings = Settings::load_with_env(None, env.clone()).expect("test settings");
+        Self {
+            prefix,
+            env,
+            settings,
+        }
+    }
+
+    pub fn topology(&self) -> Topology {
+        Topology::from_settings(&self.settings)
+    }
+
+    pub async fn channel(&self) -> (Connection, Channel) {
+        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("connect to RabbitMQ");
+        let ch = conn.create_channel().await.unwrap();
+        (conn, ch)
+    }
+
+    /// Declare the topology (as a worker would) so a test can publish before a worker starts.
+    pub async fn declare(&self) {
+        let (conn, ch) = self.channel().await;
+        self.topology()
+            .declare(&ch)
+            .await
+            .expect("declare topology");
+        let _ = conn.close(200, "bye".into()).await;
+    }
+
+    /// Publish a raw job body to the jobs queue.
+    pub async fn publish_raw(&self, body: &[u8], content_type: &str) {
+        let (conn, ch) = self.channel().await;
+        ch.confirm_select(Default::default()).await.unwrap();
+        let c = ch
+            .basic_publish(
+                "".into(),
+                ShortString::from(self.settings.amqp.jobs_queue.as_str()),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                body,
+                BasicProperties::default()
+                    .with_content_type(ShortString::from(content_type))
+                    .with_delivery_mode(2),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(
+            matches!(c, lapin::Confirmation::Ack(None)),
+            "job publish not confirmed: {c:?}"
+        );
+        let _ = conn.close(200, "bye".into()).await;
+    }
+
+    pub async fn publish_job(&self, url: &str, id: &str) {
+        let body = serde_json::json!({"url": url, "id": id}).to_string();
+        self.publish_raw(body.as_bytes(), "application/json").await;
+    }
+
+    /// Messages in `queue` right now.
+    pub async fn queue_len(&self, queue: &str) -> u32 {
+        let (conn, ch) = self.channel().await;
+        let q = ch
+            .queue_declare(
+                ShortString::from(queue),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.message_count())
+            .unwrap_or(u32::MAX);
+        let _ = conn.close(200, "bye".into()).await;
+        q
+    }
+
+    /// Take up to `n` messages from `queue`, waiting at most `timeout` in all.
+    pub async fn take(&self, queue: &str, n: usize, timeout: Duration) -> Vec<Message> {
+        let (conn, ch) = self.channel().await;
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < n && Instant::now() < deadline {
+            match ch
+                .basic_get(ShortString::from(queue), BasicGetOptions { no_ack: true })
+                .await
+            {
+                Ok(Some(m)) => out.push(Message {
+                    routing_key: m.delivery.routing_key.as_str().to_string(),
+                    body: serde_json::from_slice(&m.delivery.data).unwrap_or(Value::Null),
+                    raw: m.delivery.data.clone(),
+                    properties: m.delivery.properties.clone(),
+                }),
+                Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => panic!("basic.get {queue}: {e}"),
+            }
+        }
+        let _ = conn.close(200, "bye".into()).await;
+        out
+    }
+
+    /// Take `n` messages from the catch-all output queue.
+    pub async fn outputs(&self, n: usize, timeout: Duration) -> Vec<Message> {
+        self.take(&self.settings.amqp.output_queue, n, timeout)
+            .await
+    }
+
+    /// Delete every queue and exchange of this test.
+    pub async fn cleanup(&self) {
+        let (conn, ch) = self.channel().await;
+        let _ = self.topology().delete(&ch).await;
+        let _ = conn.close(200, "bye".into()).await;
+    }
+}
+
+/// A message read back from the broker.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub routing_key: String,
+    pub body: Value,
+    pub raw: Vec<u8>,
+    pub properties: BasicProperties,
+}
+
+impl Message {
+    pub fn message_id(&self) -> String {
+        self.properties
+            .message_id()
+            .as_ref()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        paperboy::amqp::header_str(&self.properties, name)
+            .or_else(|| paperboy::amqp::header_u32(&self.properties, name).map(|n| n.to_string()))
+    }
+}
+
+/// A worker running in this process until the returned token is cancelled.
+pub async fn start_worker(settings: &Settings) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    use paperboy::{dedup, fetch, pipeline, worker};
+    let settings = Arc::new(settings.clone());
+    let fetcher = fetch::PoliteFetcher::new(&settings, None).expect("fetcher");
+    let seen = dedup::build_store(&settings, None)
+        .await
+        .expect("dedup store");
+    let processor = pipeline::Processor::new(Arc::new(fetcher), Arc::new(seen), settings.clone());
+    let w = worker::Worker::new(processor, settings);
+    let token = CancellationToken::new();
+    let t = token.clone();
+    let handle = tokio::spawn(async move {
+        w.run(t).await.expect("worker run");
+    });
+    (token, handle)
+}
+
+/// Wait until `f` holds or `timeout` passes; returns whether it held.
+pub async fn wait_for<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Consume helper kept for tests that want a stream.
+pub async fn first_delivery(
+    ch: &Channel,
+    queue: &str,
+    timeout: Duration,
+) -> Option<lapin::message::Delivery> {
+    let mut c = ch
+        .basic_consume(
+            ShortString::from(queue),
+            "t".into(),
+            Default::default(),
+            FieldTable::default(),
+        )
+        .await
+        .ok()?;
+    tokio::time::timeout(timeout, c.next()).await.ok()??.ok()
+}
