@@ -58,6 +58,11 @@ enum Command {
         #[arg(required = true)]
         urls: Vec<String>,
     },
+    /// Inspect or replay the dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// No network: extract saved pages (.html or .html.gz), one JSON line per file with "source".
     Extract {
         /// The URL the pages were fetched from (resolves relative links, names the site).
@@ -66,6 +71,22 @@ enum Command {
         /// Saved pages.
         #[arg(required = true)]
         files: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Print dead letters (headers and body) as JSON lines, leaving them in the queue.
+    List {
+        /// Print at most N.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+    /// Move dead letters back to the jobs queue (attempts start again from 1).
+    Replay {
+        /// Move at most N.
+        #[arg(long, default_value_t = usize::MAX)]
+        max: usize,
     },
 }
 
@@ -155,6 +176,19 @@ async fn run_async(command: Command, settings: Arc<Settings>) -> anyhow::Result<
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Dlq { action } => {
+            match action {
+                DlqAction::List { max } => {
+                    let n = commands::dlq_list(&settings, max, &mut std::io::stdout()).await?;
+                    eprintln!("{n} dead letters listed");
+                }
+                DlqAction::Replay { max } => {
+                    let n = commands::dlq_replay(&settings, max).await?;
+                    println!("{n} dead letters replayed to {}", settings.amqp.jobs_queue);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Extract { .. } => unreachable!("handled without a runtime"),
     }
