@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::ExchangeKind;
@@ -363,7 +363,9 @@ pub fn amqp_value_json(v: &AMQPValue) -> Value {
         AMQPValue::ShortString(s) => json!(s.as_str()),
         AMQPValue::LongString(s) => json!(String::from_utf8_lossy(s.as_bytes())),
         AMQPValue::ByteArray(b) => json!(String::from_utf8_lossy(b.as_slice())),
-        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(amqp_value_json).collect()),
+        AMQPValue::FieldArray(a) => {
+            Value::Array(a.as_slice().iter().map(amqp_value_json).collect())
+        }
         AMQPValue::FieldTable(t) => table_json(t),
         AMQPValue::DecimalValue(d) => json!(format!("{d:?}")),
         AMQPValue::Void => Value::Null,
@@ -371,14 +373,26 @@ pub fn amqp_value_json(v: &AMQPValue) -> Value {
 }
 
 fn table_json(t: &FieldTable) -> Value {
-    Value::Object(t.inner().iter().map(|(k, v)| (k.as_str().to_string(), amqp_value_json(v))).collect())
+    Value::Object(
+        t.inner()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), amqp_value_json(v)))
+            .collect(),
+    )
 }
 
 /// Print up to `max` dead letters as JSON lines (`headers`, `body`) without removing them: they are read
 /// unacknowledged and go back to the queue when the channel closes.
-pub async fn dlq_list(settings: &Settings, max: usize, out: &mut (dyn Write + Send)) -> Result<usize, AmqpError> {
+pub async fn dlq_list(
+    settings: &Settings,
+    max: usize,
+    out: &mut (dyn Write + Send),
+) -> Result<usize, AmqpError> {
     let conn = amqp::connect(settings.amqp_url(), "paperboy-dlq").await?;
-    let ch = conn.create_channel().await.map_err(|e| AmqpError::Channel(e.to_string()))?;
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|e| AmqpError::Channel(e.to_string()))?;
     let queue = ShortString::from(settings.amqp.dead_letter_queue.as_str());
     let mut n = 0;
     while n < max {
@@ -392,7 +406,12 @@ pub async fn dlq_list(settings: &Settings, max: usize, out: &mut (dyn Write + Se
         let d = &m.delivery;
         let body = serde_json::from_slice::<Value>(&d.data)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&d.data).into_owned()));
-        let headers = d.properties.headers().as_ref().map(table_json).unwrap_or(Value::Null);
+        let headers = d
+            .properties
+            .headers()
+            .as_ref()
+            .map(table_json)
+            .unwrap_or(Value::Null);
         if writeln!(out, "{}", json!({"headers": headers, "body": body})).is_err() {
             break;
         }
@@ -408,8 +427,15 @@ pub async fn dlq_list(settings: &Settings, max: usize, out: &mut (dyn Write + Se
 /// republish is confirmed. Undecodable bodies are moved too: fix them first, or purge the queue.
 pub async fn dlq_replay(settings: &Settings, max: usize) -> Result<usize, AmqpError> {
     let conn = amqp::connect(settings.amqp_url(), "paperboy-dlq").await?;
-    let publisher = Publisher::open(&conn, Duration::from_millis(settings.amqp.confirm_timeout_ms)).await?;
-    let ch = conn.create_channel().await.map_err(|e| AmqpError::Channel(e.to_string()))?;
+    let publisher = Publisher::open(
+        &conn,
+        Duration::from_millis(settings.amqp.confirm_timeout_ms),
+    )
+    .await?;
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|e| AmqpError::Channel(e.to_string()))?;
     let queue = ShortString::from(settings.amqp.dead_letter_queue.as_str());
     let mut n = 0;
     while n < max {
@@ -421,11 +447,21 @@ pub async fn dlq_replay(settings: &Settings, max: usize) -> Result<usize, AmqpEr
             break;
         };
         let d = &m.delivery;
-        let id = d.properties.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_else(new_job_id);
+        let id = d
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(new_job_id);
         let props = json_properties(&id).with_content_type(
-            d.properties.content_type().clone().unwrap_or_else(|| ShortString::from("application/json")),
+            d.properties
+                .content_type()
+                .clone()
+                .unwrap_or_else(|| ShortString::from("application/json")),
         );
-        publisher.publish("", &settings.amqp.jobs_queue, &d.data, props).await?;
+        publisher
+            .publish("", &settings.amqp.jobs_queue, &d.data, props)
+            .await?;
         d.acker
             .ack(BasicAckOptions::default())
             .await

@@ -29,14 +29,20 @@ impl Drop for Proc {
 }
 
 fn signal(child: &Child, sig: &str) {
-    Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
 }
 
 async fn wait_exit(mut p: Proc, timeout: Duration) -> std::process::ExitStatus {
-    tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || p.0.wait().unwrap()))
-        .await
-        .expect("process did not exit in time")
-        .unwrap()
+    tokio::time::timeout(
+        timeout,
+        tokio::task::spawn_blocking(move || p.0.wait().unwrap()),
+    )
+    .await
+    .expect("process did not exit in time")
+    .unwrap()
 }
 
 fn slow_site_routes() -> HashMap<String, Route> {
@@ -55,16 +61,33 @@ async fn sigterm_finishes_in_flight_jobs_then_exits_zero() {
     let site = FixtureServer::start(slow_site_routes()).await;
     let broker = TestBroker::new("sigterm");
     broker.declare().await;
-    let worker = Proc(bin(&broker.env).arg("work").stderr(Stdio::null()).spawn().unwrap());
+    let worker = Proc(
+        bin(&broker.env)
+            .arg("work")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     broker.publish_job(&site.url("/slow"), "slow-1").await;
-    assert!(wait_for(T, || async { site.hits_for("/slow") == 1 }).await, "job never fetched");
+    assert!(
+        wait_for(T, || async { site.hits_for("/slow") == 1 }).await,
+        "job never fetched"
+    );
     signal(&worker.0, "-TERM");
     let status = wait_exit(worker, T).await;
     assert!(status.success(), "{status:?}");
     let out = broker.outputs(1, Duration::from_secs(5)).await;
-    assert_eq!(out.len(), 1, "the in-flight job's article must be published before exit");
+    assert_eq!(
+        out.len(),
+        1,
+        "the in-flight job's article must be published before exit"
+    );
     assert_eq!(out[0].body["job_id"], "slow-1");
-    assert_eq!(broker.queue_len(&broker.settings.amqp.jobs_queue).await, 0, "and acked");
+    assert_eq!(
+        broker.queue_len(&broker.settings.amqp.jobs_queue).await,
+        0,
+        "and acked"
+    );
     broker.cleanup().await;
 }
 
@@ -75,18 +98,35 @@ async fn unfinished_jobs_stay_queued_after_grace_and_after_kill() {
     broker.declare().await;
 
     // Grace too short: exit 0, the job stays in the queue for another worker.
-    let worker = Proc(bin(&broker.env).arg("work").stderr(Stdio::null()).spawn().unwrap());
-    broker.publish_job(&site.url("/very-slow"), "very-slow-1").await;
+    let worker = Proc(
+        bin(&broker.env)
+            .arg("work")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    broker
+        .publish_job(&site.url("/very-slow"), "very-slow-1")
+        .await;
     assert!(wait_for(T, || async { site.hits_for("/very-slow") == 1 }).await);
     signal(&worker.0, "-TERM");
     assert!(wait_exit(worker, T).await.success());
     assert!(
-        wait_for(T, || async { broker.queue_len(&broker.settings.amqp.jobs_queue).await == 1 }).await,
+        wait_for(T, || async {
+            broker.queue_len(&broker.settings.amqp.jobs_queue).await == 1
+        })
+        .await,
         "unfinished job must be back in the queue"
     );
 
     // kill -9 in the middle of a job: the broker redelivers it to the next worker.
-    let worker = Proc(bin(&broker.env).arg("work").stderr(Stdio::null()).spawn().unwrap());
+    let worker = Proc(
+        bin(&broker.env)
+            .arg("work")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     assert!(wait_for(T, || async { site.hits_for("/very-slow") == 2 }).await);
     signal(&worker.0, "-KILL");
     let _ = wait_exit(worker, T).await;
@@ -95,7 +135,12 @@ async fn unfinished_jobs_stay_queued_after_grace_and_after_kill() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].body["job_id"], "very-slow-1");
     assert!(out[0].routing_key.starts_with("article."));
-    assert!(wait_for(T, || async { broker.queue_len(&broker.settings.amqp.jobs_queue).await == 0 }).await);
+    assert!(
+        wait_for(T, || async {
+            broker.queue_len(&broker.settings.amqp.jobs_queue).await == 0
+        })
+        .await
+    );
     stop.cancel();
     handle.await.unwrap();
     broker.cleanup().await;
@@ -111,33 +156,76 @@ async fn hostile_job_messages_each_end_in_a_clear_outcome() {
         ("empty-url", r#"{"id":"empty-url","url":""}"#.into()),
         ("file", r#"{"id":"file","url":"file:///etc/passwd"}"#.into()),
         ("ftp", r#"{"id":"ftp","url":"ftp://example.com/x"}"#.into()),
-        ("data", r#"{"id":"data","url":"data:text/html,<p>x</p>"}"#.into()),
+        (
+            "data",
+            r#"{"id":"data","url":"data:text/html,<p>x</p>"}"#.into(),
+        ),
         ("js", r#"{"id":"js","url":"javascript:alert(1)"}"#.into()),
-        ("creds", r#"{"id":"creds","url":"http://user:pw@example.com/"}"#.into()),
+        (
+            "creds",
+            r#"{"id":"creds","url":"http://user:pw@example.com/"}"#.into(),
+        ),
         ("long", format!(r#"{{"id":"long","url":"{long}"}}"#)),
-        ("loopback", r#"{"id":"loopback","url":"http://127.0.0.1:9/x"}"#.into()),
+        (
+            "loopback",
+            r#"{"id":"loopback","url":"http://127.0.0.1:9/x"}"#.into(),
+        ),
     ];
     // The loopback case needs the guard on: use a second worker config? No: this worker allows private
     // networks (tests), so that case must end as a connection failure outcome instead.
     for (_, body) in &cases {
-        broker.publish_raw(body.as_bytes(), "application/json").await;
+        broker
+            .publish_raw(body.as_bytes(), "application/json")
+            .await;
     }
-    for body in ["{\"id\":\"no-url\"}", "[1,2,3]", "\u{0}\u{1}binary", "two words here"] {
-        broker.publish_raw(body.as_bytes(), "application/json").await;
+    for body in [
+        "{\"id\":\"no-url\"}",
+        "[1,2,3]",
+        "\u{0}\u{1}binary",
+        "two words here",
+    ] {
+        broker
+            .publish_raw(body.as_bytes(), "application/json")
+            .await;
     }
     let out = broker.outputs(cases.len(), T).await;
     let by_id: HashMap<String, String> = out
         .iter()
-        .map(|m| (m.body["job_id"].as_str().unwrap().to_string(), m.routing_key.clone()))
+        .map(|m| {
+            (
+                m.body["job_id"].as_str().unwrap().to_string(),
+                m.routing_key.clone(),
+            )
+        })
         .collect();
     for (id, _) in &cases[..7] {
-        assert_eq!(by_id.get(*id).map(String::as_str), Some("outcome.failed.invalid_url"), "{id}: {by_id:?}");
+        assert_eq!(
+            by_id.get(*id).map(String::as_str),
+            Some("outcome.failed.invalid_url"),
+            "{id}: {by_id:?}"
+        );
     }
-    assert!(by_id["loopback"].starts_with("outcome.failed."), "{by_id:?}");
-    let dead = broker.take(&broker.settings.amqp.dead_letter_queue, 4, T).await;
-    assert_eq!(dead.len(), 4, "undecodable bodies go to the dead-letter queue");
-    assert!(dead.iter().all(|d| d.header("x-paperboy-reason").as_deref() == Some("undecodable")));
-    assert!(wait_for(T, || async { broker.queue_len(&broker.settings.amqp.jobs_queue).await == 0 }).await);
+    assert!(
+        by_id["loopback"].starts_with("outcome.failed."),
+        "{by_id:?}"
+    );
+    let dead = broker
+        .take(&broker.settings.amqp.dead_letter_queue, 4, T)
+        .await;
+    assert_eq!(
+        dead.len(),
+        4,
+        "undecodable bodies go to the dead-letter queue"
+    );
+    assert!(dead
+        .iter()
+        .all(|d| d.header("x-paperboy-reason").as_deref() == Some("undecodable")));
+    assert!(
+        wait_for(T, || async {
+            broker.queue_len(&broker.settings.amqp.jobs_queue).await == 0
+        })
+        .await
+    );
     stop.cancel();
     handle.await.unwrap();
     broker.cleanup().await;
@@ -171,19 +259,32 @@ async fn dead_letters_can_be_listed_and_replayed() {
     assert!(wait_for(T, || async { broker.queue_len(&dlq).await == 2 }).await);
 
     let env = broker.env.clone();
-    let out = tokio::task::spawn_blocking(move || bin(&env).args(["dlq", "list"]).output().unwrap()).await.unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || bin(&env).args(["dlq", "list"]).output().unwrap())
+            .await
+            .unwrap();
     assert!(out.status.success());
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["body"]["id"], "replayed");
     assert_eq!(lines[1]["body"], "garbage");
-    assert!(wait_for(T, || async { broker.queue_len(&dlq).await == 2 }).await, "list must not remove");
+    assert!(
+        wait_for(T, || async { broker.queue_len(&dlq).await == 2 }).await,
+        "list must not remove"
+    );
 
     let env = broker.env.clone();
-    let out = tokio::task::spawn_blocking(move || bin(&env).args(["dlq", "replay", "--max", "1"]).output().unwrap())
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        bin(&env)
+            .args(["dlq", "replay", "--max", "1"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 dead letters replayed"));
     assert_eq!(broker.queue_len(&dlq).await, 1);
@@ -200,21 +301,44 @@ async fn dead_letters_can_be_listed_and_replayed() {
 #[test]
 fn passwords_never_reach_errors_or_logs() {
     let env = vec![
-        ("PAPERBOY__AMQP__URL".to_string(), "amqp://user:supersecret@127.0.0.1:1/%2f".to_string()),
+        (
+            "PAPERBOY__AMQP__URL".to_string(),
+            "amqp://user:supersecret@127.0.0.1:1/%2f".to_string(),
+        ),
         ("RUST_LOG".to_string(), "debug".to_string()),
     ];
-    let out = bin(&env).args(["submit", "https://example.com/"]).output().unwrap();
+    let out = bin(&env)
+        .args(["submit", "https://example.com/"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(all.contains("cannot connect"), "{all}");
     assert!(!all.contains("supersecret"), "password leaked: {all}");
 
     let env = vec![
-        ("PAPERBOY__REDIS__URL".to_string(), "redis://:hunter2@127.0.0.1:1/".to_string()),
-        ("PAPERBOY__AMQP__URL".to_string(), "amqp://user:supersecret@127.0.0.1:1/%2f".to_string()),
+        (
+            "PAPERBOY__REDIS__URL".to_string(),
+            "redis://:hunter2@127.0.0.1:1/".to_string(),
+        ),
+        (
+            "PAPERBOY__AMQP__URL".to_string(),
+            "amqp://user:supersecret@127.0.0.1:1/%2f".to_string(),
+        ),
     ];
     let out = bin(&env).arg("work").output().unwrap();
     assert!(!out.status.success());
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(!all.contains("hunter2") && !all.contains("supersecret"), "password leaked: {all}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !all.contains("hunter2") && !all.contains("supersecret"),
+        "password leaked: {all}"
+    );
 }

@@ -67,7 +67,10 @@ const RECONNECT_ATTEMPTS: usize = 4;
 pub async fn connect(url: &str, name: &str) -> Result<Connection, AmqpError> {
     let props = ConnectionProperties::default()
         .enable_auto_recover()
-        .configure_backoff(|b| b.with_max_times(RECONNECT_ATTEMPTS).with_max_delay(Duration::from_secs(5)))
+        .configure_backoff(|b| {
+            b.with_max_times(RECONNECT_ATTEMPTS)
+                .with_max_delay(Duration::from_secs(5))
+        })
         .with_connection_name(LongString::from(name));
     Connection::connect(url, props)
         .await

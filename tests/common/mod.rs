@@ -414,3 +414,24 @@ pub async fn first_delivery(
         .ok()?;
     tokio::time::timeout(timeout, c.next()).await.ok()??.ok()
 }
+
+/// A distinct, plain news page for number `i` (every page has its own text, so none is a duplicate).
+pub fn article_html(i: usize) -> Vec<u8> {
+    const WORDS: [&str; 16] = [
+        "river", "council", "harbour", "festival", "library", "station", "market", "bridge",
+        "school", "garden", "museum", "tram", "stadium", "clinic", "forest", "theatre",
+    ];
+    let w = |k: usize| WORDS[(i / 16usize.pow(k as u32)) % 16];
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Story {i} about the {a} | Fixture News</title></head>\
+         <body><nav><a href=\"/\">Home</a></nav><article><h1>Story {i} about the {a}</h1>\
+         <p>Story number {i} reports that the {a} near the {b} will be rebuilt next year after residents asked the city for years.</p>\
+         <p>Officials said the work on the {c} would start in spring and that the {a} stays open while crews are busy.</p>\
+         <p>Neighbours of the {b} welcomed the plan, and the {c} committee promised regular updates on progress for story {i}.</p>\
+         </article><footer>Copyright Fixture News</footer></body></html>",
+        a = w(0),
+        b = w(1),
+        c = w(2),
+    )
+    .into_bytes()
+}
