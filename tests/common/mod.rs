@@ -372,7 +372,9 @@ pub async fn start_worker(settings: &Settings) -> (CancellationToken, tokio::tas
         .await
         .expect("dedup store");
     let processor = pipeline::Processor::new(Arc::new(fetcher), Arc::new(seen), settings.clone());
-    let w = worker::Worker::new(processor, settings);
+    let metrics = Arc::new(paperboy::metrics::Metrics::new());
+    let health = Arc::new(paperboy::metrics::Health::new(false));
+    let w = worker::Worker::new(processor, settings, metrics, health);
     let token = CancellationToken::new();
     let t = token.clone();
     let handle = tokio::spawn(async move {
