@@ -44,6 +44,8 @@ pub struct Route {
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
     pub delay: Duration,
+    /// Answer 503 to the first `fail_first` requests for this path (flaky pages).
+    pub fail_first: usize,
 }
 
 impl Route {
@@ -57,6 +59,7 @@ impl Route {
             body,
             headers: vec![],
             delay: Duration::ZERO,
+            fail_first: 0,
         }
     }
 }
@@ -105,8 +108,17 @@ impl FixtureServer {
             let (hits, routes) = (h.clone(), r.clone());
             async move {
                 let path = req.uri().path().to_string();
-                hits.lock().unwrap().push((path.clone(), Instant::now()));
+                let seen = {
+                    let mut h = hits.lock().unwrap();
+                    h.push((path.clone(), Instant::now()));
+                    h.iter().filter(|(p, _)| *p == path).count()
+                };
                 match routes.get(&path) {
+                    Some(route) if seen <= route.fail_first => Response::builder()
+                        .status(503)
+                        .header("content-type", "text/html")
+                        .body(Body::from("<html><body>try again</body></html>"))
+                        .unwrap(),
                     Some(route) => {
                         if !route.delay.is_zero() {
                             tokio::time::sleep(route.delay).await;
@@ -436,4 +448,22 @@ pub fn article_html(i: usize) -> Vec<u8> {
         c = w(2),
     )
     .into_bytes()
+}
+
+/// Delete every Redis key under `prefix` (tests give each run its own prefix).
+pub async fn cleanup_redis(prefix: &str) {
+    let Ok(client) = redis::Client::open(redis_url()) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
 }
