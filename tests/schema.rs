@@ -519,3 +519,158 @@ fn schemas_use_only_draft07_compatible_keywords() {
         walk(name, &schema(name), false);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// docs/examples/consumer.{py,js}: bounded runs against the real broker.
+
+fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Whether `program args…` exits 0 (used to skip when pika / amqplib are not installed).
+fn works(program: &str, args: &[&str], dir: &std::path::Path) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Run one example consumer bound to a throw-away exchange with `article.#` and `--max 2`; publish one
+/// outcome (not matched) and two articles; return its exit code and output.
+async fn run_consumer(program: &str, script: &str) -> (Option<i32>, String, String) {
+    use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
+    use lapin::types::{FieldTable, ShortString};
+    use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    let exchange = format!("paperboy-test-{}", uuid::Uuid::new_v4().simple());
+    let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ must run for this test (AMQP_URL)");
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(
+        ShortString::from(exchange.as_str()),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+
+    let mut child = tokio::process::Command::new(program)
+        .arg(root().join("docs/examples").join(script))
+        .args(["article.#", "--url", &amqp_url(), "--exchange", &exchange])
+        .args(["--max", "2", "--timeout", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut err_text = String::new();
+    // Publish only once the consumer's queue is bound.
+    let bound = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut line = String::new();
+        while stderr.read_line(&mut line).await.unwrap_or(0) > 0 {
+            err_text.push_str(&line);
+            if line.contains("bound") {
+                return true;
+            }
+            line.clear();
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+
+    if bound {
+        let mut article2 = article_full();
+        article2.title = Some("Second story".into());
+        let outcome = outcome_minimal();
+        let messages = [
+            (outcome.routing_key(), serde_json::to_vec(&outcome).unwrap()),
+            (
+                article_full().routing_key(),
+                serde_json::to_vec(&article_full()).unwrap(),
+            ),
+            (
+                article2.routing_key(),
+                serde_json::to_vec(&article2).unwrap(),
+            ),
+        ];
+        for (key, body) in messages {
+            ch.basic_publish(
+                ShortString::from(exchange.as_str()),
+                ShortString::from(key.as_str()),
+                BasicPublishOptions::default(),
+                &body,
+                BasicProperties::default().with_content_type(ShortString::from("application/json")),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("consumer exits by itself")
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest).await;
+    err_text.push_str(&rest);
+    ch.exchange_delete(ShortString::from(exchange.as_str()), Default::default())
+        .await
+        .unwrap();
+    let _ = conn.close(200, "bye".into()).await;
+    (status.code(), out, err_text)
+}
+
+fn check_consumer_output(name: &str, (code, out, err): (Option<i32>, String, String)) {
+    assert_eq!(
+        code,
+        Some(0),
+        "{name} exit status; stderr:\n{err}\nstdout:\n{out}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "{name} prints the two articles only:\n{out}"
+    );
+    assert!(
+        lines[0].starts_with("Council approves plan\thttps://example.co.uk/news/1"),
+        "{out}"
+    );
+    assert!(lines[0].contains("near-duplicate of blake3:"), "{out}");
+    assert!(lines[1].starts_with("Second story\t"), "{out}");
+}
+
+#[tokio::test]
+async fn python_consumer_prints_articles_bounded() {
+    let dir = root().join("docs/examples");
+    if !works("python3", &["-c", "import pika"], &dir) {
+        eprintln!(
+            "SKIP: python3 with pika not available (pip install -r docs/examples/requirements.txt)"
+        );
+        return;
+    }
+    check_consumer_output("consumer.py", run_consumer("python3", "consumer.py").await);
+}
+
+#[tokio::test]
+async fn node_consumer_prints_articles_bounded() {
+    let dir = root().join("docs/examples");
+    if !works("node", &["-e", "require.resolve('amqplib')"], &dir) {
+        eprintln!("SKIP: node with amqplib not available (npm install --prefix docs/examples)");
+        return;
+    }
+    check_consumer_output("consumer.js", run_consumer("node", "consumer.js").await);
+}
