@@ -301,3 +301,376 @@ fn job_schema_matches_the_struct_and_the_decoder() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// deploy/asyncapi.yaml
+
+fn asyncapi() -> Value {
+    let text = std::fs::read_to_string(root().join("deploy/asyncapi.yaml")).unwrap();
+    serde_norway::from_str(&text).expect("asyncapi.yaml parses")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Follow a `$ref`: `#/json/pointer` inside the document, or a file relative to deploy/.
+fn resolve<'a>(doc: &'a Value, r: &str, files: &'a mut Vec<Value>) -> Value {
+    if let Some(ptr) = r.strip_prefix('#') {
+        let v = doc
+            .pointer(ptr)
+            .unwrap_or_else(|| panic!("$ref {r} does not resolve"));
+        return v.clone();
+    }
+    let p = root().join("deploy").join(r);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("$ref {r}: {e}"));
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("$ref {r}: {e}"));
+    files.push(v.clone());
+    v
+}
+
+fn all_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == "$ref" {
+                    out.push(v.as_str().unwrap().to_string());
+                } else {
+                    all_refs(v, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| all_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// A channel's `bindings.amqp`, following a `$ref`.
+fn channel_amqp(doc: &Value, channel: &Value) -> Value {
+    let b = &channel["bindings"]["amqp"];
+    match b["$ref"].as_str() {
+        Some(r) => resolve(doc, r, &mut Vec::new()),
+        None => b.clone(),
+    }
+}
+
+/// `article.{language}.{site}` -> regex for one routing key, each parameter one word.
+fn address_regex(address: &str) -> regex::Regex {
+    let mut re = String::from("^");
+    for (i, part) in address.split('.').enumerate() {
+        if i > 0 {
+            re.push_str("\\.");
+        }
+        if part.starts_with('{') && part.ends_with('}') {
+            re.push_str("[a-z0-9_-]+");
+        } else {
+            re.push_str(&regex::escape(part));
+        }
+    }
+    re.push('$');
+    regex::Regex::new(&re).unwrap()
+}
+
+#[test]
+fn asyncapi_document_matches_the_config_the_schemas_and_the_routing_keys() {
+    let doc = asyncapi();
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    let s =
+        paperboy::config::Settings::load_with_env(None, Vec::<(String, String)>::new()).unwrap();
+
+    // Every $ref resolves; payloads are the schema files.
+    let mut refs = Vec::new();
+    all_refs(&doc, &mut refs);
+    let mut files = Vec::new();
+    for r in &refs {
+        resolve(&doc, r, &mut files);
+    }
+    for name in ["job", "article", "outcome"] {
+        assert_eq!(
+            doc["components"]["messages"][name]["payload"]["$ref"],
+            format!("./schema/{name}.json"),
+            "message {name} payload"
+        );
+    }
+
+    let channels = doc["channels"].as_object().unwrap();
+    assert_eq!(channels["jobs"]["address"], s.amqp.jobs_queue.as_str());
+    assert_eq!(
+        channel_amqp(&doc, &channels["jobs"])["queue"]["name"],
+        s.amqp.jobs_queue.as_str()
+    );
+    assert_eq!(
+        channels["deadLetters"]["address"],
+        s.amqp.dead_letter_queue.as_str()
+    );
+    for name in ["articles", "outcomes", "duplicates"] {
+        let b = channel_amqp(&doc, &channels[name]);
+        assert_eq!(b["is"], "routingKey", "{name}");
+        assert_eq!(
+            b["exchange"]["name"],
+            s.amqp.output_exchange.as_str(),
+            "{name}"
+        );
+        assert_eq!(b["exchange"]["type"], "topic", "{name}");
+    }
+
+    // The routing keys the code produces match the channel addresses.
+    let article =
+        serde_json::from_value::<Article>(serde_json::to_value(article_full()).unwrap()).unwrap();
+    let re = address_regex(channels["articles"]["address"].as_str().unwrap());
+    assert!(
+        re.is_match(&article.routing_key()),
+        "{}",
+        article.routing_key()
+    );
+    let kinds: Vec<&str> = channels["outcomes"]["parameters"]["kind"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let re = address_regex(channels["outcomes"]["address"].as_str().unwrap());
+    for (kind, reason) in [
+        (OutcomeKind::Skipped, "not_html"),
+        (OutcomeKind::Failed, "http_404"),
+    ] {
+        let o = Outcome {
+            outcome: kind,
+            reason: reason.into(),
+            ..outcome_minimal()
+        };
+        assert!(re.is_match(&o.routing_key()), "{}", o.routing_key());
+        assert!(kinds.contains(&kind.as_str()));
+    }
+    let dup = Outcome {
+        outcome: OutcomeKind::Duplicate,
+        ..outcome_minimal()
+    };
+    assert_eq!(
+        channels["duplicates"]["address"],
+        dup.routing_key().as_str()
+    );
+
+    // Operations point at channels, with messages of those channels.
+    for (name, op) in doc["operations"].as_object().unwrap() {
+        let ch_ref = op["channel"]["$ref"].as_str().unwrap();
+        let ch_name = ch_ref.strip_prefix("#/channels/").unwrap();
+        assert!(channels.contains_key(ch_name), "{name}");
+        for m in op["messages"].as_array().unwrap() {
+            let r = m["$ref"].as_str().unwrap();
+            assert!(r.starts_with(&format!("{ch_ref}/messages/")), "{name}: {r}");
+        }
+    }
+    let actions: BTreeSet<(String, String)> = doc["operations"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|op| {
+            (
+                op["action"].as_str().unwrap().to_string(),
+                op["channel"]["$ref"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(actions.contains(&("receive".into(), "#/channels/jobs".into())));
+    assert!(actions.contains(&("send".into(), "#/channels/articles".into())));
+    assert!(actions.contains(&("send".into(), "#/channels/outcomes".into())));
+}
+
+/// AsyncAPI tools read payloads as draft-07 Schema Objects: keep the schema files to keywords that mean
+/// the same in draft-07 and 2020-12.
+#[test]
+fn schemas_use_only_draft07_compatible_keywords() {
+    const ALLOWED: &[&str] = &[
+        "$schema",
+        "$id",
+        "title",
+        "description",
+        "type",
+        "required",
+        "properties",
+        "const",
+        "enum",
+        "pattern",
+        "format",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "items",
+        "additionalProperties",
+    ];
+    fn walk(name: &str, v: &Value, in_properties: bool) {
+        if let Value::Object(m) = v {
+            for (k, v) in m {
+                if in_properties {
+                    walk(name, v, false);
+                    continue;
+                }
+                assert!(
+                    ALLOWED.contains(&k.as_str()),
+                    "{name}.json uses keyword {k}"
+                );
+                walk(name, v, k == "properties");
+            }
+        }
+    }
+    for name in ["job", "article", "outcome"] {
+        walk(name, &schema(name), false);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// docs/examples/consumer.{py,js}: bounded runs against the real broker.
+
+fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Whether `program args…` exits 0 (used to skip when pika / amqplib are not installed).
+fn works(program: &str, args: &[&str], dir: &std::path::Path) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Run one example consumer bound to a throw-away exchange with `article.#` and `--max 2`; publish one
+/// outcome (not matched) and two articles; return its exit code and output.
+async fn run_consumer(program: &str, script: &str) -> (Option<i32>, String, String) {
+    use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
+    use lapin::types::{FieldTable, ShortString};
+    use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    let exchange = format!("paperboy-test-{}", uuid::Uuid::new_v4().simple());
+    let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ must run for this test (AMQP_URL)");
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_declare(
+        ShortString::from(exchange.as_str()),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+
+    let mut child = tokio::process::Command::new(program)
+        .arg(root().join("docs/examples").join(script))
+        .args(["article.#", "--url", &amqp_url(), "--exchange", &exchange])
+        .args(["--max", "2", "--timeout", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut err_text = String::new();
+    // Publish only once the consumer's queue is bound.
+    let bound = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut line = String::new();
+        while stderr.read_line(&mut line).await.unwrap_or(0) > 0 {
+            err_text.push_str(&line);
+            if line.contains("bound") {
+                return true;
+            }
+            line.clear();
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+
+    if bound {
+        let mut article2 = article_full();
+        article2.title = Some("Second story".into());
+        let outcome = outcome_minimal();
+        let messages = [
+            (outcome.routing_key(), serde_json::to_vec(&outcome).unwrap()),
+            (
+                article_full().routing_key(),
+                serde_json::to_vec(&article_full()).unwrap(),
+            ),
+            (
+                article2.routing_key(),
+                serde_json::to_vec(&article2).unwrap(),
+            ),
+        ];
+        for (key, body) in messages {
+            ch.basic_publish(
+                ShortString::from(exchange.as_str()),
+                ShortString::from(key.as_str()),
+                BasicPublishOptions::default(),
+                &body,
+                BasicProperties::default().with_content_type(ShortString::from("application/json")),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("consumer exits by itself")
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest).await;
+    err_text.push_str(&rest);
+    ch.exchange_delete(ShortString::from(exchange.as_str()), Default::default())
+        .await
+        .unwrap();
+    let _ = conn.close(200, "bye".into()).await;
+    (status.code(), out, err_text)
+}
+
+fn check_consumer_output(name: &str, (code, out, err): (Option<i32>, String, String)) {
+    assert_eq!(
+        code,
+        Some(0),
+        "{name} exit status; stderr:\n{err}\nstdout:\n{out}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "{name} prints the two articles only:\n{out}"
+    );
+    assert!(
+        lines[0].starts_with("Council approves plan\thttps://example.co.uk/news/1"),
+        "{out}"
+    );
+    assert!(lines[0].contains("near-duplicate of blake3:"), "{out}");
+    assert!(lines[1].starts_with("Second story\t"), "{out}");
+}
+
+#[tokio::test]
+async fn python_consumer_prints_articles_bounded() {
+    let dir = root().join("docs/examples");
+    if !works("python3", &["-c", "import pika"], &dir) {
+        eprintln!(
+            "SKIP: python3 with pika not available (pip install -r docs/examples/requirements.txt)"
+        );
+        return;
+    }
+    check_consumer_output("consumer.py", run_consumer("python3", "consumer.py").await);
+}
+
+#[tokio::test]
+async fn node_consumer_prints_articles_bounded() {
+    let dir = root().join("docs/examples");
+    if !works("node", &["-e", "require.resolve('amqplib')"], &dir) {
+        eprintln!("SKIP: node with amqplib not available (npm install --prefix docs/examples)");
+        return;
+    }
+    check_consumer_output("consumer.js", run_consumer("node", "consumer.js").await);
+}
