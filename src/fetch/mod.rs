@@ -1,6 +1,14 @@
 //! HTTP fetching: the client (timeouts, size caps, redirects, SSRF guard), robots.txt and per-host politeness.
 //!
-//! `fetch` never imports `amqp`. (Placeholder client: replaced by the fetch work.)
+//! `fetch` never imports `amqp` or `worker`.
+//!
+//! - [`client`]: [`HttpClient`], the hardened client (timeouts, redirects checked hop by hop, body cap,
+//!   SSRF guard on resolved addresses).
+//! - [`guard`]: PURE address classification for the SSRF guard.
+//! - [`PoliteFetcher`]: robots.txt and per-host politeness around the client (what the worker uses).
+
+pub mod client;
+pub mod guard;
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use url::Url;
 
-use crate::config::FetchSettings;
+pub use client::HttpClient;
 
 /// A response as fetched: any HTTP status (the worker decides what a status means).
 #[derive(Debug, Clone)]
@@ -95,74 +103,26 @@ pub trait Fetcher: Send + Sync + 'static {
     fn fetch(&self, url: &Url) -> impl Future<Output = Result<FetchedPage, FetchError>> + Send;
 }
 
-/// Placeholder HTTP client (no politeness yet).
-#[derive(Clone)]
+/// The fetcher the worker uses: robots.txt and per-host politeness around [`HttpClient`].
+#[derive(Clone, Debug)]
 pub struct PoliteFetcher {
-    client: reqwest::Client,
-    settings: FetchSettings,
+    client: HttpClient,
 }
 
 impl PoliteFetcher {
+    /// Build from settings; `redis` shares robots.txt and per-host state across the fleet.
     pub fn new(
         settings: &crate::config::Settings,
         _redis: Option<redis::aio::ConnectionManager>,
     ) -> Result<Self, FetchError> {
-        let settings = &settings.fetch;
-        let client = reqwest::Client::builder()
-            .user_agent(settings.user_agent.clone())
-            .connect_timeout(settings.connect_timeout())
-            .timeout(settings.timeout())
-            .redirect(reqwest::redirect::Policy::limited(
-                settings.max_redirects as usize,
-            ))
-            .build()
-            .map_err(|e| FetchError::Connect {
-                url: String::new(),
-                detail: e.to_string(),
-            })?;
         Ok(Self {
-            client,
-            settings: settings.clone(),
+            client: HttpClient::new(&settings.fetch)?,
         })
     }
 }
 
 impl Fetcher for PoliteFetcher {
     async fn fetch(&self, url: &Url) -> Result<FetchedPage, FetchError> {
-        let resp = self.client.get(url.clone()).send().await.map_err(|e| {
-            if e.is_timeout() {
-                FetchError::Timeout {
-                    url: url.to_string(),
-                    timeout: self.settings.timeout(),
-                }
-            } else {
-                FetchError::Connect {
-                    url: url.to_string(),
-                    detail: e.to_string(),
-                }
-            }
-        })?;
-        let header = |n: reqwest::header::HeaderName| {
-            resp.headers()
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header(reqwest::header::CONTENT_TYPE);
-        let content_language = header(reqwest::header::CONTENT_LANGUAGE);
-        let final_url = resp.url().clone();
-        let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| FetchError::Body {
-            url: url.to_string(),
-            detail: e.to_string(),
-        })?;
-        Ok(FetchedPage {
-            final_url,
-            status,
-            content_type,
-            content_language,
-            body,
-            fetched_at: crate::message::now_rfc3339(),
-        })
+        self.client.fetch(url).await
     }
 }
