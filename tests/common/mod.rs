@@ -96,7 +96,12 @@ impl FixtureServer {
     }
 
     pub async fn start(routes: HashMap<String, Route>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1", routes).await
+    }
+
+    /// Serve `routes` on `ip` (any 127.x.y.z address is loopback), on a free port.
+    pub async fn start_on(ip: &str, routes: HashMap<String, Route>) -> Self {
+        let listener = tokio::net::TcpListener::bind((ip, 0))
             .await
             .expect("bind fixture server");
         let addr = listener.local_addr().unwrap();
