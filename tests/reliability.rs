@@ -342,3 +342,40 @@ fn passwords_never_reach_errors_or_logs() {
         "password leaked: {all}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_job_that_keeps_killing_workers_is_dead_lettered() {
+    let site = FixtureServer::start(slow_site_routes()).await;
+    let broker = TestBroker::with_env("poison", &[("PAPERBOY__AMQP__DELIVERY_LIMIT", "1")]);
+    broker.declare().await;
+    broker
+        .publish_job(&site.url("/very-slow"), "poison-1")
+        .await;
+    // Each worker takes the job and "crashes" (SIGKILL) in the middle of it.
+    for n in 1..=2 {
+        let worker = Proc(
+            bin(&broker.env)
+                .arg("work")
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        assert!(
+            wait_for(T, || async { site.hits_for("/very-slow") == n }).await,
+            "delivery {n} never fetched"
+        );
+        signal(&worker.0, "-KILL");
+        let _ = wait_exit(worker, T).await;
+    }
+    let dead = broker
+        .take(&broker.settings.amqp.dead_letter_queue, 1, T)
+        .await;
+    assert_eq!(
+        dead.len(),
+        1,
+        "the broker's delivery limit must dead-letter the poison job"
+    );
+    assert_eq!(dead[0].body["id"], "poison-1");
+    assert_eq!(broker.queue_len(&broker.settings.amqp.jobs_queue).await, 0);
+    broker.cleanup().await;
+}
