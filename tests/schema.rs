@@ -666,7 +666,9 @@ fn check_consumer_output(name: &str, (code, out, err): (Option<i32>, String, Str
 async fn python_consumer_prints_articles_bounded() {
     let dir = root().join("docs/examples");
     if !works("python3", &["-c", "import pika"], &dir) {
-        skip_or_fail("python3 with pika not available (pip install -r docs/examples/requirements.txt)");
+        skip_or_fail(
+            "python3 with pika not available (pip install -r docs/examples/requirements.txt)",
+        );
         return;
     }
     check_consumer_output("consumer.py", run_consumer("python3", "consumer.py").await);
