@@ -222,6 +222,18 @@ impl HttpClient {
         max_body: u64,
         over_cap: OverCap,
     ) -> Result<FetchedPage, FetchError> {
+        self.get_with_retry_after(url, max_body, over_cap)
+            .await
+            .map(|(page, _)| page)
+    }
+
+    /// As [`HttpClient::get`], also returning the final answer's `Retry-After` header.
+    pub async fn get_with_retry_after(
+        &self,
+        url: &Url,
+        max_body: u64,
+        over_cap: OverCap,
+    ) -> Result<(FetchedPage, Option<String>), FetchError> {
         let total = self.settings.timeout();
         let deadline = Instant::now() + total;
         match tokio::time::timeout_at(deadline, self.get_inner(url, max_body, over_cap)).await {
@@ -238,7 +250,7 @@ impl HttpClient {
         url: &Url,
         max_body: u64,
         over_cap: OverCap,
-    ) -> Result<FetchedPage, FetchError> {
+    ) -> Result<(FetchedPage, Option<String>), FetchError> {
         let max_redirects = self.settings.max_redirects;
         let mut current = url.clone();
         let mut seen: HashSet<String> = HashSet::new();
@@ -321,7 +333,7 @@ impl HttpClient {
         fetched_at: String,
         max_body: u64,
         over_cap: OverCap,
-    ) -> Result<FetchedPage, FetchError> {
+    ) -> Result<(FetchedPage, Option<String>), FetchError> {
         let header = |n: header::HeaderName| {
             resp.headers()
                 .get(n)
@@ -331,6 +343,7 @@ impl HttpClient {
         };
         let content_type = header(header::CONTENT_TYPE);
         let content_language = header(header::CONTENT_LANGUAGE);
+        let retry_after = header(header::RETRY_AFTER);
         let status = resp.status().as_u16();
         let too_large = || FetchError::TooLarge {
             url: final_url.to_string(),
@@ -365,14 +378,15 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(FetchedPage {
+        let page = FetchedPage {
             final_url,
             status,
             content_type,
             content_language,
             body: Bytes::from(body),
             fetched_at,
-        })
+        };
+        Ok((page, retry_after))
     }
 
     fn classify(&self, url: &Url, e: &reqwest::Error) -> FetchError {

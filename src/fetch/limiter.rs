@@ -1,0 +1,179 @@
+//! Per-host limiters: in-process ([`LocalLimiter`], per worker) or shared in Redis (falling back to the
+//! in-process one while Redis is unreachable), and per-host concurrency permits (per worker).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::limits::{Backoff, Clock, HostState, Reservation};
+use super::redis_limiter::RedisLimiter;
+
+const MAX_HOSTS: usize = 100_000;
+
+/// In-process host state (one worker).
+pub(crate) struct LocalLimiter {
+    clock: Arc<dyn Clock>,
+    backoff: Backoff,
+    hosts: Mutex<HashMap<String, HostState>>,
+}
+
+impl LocalLimiter {
+    pub(crate) fn new(clock: Arc<dyn Clock>, backoff: Backoff) -> Self {
+        Self {
+            clock,
+            backoff,
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_host<T>(&self, host: &str, f: impl FnOnce(&mut HostState, u64) -> T) -> T {
+        let now = self.clock.now_ms();
+        let mut m = self.hosts.lock().unwrap();
+        if m.len() >= MAX_HOSTS && !m.contains_key(host) {
+            m.retain(|_, s| !s.is_idle(now));
+        }
+        let s = m.entry(host.to_string()).or_default();
+        let out = f(s, now);
+        if s.is_idle(now) {
+            m.remove(host);
+        }
+        out
+    }
+
+    pub(crate) fn reserve(
+        &self,
+        host: &str,
+        interval: Duration,
+        threshold: Duration,
+    ) -> Reservation {
+        self.with_host(host, |s, now| {
+            s.reserve(
+                now,
+                interval.as_millis() as u64,
+                threshold.as_millis() as u64,
+            )
+        })
+    }
+
+    pub(crate) fn throttled(&self, host: &str, retry_after: Option<Duration>, jitter: f64) -> u64 {
+        let backoff = self.backoff;
+        self.with_host(host, |s, now| {
+            s.throttled(now, retry_after, &backoff, jitter)
+        })
+    }
+
+    pub(crate) fn succeeded(&self, host: &str) {
+        self.with_host(host, |s, _| s.succeeded())
+    }
+}
+
+/// The limiter a [`super::PoliteFetcher`] uses.
+pub(crate) struct Limiter {
+    local: LocalLimiter,
+    redis: Option<RedisLimiter>,
+}
+
+impl Limiter {
+    pub(crate) fn new(local: LocalLimiter, redis: Option<RedisLimiter>) -> Self {
+        Self { local, redis }
+    }
+
+    pub(crate) async fn reserve(
+        &self,
+        host: &str,
+        interval: Duration,
+        threshold: Duration,
+    ) -> Reservation {
+        if let Some(r) = &self.redis {
+            match r.reserve(host, interval, threshold).await {
+                Ok(res) => return res,
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
+                }
+            }
+        }
+        self.local.reserve(host, interval, threshold)
+    }
+
+    pub(crate) async fn throttled(&self, host: &str, retry_after: Option<Duration>) -> u64 {
+        let jitter: f64 = rand::random();
+        if let Some(r) = &self.redis {
+            match r.throttled(host, retry_after, jitter).await {
+                Ok(d) => return d,
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
+                }
+            }
+        }
+        self.local.throttled(host, retry_after, jitter)
+    }
+
+    pub(crate) async fn succeeded(&self, host: &str) {
+        if let Some(r) = &self.redis {
+            match r.succeeded(host).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
+                }
+            }
+        }
+        self.local.succeeded(host)
+    }
+}
+
+/// Requests in flight per host, in this worker.
+#[derive(Default)]
+pub(crate) struct HostPermits {
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// A held permit; dropping it frees the slot (and forgets idle hosts).
+pub(crate) struct HostPermit<'a> {
+    owner: &'a HostPermits,
+    host: String,
+    sem: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for HostPermit<'_> {
+    fn drop(&mut self) {
+        self.permit.take();
+        let mut m = self.owner.hosts.lock().unwrap();
+        // The map's reference and ours: nobody else holds or waits for this host.
+        if Arc::strong_count(&self.sem) <= 2 {
+            m.remove(&self.host);
+        }
+    }
+}
+
+impl HostPermits {
+    /// Wait at most `patience` for one of the host's `max` permits.
+    pub(crate) async fn acquire(
+        &self,
+        host: &str,
+        max: u32,
+        patience: Duration,
+    ) -> Option<HostPermit<'_>> {
+        let sem = {
+            let mut m = self.hosts.lock().unwrap();
+            m.entry(host.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(max.max(1) as usize)))
+                .clone()
+        };
+        let mut guard = HostPermit {
+            owner: self,
+            host: host.to_string(),
+            sem: sem.clone(),
+            permit: None,
+        };
+        match tokio::time::timeout(patience, sem.acquire_owned()).await {
+            Ok(Ok(p)) => {
+                guard.permit = Some(p);
+                Some(guard)
+            }
+            _ => None,
+        }
+    }
+}
