@@ -32,14 +32,11 @@ impl LocalLimiter {
         let now = self.clock.now_ms();
         let mut m = self.hosts.lock().unwrap();
         if m.len() >= MAX_HOSTS && !m.contains_key(host) {
-            m.retain(|_, s| !s.is_idle(now));
+            // Entries idle for a long time (an hour covers any sane interval).
+            m.retain(|_, s| !s.is_idle(now, 3_600_000));
         }
         let s = m.entry(host.to_string()).or_default();
-        let out = f(s, now);
-        if s.is_idle(now) {
-            m.remove(host);
-        }
-        out
+        f(s, now)
     }
 
     pub(crate) fn reserve(
@@ -55,6 +52,10 @@ impl LocalLimiter {
                 threshold.as_millis() as u64,
             )
         })
+    }
+
+    pub(crate) fn try_start(&self, host: &str, interval: Duration) -> u64 {
+        self.with_host(host, |s, now| s.try_start(now, interval.as_millis() as u64))
     }
 
     pub(crate) fn throttled(&self, host: &str, retry_after: Option<Duration>, jitter: f64) -> u64 {
@@ -95,6 +96,19 @@ impl Limiter {
             }
         }
         self.local.reserve(host, interval, threshold)
+    }
+
+    /// 0 = start now (recorded); else wait this many ms and ask again.
+    pub(crate) async fn try_start(&self, host: &str, interval: Duration) -> u64 {
+        if let Some(r) = &self.redis {
+            match r.try_start(host, interval).await {
+                Ok(w) => return w,
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
+                }
+            }
+        }
+        self.local.try_start(host, interval)
     }
 
     pub(crate) async fn throttled(&self, host: &str, retry_after: Option<Duration>) -> u64 {

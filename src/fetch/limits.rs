@@ -44,6 +44,8 @@ pub struct HostState {
     pub blocked_until_ms: u64,
     /// Consecutive throttling answers (429/503) not yet relaxed by successes.
     pub failures: u32,
+    /// When the last request actually started.
+    pub last_start_ms: u64,
 }
 
 /// The result of asking for a slot.
@@ -73,6 +75,28 @@ impl HostState {
         Reservation::Granted { wait_ms }
     }
 
+    /// Just before sending, after waiting for a reserved slot: start now when the previous request
+    /// started at least `interval_ms` ago and the host is not blocked (then record this start and return
+    /// 0); else return how much longer to wait. This keeps the interval between ACTUAL starts even when a
+    /// task wakes late for its slot (a late start pushes the next one back instead of shrinking the gap),
+    /// and makes waiters respect a block that arrived after they reserved.
+    pub fn try_start(&mut self, now_ms: u64, interval_ms: u64) -> u64 {
+        let earliest = if self.last_start_ms == 0 {
+            self.blocked_until_ms
+        } else {
+            self.last_start_ms
+                .saturating_add(interval_ms)
+                .max(self.blocked_until_ms)
+        };
+        if earliest > now_ms {
+            return earliest - now_ms;
+        }
+        // Clocks here are whole milliseconds (truncated): record the start rounded up so the next start
+        // is never less than the interval after this one.
+        self.last_start_ms = now_ms + 1;
+        0
+    }
+
     /// A 429/503 answer: count it and block the host for `retry_after` when given, else for the
     /// backoff delay. Returns the delay applied.
     pub fn throttled(
@@ -97,8 +121,11 @@ impl HostState {
     }
 
     /// Nothing left to remember (the entry can be dropped).
-    pub fn is_idle(&self, now_ms: u64) -> bool {
-        self.failures == 0 && self.next_ms <= now_ms && self.blocked_until_ms <= now_ms
+    pub fn is_idle(&self, now_ms: u64, interval_ms: u64) -> bool {
+        self.failures == 0
+            && self.next_ms <= now_ms
+            && self.blocked_until_ms <= now_ms
+            && self.last_start_ms.saturating_add(interval_ms) <= now_ms
     }
 }
 
@@ -225,6 +252,32 @@ mod tests {
     }
 
     #[test]
+    fn late_starts_push_the_next_start_back() {
+        let mut s = HostState::default();
+        // Slots reserved at 1000: starts planned at 1000 and 1300.
+        assert_eq!(
+            s.reserve(1000, 300, 5000),
+            Reservation::Granted { wait_ms: 0 }
+        );
+        assert_eq!(
+            s.reserve(1000, 300, 5000),
+            Reservation::Granted { wait_ms: 300 }
+        );
+        // The first task wakes 20 ms late and starts at 1020 (recorded rounded up: 1021).
+        assert_eq!(s.try_start(1020, 300), 0);
+        assert_eq!(s.last_start_ms, 1021);
+        // The second wakes on time at 1300: it must wait until 1321.
+        assert_eq!(s.try_start(1300, 300), 21);
+        assert_eq!(s.try_start(1321, 300), 0);
+        // A block that arrived after the reservation is respected too.
+        s.blocked_until_ms = 2000;
+        assert_eq!(s.try_start(1700, 300), 300);
+        assert_eq!(s.try_start(2000, 300), 0);
+        assert!(!s.is_idle(2100, 300));
+        assert!(s.is_idle(2301, 300));
+    }
+
+    #[test]
     fn blocked_host_waits_until_unblocked() {
         let b = Backoff {
             base_ms: 1000,
@@ -284,8 +337,8 @@ mod tests {
         s.succeeded();
         s.succeeded();
         assert_eq!(s.failures, 0);
-        assert!(s.is_idle(20_000));
-        assert!(!s.is_idle(11_000));
+        assert!(s.is_idle(20_000, 100));
+        assert!(!s.is_idle(11_000, 100));
     }
 
     #[test]

@@ -158,6 +158,23 @@ impl Fetcher for PoliteFetcher {
             }
             Reservation::Granted { .. } => {}
         }
+        // Keep the interval between actual starts (a late wake-up pushes the next start back) and
+        // respect a block that arrived while we waited.
+        loop {
+            let wait_ms = me.limiter.try_start(&host, interval).await;
+            if wait_ms == 0 {
+                break;
+            }
+            if wait_ms > p.defer_threshold_ms {
+                tracing::info!(host = %host, wait_ms, cause = "blocked", "host blocked while waiting; deferring");
+                return Err(FetchError::Deferred {
+                    host,
+                    wait: Duration::from_millis(wait_ms),
+                });
+            }
+            tracing::debug!(host = %host, wait_ms, "previous request started late; waiting");
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        }
 
         // 3. the fetch, and what the answer says about the host.
         let (page, retry_after) = me

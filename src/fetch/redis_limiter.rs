@@ -28,6 +28,31 @@ redis.call('PEXPIRE', KEYS[1], wait + interval + keep)
 return {1, wait}
 ";
 
+/// Start now when `now >= max(last + interval, blocked)` (then `last = now`, returns 0); else return
+/// the remaining wait.
+const START_LUA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
+local v = redis.call('HMGET', KEYS[1], 'last', 'blocked')
+local last = tonumber(v[1])
+local earliest = tonumber(v[2]) or 0
+if last then
+  earliest = math.max(earliest, last + interval)
+end
+if earliest > now then
+  return earliest - now
+end
+-- TIME is truncated to whole ms: record the start rounded up.
+redis.call('HSET', KEYS[1], 'last', string.format('%.0f', now + 1))
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < interval + keep then
+  redis.call('PEXPIRE', KEYS[1], interval + keep)
+end
+return 0
+";
+
 /// `blocked = max(blocked, now + delay)`. Returns the delay.
 const BLOCK_LUA: &str = r"
 local t = redis.call('TIME')
@@ -62,6 +87,7 @@ pub(crate) struct RedisLimiter {
     prefix: String,
     backoff: Backoff,
     reserve: redis::Script,
+    start: redis::Script,
     block: redis::Script,
     relax: redis::Script,
 }
@@ -77,6 +103,7 @@ impl RedisLimiter {
             prefix,
             backoff,
             reserve: redis::Script::new(RESERVE_LUA),
+            start: redis::Script::new(START_LUA),
             block: redis::Script::new(BLOCK_LUA),
             relax: redis::Script::new(RELAX_LUA),
         }
@@ -112,6 +139,23 @@ impl RedisLimiter {
         } else {
             Reservation::Deferred { wait_ms }
         })
+    }
+
+    /// 0 = start now (recorded in Redis); else the remaining wait in ms.
+    pub(crate) async fn try_start(
+        &self,
+        host: &str,
+        interval: Duration,
+    ) -> Result<u64, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let wait: i64 = self
+            .start
+            .key(self.key(host))
+            .arg(interval.as_millis() as u64)
+            .arg(self.keep_ms())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(wait.max(0) as u64)
     }
 
     /// Count a throttling answer and block the host; returns the delay applied.
