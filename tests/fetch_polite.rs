@@ -80,8 +80,11 @@ fn slack() -> Duration {
     Duration::from_millis(ms)
 }
 
+/// The mean gap plus the slack spread over the gaps: only the first and last timestamps' noise can
+/// shorten the mean, so a mean under `interval - slack / gaps` is a systematic shortfall.
 fn mean_gap(times: &[Instant]) -> Duration {
-    (times[times.len() - 1] - times[0]) / (times.len() as u32 - 1)
+    let gaps = times.len() as u32 - 1;
+    (times[times.len() - 1] - times[0]) / gaps + slack() / gaps
 }
 
 fn min_gap(times: &[Instant]) -> Duration {
