@@ -608,3 +608,97 @@ async fn max_concurrent_per_host_is_respected() {
         );
     }
 }
+
+/// A deferral reserves nothing: asking again right away is told the same wait, not a later one.
+async fn assert_deferrals_waste_no_slot(a: &PoliteFetcher, b: &PoliteFetcher, srv: &Server) {
+    let u = |p: &str| url(&srv.url_for("h1.test", p));
+    assert_eq!(a.fetch(&u("/1")).await.unwrap().status, 200);
+    let mut waits = Vec::new();
+    for (i, f) in [a, b, a, b].into_iter().enumerate() {
+        match f.fetch(&u(&format!("/d{i}"))).await {
+            Err(FetchError::Deferred { host, wait }) => {
+                assert_eq!(host, "h1.test");
+                waits.push(wait);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    for w in &waits {
+        assert!(
+            *w > Duration::from_millis(1500) && *w <= Duration::from_secs(2),
+            "{waits:?}"
+        );
+    }
+    // Not 2 s, 4 s, 6 s...: nothing was reserved by the deferrals.
+    assert!(waits[3] <= waits[0], "{waits:?}");
+    // Another host (its own, shorter interval from politeness.hosts) is not affected.
+    let page = a.fetch(&url(&srv.url_for("h2.test", "/x"))).await.unwrap();
+    assert_eq!(page.status, 200);
+    let page = a.fetch(&url(&srv.url_for("h2.test", "/y"))).await.unwrap();
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        srv.requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/d"))
+            .count(),
+        0
+    );
+}
+
+fn deferral_settings(prefix: &str) -> Settings {
+    let mut s = polite_settings(&[
+        ("PAPERBOY__POLITENESS__MIN_DELAY_MS", "2000"),
+        ("PAPERBOY__POLITENESS__DEFER_THRESHOLD_MS", "500"),
+        ("PAPERBOY__REDIS__KEY_PREFIX", prefix),
+    ]);
+    s.politeness.hosts.insert(
+        "h2.test".into(),
+        paperboy::config::HostOverride {
+            min_delay_ms: Some(100),
+            max_concurrent_per_host: None,
+        },
+    );
+    s
+}
+
+#[tokio::test]
+async fn deferrals_waste_no_slot_in_process() {
+    let srv = Server::start_on(&loopbacks()[..2], robots_ok("")).await;
+    let s = deferral_settings("unused:");
+    let f = PoliteFetcher::new(&s, None).unwrap();
+    assert_deferrals_waste_no_slot(&f, &f, &srv).await;
+}
+
+#[tokio::test]
+async fn deferrals_waste_no_slot_in_redis() {
+    let Some(mut conn) = redis().await else {
+        eprintln!("SKIPPED: Redis not reachable");
+        return;
+    };
+    let prefix = redis_prefix("defer");
+    let _cleanup = RedisKeys(prefix.clone());
+    let srv = Server::start_on(&loopbacks()[..2], robots_ok("")).await;
+    let s = deferral_settings(&prefix);
+    let a = PoliteFetcher::new(&s, Some(redis().await.unwrap())).unwrap();
+    let b = PoliteFetcher::new(&s, Some(redis().await.unwrap())).unwrap();
+    assert_deferrals_waste_no_slot(&a, &b, &srv).await;
+    redis_cleanup(&mut conn, &prefix).await;
+}
+
+#[tokio::test]
+async fn private_hosts_are_blocked_before_robots_or_page() {
+    let srv = Server::start(|_| Resp::html("secret")).await;
+    let mut s = polite_settings(&[("PAPERBOY__FETCH__ALLOW_PRIVATE_NETWORKS", "false")]);
+    s.fetch
+        .resolve
+        .insert("meta.test".into(), "169.254.169.254".into());
+    let f = PoliteFetcher::new(&s, None).unwrap();
+    for u in [
+        srv.url("/a"),
+        "http://meta.test/latest/meta-data/".to_string(),
+    ] {
+        let err = f.fetch(&url(&u)).await.unwrap_err();
+        assert!(matches!(err, FetchError::Blocked { .. }), "{u}: {err:?}");
+    }
+    assert_eq!(srv.requests().len(), 0);
+}

@@ -530,3 +530,70 @@ fn looks_like_tls(detail: &str) -> bool {
     .iter()
     .any(|k| d.contains(k))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        SocketAddr::new(s.parse().unwrap(), 0)
+    }
+
+    fn guard() -> AddressPolicy {
+        Arc::new(forbidden_reason)
+    }
+
+    #[test]
+    fn resolver_keeps_only_allowed_addresses() {
+        let p = guard();
+        let ok = GuardedResolver::filter("x", vec![sa("10.0.0.1"), sa("93.184.215.14")], Some(&p))
+            .unwrap();
+        assert_eq!(ok, vec![sa("93.184.215.14")]);
+        let err =
+            GuardedResolver::filter("x", vec![sa("127.0.0.1"), sa("::1")], Some(&p)).unwrap_err();
+        let b = err.downcast_ref::<BlockedAddr>().expect("BlockedAddr");
+        assert_eq!(b.addr, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(b.why, "loopback");
+        assert!(GuardedResolver::filter("x", vec![], Some(&p))
+            .unwrap_err()
+            .downcast_ref::<DnsFailure>()
+            .is_some());
+        // Guard off: everything passes.
+        assert_eq!(
+            GuardedResolver::filter("x", vec![sa("127.0.0.1")], None).unwrap(),
+            vec![sa("127.0.0.1")]
+        );
+    }
+
+    #[test]
+    fn redirect_targets() {
+        let cur = Url::parse("https://a.example/x/y?q").unwrap();
+        let t = |l: &str| redirect_target(&cur, &HeaderValue::from_str(l).unwrap());
+        assert_eq!(t("/z").unwrap().as_str(), "https://a.example/z");
+        assert_eq!(t("z").unwrap().as_str(), "https://a.example/x/z");
+        assert_eq!(t("//b.example/").unwrap().as_str(), "https://b.example/");
+        assert_eq!(
+            t(" http://c.example/p ").unwrap().as_str(),
+            "http://c.example/p"
+        );
+        for bad in [
+            "ftp://x/",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "mailto:a@b",
+            "http://",
+        ] {
+            assert!(
+                matches!(t(bad), Err(FetchError::BadRedirect { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn fragments_do_not_distinguish_urls() {
+        let a = Url::parse("http://h/p#1").unwrap();
+        let b = Url::parse("http://h/p#2").unwrap();
+        assert_eq!(without_fragment(&a), without_fragment(&b));
+    }
+}
