@@ -258,13 +258,13 @@ impl HttpClient {
         let mut hops = 0u32;
         loop {
             self.check_hop(&current)?;
-            let fetched_at = crate::message::now_rfc3339();
             let resp = self
                 .client
                 .get(current.clone())
                 .send()
                 .await
                 .map_err(|e| self.classify(&current, &e))?;
+            let fetched_at = crate::message::now_rfc3339();
             let status = resp.status();
             if status.is_redirection() {
                 if let Some(loc) = resp.headers().get(header::LOCATION) {

@@ -1,8 +1,8 @@
 //! PURE per-host politeness arithmetic: next-slot reservation, backoff, Retry-After. No tokio, no Redis:
 //! every function takes the current time explicitly (milliseconds on some clock, or a `SystemTime`).
 //!
-//! The same arithmetic runs in-process ([`super::limiter::LocalLimiter`]) and, transcribed to Lua, in
-//! Redis ([`super::redis_limiter`]) where the clock is Redis' own `TIME`.
+//! The same arithmetic runs in-process (`LocalLimiter`) and, transcribed to Lua, in
+//! Redis (`redis_limiter`) where the clock is Redis' own `TIME`.
 
 use std::time::{Duration, SystemTime};
 

@@ -1,6 +1,6 @@
 //! PURE robots.txt rules (RFC 9309) with `texting_robots`: what a robots.txt answer means, whether a URL
 //! may be fetched, the crawl-delay, and the cache entry format shared through Redis. No I/O here; the
-//! fetching and caching live in [`super::robots_cache`].
+//! fetching and caching live in `robots_cache`.
 
 use std::sync::Arc;
 use std::time::Duration;
