@@ -702,3 +702,55 @@ async fn private_hosts_are_blocked_before_robots_or_page() {
     }
     assert_eq!(srv.requests().len(), 0);
 }
+
+#[tokio::test]
+async fn redirect_targets_are_checked_against_their_robots_txt() {
+    let srv = Server::start_on(&loopbacks()[..2], |r| {
+        let port = r.local.port();
+        match (r.host.as_str(), r.path.as_str()) {
+            ("h1.test", "/robots.txt") => Resp::text("User-agent: *\nDisallow: /secret\n"),
+            ("h2.test", "/robots.txt") => Resp::text("User-agent: paperboy\nDisallow: /private\n"),
+            ("h1.test", "/to-h2-private") => {
+                Resp::redirect(301, &format!("http://h2.test:{port}/private/page"))
+            }
+            ("h1.test", "/to-h2-public") => {
+                Resp::redirect(301, &format!("http://h2.test:{port}/public"))
+            }
+            ("h1.test", "/to-secret") => Resp::redirect(302, "/secret/x"),
+            _ => Resp::html("ok"),
+        }
+    })
+    .await;
+    let s = polite_settings(&[]);
+    let f = PoliteFetcher::new(&s, None).unwrap();
+    let err = f
+        .fetch(&url(&srv.url_for("h1.test", "/to-h2-private")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::RobotsDisallowed { ref url } if url.contains("h2.test")),
+        "{err:?}"
+    );
+    let err = f
+        .fetch(&url(&srv.url_for("h1.test", "/to-secret")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::RobotsDisallowed { .. }),
+        "{err:?}"
+    );
+    let page = f
+        .fetch(&url(&srv.url_for("h1.test", "/to-h2-public")))
+        .await
+        .unwrap();
+    assert_eq!(page.final_url.host_str(), Some("h2.test"));
+    let reqs = srv.requests();
+    assert!(!reqs
+        .iter()
+        .any(|r| r.path.starts_with("/private") || r.path.starts_with("/secret")));
+    assert_eq!(
+        reqs.iter().filter(|r| r.path == "/robots.txt").count(),
+        2,
+        "one robots.txt per origin"
+    );
+}

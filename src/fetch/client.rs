@@ -138,6 +138,11 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// A check of a redirect target before it is requested (an error stops the fetch with that error).
+pub(crate) type HopCheck = dyn Fn(Url) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), FetchError>> + Send>>
+    + Send
+    + Sync;
+
 /// The hardened client, without politeness. Cheap to clone.
 #[derive(Clone)]
 pub struct HttpClient {
@@ -234,9 +239,22 @@ impl HttpClient {
         max_body: u64,
         over_cap: OverCap,
     ) -> Result<(FetchedPage, Option<String>), FetchError> {
+        self.get_checked(url, max_body, over_cap, None).await
+    }
+
+    /// As [`HttpClient::get_with_retry_after`]; `hop_check` is asked about every redirect target
+    /// before it is requested (the polite layer checks robots.txt there).
+    pub(crate) async fn get_checked(
+        &self,
+        url: &Url,
+        max_body: u64,
+        over_cap: OverCap,
+        hop_check: Option<&HopCheck>,
+    ) -> Result<(FetchedPage, Option<String>), FetchError> {
         let total = self.settings.timeout();
         let deadline = Instant::now() + total;
-        match tokio::time::timeout_at(deadline, self.get_inner(url, max_body, over_cap)).await {
+        let fut = self.get_inner(url, max_body, over_cap, hop_check);
+        match tokio::time::timeout_at(deadline, fut).await {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout {
                 url: url.to_string(),
@@ -250,6 +268,7 @@ impl HttpClient {
         url: &Url,
         max_body: u64,
         over_cap: OverCap,
+        hop_check: Option<&HopCheck>,
     ) -> Result<(FetchedPage, Option<String>), FetchError> {
         let max_redirects = self.settings.max_redirects;
         let mut current = url.clone();
@@ -279,6 +298,9 @@ impl HttpClient {
                             url: url.to_string(),
                             max: max_redirects,
                         });
+                    }
+                    if let Some(check) = hop_check {
+                        check(next.clone()).await?;
                     }
                     hops += 1;
                     tracing::debug!(from = %current, to = %next, hop = hops, "following redirect");

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
-use super::client::{HttpClient, OverCap};
+use super::client::{HopCheck, HttpClient, OverCap};
 use super::limiter::{HostPermits, Limiter, LocalLimiter};
 use super::limits::{
     is_throttle_status, parse_retry_after, Backoff, Clock, MonotonicClock, Reservation,
@@ -88,6 +88,32 @@ impl PoliteFetcher {
                 shared,
             }),
         })
+    }
+
+    /// With robots.txt on: every redirect target must be allowed by its origin's robots.txt too
+    /// (fetched and cached like any other). Redirect hops share the original request's slot.
+    fn robots_hop_check(&self) -> Option<Box<HopCheck>> {
+        if !self.inner.politeness.respect_robots {
+            return None;
+        }
+        let inner = self.inner.clone();
+        Some(Box::new(move |next: Url| {
+            let inner = inner.clone();
+            Box::pin(async move {
+                match inner.robots.rules_for(&next).await?.check(&next) {
+                    Verdict::Allowed { .. } => Ok(()),
+                    Verdict::Disallowed => {
+                        tracing::info!(url = %next, "redirect target disallowed by robots.txt");
+                        Err(FetchError::RobotsDisallowed {
+                            url: next.to_string(),
+                        })
+                    }
+                    Verdict::Unavailable => Err(FetchError::RobotsUnavailable {
+                        url: next.to_string(),
+                    }),
+                }
+            })
+        }))
     }
 
     /// The plain hardened client inside.
@@ -177,9 +203,15 @@ impl Fetcher for PoliteFetcher {
         }
 
         // 3. the fetch, and what the answer says about the host.
+        let hop_check = self.robots_hop_check();
         let (page, retry_after) = me
             .client
-            .get_with_retry_after(url, me.client.settings().max_body_bytes, OverCap::Fail)
+            .get_checked(
+                url,
+                me.client.settings().max_body_bytes,
+                OverCap::Fail,
+                hop_check.as_deref(),
+            )
             .await?;
         if is_throttle_status(page.status) {
             let retry_after = retry_after
