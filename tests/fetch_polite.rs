@@ -754,3 +754,52 @@ async fn redirect_targets_are_checked_against_their_robots_txt() {
         "one robots.txt per origin"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrent_per_host_holds_across_workers_with_redis() {
+    let Some(mut conn) = redis().await else {
+        eprintln!("SKIPPED: Redis not reachable");
+        return;
+    };
+    let prefix = redis_prefix("inflight");
+    let _cleanup = RedisKeys(prefix.clone());
+    let srv = Server::start_on(&loopbacks()[..1], |r| match r.path.as_str() {
+        "/robots.txt" => Resp::status(404),
+        _ => Resp::html("ok").delay(Duration::from_millis(300)),
+    })
+    .await;
+    let s = polite_settings(&[
+        ("PAPERBOY__POLITENESS__MIN_DELAY_MS", "0"),
+        ("PAPERBOY__POLITENESS__MAX_CONCURRENT_PER_HOST", "1"),
+        ("PAPERBOY__REDIS__KEY_PREFIX", &prefix),
+    ]);
+    let mut tasks = Vec::new();
+    for w in 0..3 {
+        let f = PoliteFetcher::new(&s, Some(redis().await.unwrap())).unwrap();
+        for i in 0..2 {
+            let f = f.clone();
+            let u = url(&srv.url_for("h1.test", &format!("/{w}/{i}")));
+            tasks.push(tokio::spawn(async move { fetch_as_worker(&f, &u).await }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let times = arrivals_by_host(&srv.requests())["h1.test"].clone();
+    assert_eq!(times.len(), 6);
+    // One in flight across the three workers: each request starts after the previous one's 300 ms.
+    assert!(
+        min_gap(&times) >= Duration::from_millis(290),
+        "{:?}",
+        min_gap(&times)
+    );
+    // Leases are given back.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let n: i64 = ::redis::cmd("ZCARD")
+        .arg(format!("{prefix}inflight:h1.test"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    redis_cleanup(&mut conn, &prefix).await;
+}

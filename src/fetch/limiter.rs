@@ -111,6 +111,42 @@ impl Limiter {
         self.local.try_start(host, interval)
     }
 
+    /// With Redis: wait up to `patience` for one of the host's fleet-wide in-flight leases. `None` when
+    /// none became free; `Some(None)` without Redis (or Redis failing: per-worker permits only).
+    pub(crate) async fn fleet_lease(
+        &self,
+        host: &str,
+        max: u32,
+        lease: Duration,
+        patience: Duration,
+    ) -> Option<Option<FleetLease>> {
+        let Some(r) = &self.redis else {
+            return Some(None);
+        };
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let give_up = tokio::time::Instant::now() + patience;
+        loop {
+            match r.try_lease(host, max, lease, &token).await {
+                Ok(true) => {
+                    return Some(Some(FleetLease {
+                        redis: r.clone(),
+                        host: host.to_string(),
+                        token,
+                    }))
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "Redis limiter unavailable; per-worker concurrency only");
+                    return Some(None);
+                }
+            }
+            if tokio::time::Instant::now() + LEASE_POLL > give_up {
+                return None;
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+
     pub(crate) async fn throttled(&self, host: &str, retry_after: Option<Duration>) -> u64 {
         let jitter: f64 = rand::random();
         if let Some(r) = &self.redis {
@@ -134,6 +170,22 @@ impl Limiter {
             }
         }
         self.local.succeeded(host)
+    }
+}
+
+const LEASE_POLL: Duration = Duration::from_millis(50);
+
+/// A fleet-wide in-flight lease; dropping it gives it back.
+pub(crate) struct FleetLease {
+    redis: RedisLimiter,
+    host: String,
+    token: String,
+}
+
+impl Drop for FleetLease {
+    fn drop(&mut self) {
+        self.redis
+            .release(&self.host, std::mem::take(&mut self.token));
     }
 }
 

@@ -159,7 +159,7 @@ impl Fetcher for PoliteFetcher {
             }
         }
 
-        // 2. a concurrency permit for the host (this worker), then the host's next slot.
+        // 2. a concurrency permit for the host (this worker, then the fleet), then the host's next slot.
         let threshold = Duration::from_millis(p.defer_threshold_ms);
         let Some(_permit) = me
             .permits
@@ -168,6 +168,18 @@ impl Fetcher for PoliteFetcher {
         else {
             let wait = threshold.max(interval);
             tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "concurrency", "host busy; deferring");
+            return Err(FetchError::Deferred { host, wait });
+        };
+        // With Redis the limit holds for the fleet: a lease per request in flight, expiring by itself
+        // (fetch timeout + waits) if a worker dies holding it.
+        let lease_for = me.client.settings().timeout() + threshold * 2 + Duration::from_secs(5);
+        let Some(_lease) = me
+            .limiter
+            .fleet_lease(&host, p.max_concurrent_for(&host), lease_for, threshold)
+            .await
+        else {
+            let wait = threshold.max(interval);
+            tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "fleet_concurrency", "host busy across the fleet; deferring");
             return Err(FetchError::Deferred { host, wait });
         };
         match me.limiter.reserve(&host, interval, threshold).await {

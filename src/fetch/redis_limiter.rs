@@ -71,6 +71,22 @@ end
 return delay
 ";
 
+/// Fleet-wide concurrency: a sorted set of leases scored by their expiry. Expired leases (a worker that
+/// died holding one) are dropped first. Returns 1 when the lease was taken.
+const LEASE_LUA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local max = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < max then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], lease)
+  return 1
+end
+return 0
+";
+
 /// One success relaxes the backoff by one step.
 const RELAX_LUA: &str = r"
 local f = tonumber(redis.call('HGET', KEYS[1], 'failures')) or 0
@@ -90,6 +106,7 @@ pub(crate) struct RedisLimiter {
     start: redis::Script,
     block: redis::Script,
     relax: redis::Script,
+    lease: redis::Script,
 }
 
 impl RedisLimiter {
@@ -106,6 +123,7 @@ impl RedisLimiter {
             start: redis::Script::new(START_LUA),
             block: redis::Script::new(BLOCK_LUA),
             relax: redis::Script::new(RELAX_LUA),
+            lease: redis::Script::new(LEASE_LUA),
         }
     }
 
@@ -186,6 +204,45 @@ impl RedisLimiter {
             .invoke_async(&mut conn)
             .await?;
         Ok(applied.max(0) as u64)
+    }
+
+    /// Try to take one of the host's `max` fleet-wide in-flight leases (`{prefix}inflight:{host}`) for
+    /// at most `lease`; `token` identifies it for [`RedisLimiter::release`].
+    pub(crate) async fn try_lease(
+        &self,
+        host: &str,
+        max: u32,
+        lease: Duration,
+        token: &str,
+    ) -> Result<bool, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let got: i64 = self
+            .lease
+            .key(format!("{}inflight:{}", self.prefix, host))
+            .arg(max)
+            .arg(lease.as_millis() as u64)
+            .arg(token)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(got == 1)
+    }
+
+    /// Give a lease back (spawned, so it also runs when the fetch was cancelled).
+    pub(crate) fn release(&self, host: &str, token: String) {
+        let mut conn = self.conn.clone();
+        let key = format!("{}inflight:{}", self.prefix, host);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let r: Result<i64, _> = redis::cmd("ZREM")
+                    .arg(&key)
+                    .arg(&token)
+                    .query_async(&mut conn)
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(key, error = %e, "could not release an in-flight lease; it expires by itself");
+                }
+            });
+        }
     }
 
     pub(crate) async fn succeeded(&self, host: &str) -> Result<(), redis::RedisError> {
