@@ -151,18 +151,7 @@ impl RobotsCache {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let started = std::time::Instant::now();
         loop {
-            let (val, pttl): (Option<Vec<u8>>, i64) = redis::pipe()
-                .get(&key)
-                .cmd("PTTL")
-                .arg(&key)
-                .query_async(&mut conn)
-                .await?;
-            if let Some(body) = val.as_deref().and_then(RobotsBody::decode) {
-                let ttl = if pttl > 0 {
-                    Duration::from_millis(pttl as u64)
-                } else {
-                    self.ttl
-                };
+            if let Some((body, ttl)) = self.get_shared(&mut conn, &key).await? {
                 return Ok(Ok(self.remember(origin, &body, ttl)));
             }
             let locked: Option<String> = redis::cmd("SET")
@@ -174,6 +163,16 @@ impl RobotsCache {
                 .query_async(&mut conn)
                 .await?;
             if locked.is_some() {
+                // Whoever held the lock before us may have stored the entry between our GET and SET NX.
+                if let Some((body, ttl)) = self.get_shared(&mut conn, &key).await? {
+                    let _: i64 = self
+                        .unlock
+                        .key(&lock_key)
+                        .arg(&token)
+                        .invoke_async(&mut conn)
+                        .await?;
+                    return Ok(Ok(self.remember(origin, &body, ttl)));
+                }
                 let fetched = self.fetch(robots).await;
                 let out = match fetched {
                     Ok((body, ttl)) => {
@@ -210,6 +209,28 @@ impl RobotsCache {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// The shared entry and its remaining lifetime, if any.
+    async fn get_shared(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+        key: &str,
+    ) -> Result<Option<(RobotsBody, Duration)>, redis::RedisError> {
+        let (val, pttl): (Option<Vec<u8>>, i64) = redis::pipe()
+            .get(key)
+            .cmd("PTTL")
+            .arg(key)
+            .query_async(conn)
+            .await?;
+        Ok(val.as_deref().and_then(RobotsBody::decode).map(|body| {
+            let ttl = if pttl > 0 {
+                Duration::from_millis(pttl as u64)
+            } else {
+                self.ttl
+            };
+            (body, ttl)
+        }))
     }
 
     /// GET robots.txt and interpret it. Guard refusals are returned as errors (the page would be
