@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lapin::options::{
-    BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::ExchangeKind;
 use serde_json::{json, Value};
 use url::Url;
@@ -343,6 +344,132 @@ pub fn processor<F: Fetcher, S: Seen>(
     settings: Arc<Settings>,
 ) -> Processor<F, S> {
     Processor::new(Arc::new(fetcher), Arc::new(seen), settings)
+}
+
+/// A header value as JSON (strings decoded as UTF-8, tables and arrays recursively).
+pub fn amqp_value_json(v: &AMQPValue) -> Value {
+    match v {
+        AMQPValue::Boolean(b) => json!(b),
+        AMQPValue::ShortShortInt(n) => json!(n),
+        AMQPValue::ShortShortUInt(n) => json!(n),
+        AMQPValue::ShortInt(n) => json!(n),
+        AMQPValue::ShortUInt(n) => json!(n),
+        AMQPValue::LongInt(n) => json!(n),
+        AMQPValue::LongUInt(n) => json!(n),
+        AMQPValue::LongLongInt(n) => json!(n),
+        AMQPValue::Float(f) => json!(f),
+        AMQPValue::Double(f) => json!(f),
+        AMQPValue::Timestamp(t) => json!(t),
+        AMQPValue::ShortString(s) => json!(s.as_str()),
+        AMQPValue::LongString(s) => json!(String::from_utf8_lossy(s.as_bytes())),
+        AMQPValue::ByteArray(b) => json!(String::from_utf8_lossy(b.as_slice())),
+        AMQPValue::FieldArray(a) => {
+            Value::Array(a.as_slice().iter().map(amqp_value_json).collect())
+        }
+        AMQPValue::FieldTable(t) => table_json(t),
+        AMQPValue::DecimalValue(d) => json!(format!("{d:?}")),
+        AMQPValue::Void => Value::Null,
+    }
+}
+
+fn table_json(t: &FieldTable) -> Value {
+    Value::Object(
+        t.inner()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), amqp_value_json(v)))
+            .collect(),
+    )
+}
+
+/// Print up to `max` dead letters as JSON lines (`headers`, `body`) without removing them: they are read
+/// unacknowledged and go back to the queue when the channel closes.
+pub async fn dlq_list(
+    settings: &Settings,
+    max: usize,
+    out: &mut (dyn Write + Send),
+) -> Result<usize, AmqpError> {
+    let conn = amqp::connect(settings.amqp_url(), "paperboy-dlq").await?;
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|e| AmqpError::Channel(e.to_string()))?;
+    let queue = ShortString::from(settings.amqp.dead_letter_queue.as_str());
+    let mut n = 0;
+    while n < max {
+        let Some(m) = ch
+            .basic_get(queue.clone(), BasicGetOptions { no_ack: false })
+            .await
+            .map_err(|e| AmqpError::Consume(e.to_string()))?
+        else {
+            break;
+        };
+        let d = &m.delivery;
+        let body = serde_json::from_slice::<Value>(&d.data)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&d.data).into_owned()));
+        let headers = d
+            .properties
+            .headers()
+            .as_ref()
+            .map(table_json)
+            .unwrap_or(Value::Null);
+        if writeln!(out, "{}", json!({"headers": headers, "body": body})).is_err() {
+            break;
+        }
+        n += 1;
+    }
+    // Closing the channel returns every unacked message to the queue, in order.
+    let _ = ch.close(200, ShortString::from("bye")).await;
+    let _ = conn.close(200, ShortString::from("bye")).await;
+    Ok(n)
+}
+
+/// Move up to `max` dead letters back to the jobs queue (attempt count reset), each acked only after its
+/// republish is confirmed. Undecodable bodies are moved too: fix them first, or purge the queue.
+pub async fn dlq_replay(settings: &Settings, max: usize) -> Result<usize, AmqpError> {
+    let conn = amqp::connect(settings.amqp_url(), "paperboy-dlq").await?;
+    let publisher = Publisher::open(
+        &conn,
+        Duration::from_millis(settings.amqp.confirm_timeout_ms),
+    )
+    .await?;
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|e| AmqpError::Channel(e.to_string()))?;
+    let queue = ShortString::from(settings.amqp.dead_letter_queue.as_str());
+    let mut n = 0;
+    while n < max {
+        let Some(m) = ch
+            .basic_get(queue.clone(), BasicGetOptions { no_ack: false })
+            .await
+            .map_err(|e| AmqpError::Consume(e.to_string()))?
+        else {
+            break;
+        };
+        let d = &m.delivery;
+        let id = d
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(new_job_id);
+        let props = json_properties(&id).with_content_type(
+            d.properties
+                .content_type()
+                .clone()
+                .unwrap_or_else(|| ShortString::from("application/json")),
+        );
+        publisher
+            .publish("", &settings.amqp.jobs_queue, &d.data, props)
+            .await?;
+        d.acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(|e| AmqpError::Consume(e.to_string()))?;
+        n += 1;
+    }
+    let _ = conn.close(200, ShortString::from("bye")).await;
+    Ok(n)
 }
 
 #[cfg(test)]

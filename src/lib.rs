@@ -9,6 +9,7 @@
 //! - [`amqp`]: broker connection with recovery, topology, publish-with-confirm.
 //! - [`worker`]: the only module that sees every stage: job -> outcome, ack after confirm.
 //! - [`commands`]: the `submit`, `tail`, `scrape` and `extract` subcommands.
+//! - [`metrics`]: every metric name in one place; `/metrics`, `/healthz`, `/readyz`.
 //! - [`pipeline`]: job -> article/outcome decision without a broker (shared by `work` and `scrape`).
 
 pub mod amqp;
@@ -18,5 +19,6 @@ pub mod dedup;
 pub mod extract;
 pub mod fetch;
 pub mod message;
+pub mod metrics;
 pub mod pipeline;
 pub mod worker;

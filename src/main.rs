@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use paperboy::config::{LogFormat, Settings};
-use paperboy::{commands, dedup, fetch, pipeline, worker};
+use paperboy::{commands, dedup, fetch, metrics, pipeline, worker};
 
 /// Turns URLs into clean, structured news articles: URL jobs in (RabbitMQ), JSON articles out.
 #[derive(Parser)]
@@ -58,6 +58,11 @@ enum Command {
         #[arg(required = true)]
         urls: Vec<String>,
     },
+    /// Inspect or replay the dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// No network: extract saved pages (.html or .html.gz), one JSON line per file with "source".
     Extract {
         /// The URL the pages were fetched from (resolves relative links, names the site).
@@ -66,6 +71,22 @@ enum Command {
         /// Saved pages.
         #[arg(required = true)]
         files: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Print dead letters (headers and body) as JSON lines, leaving them in the queue.
+    List {
+        /// Print at most N.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+    /// Move dead letters back to the jobs queue (attempts start again from 1).
+    Replay {
+        /// Move at most N.
+        #[arg(long, default_value_t = usize::MAX)]
+        max: usize,
     },
 }
 
@@ -95,19 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn run_async(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Work => {
-            let redis = redis_connection(&settings).await?;
-            let fetcher = fetch::PoliteFetcher::new(&settings, redis.clone())?;
-            let seen = dedup::build_store(&settings, redis).await?;
-            let processor =
-                pipeline::Processor::new(Arc::new(fetcher), Arc::new(seen), settings.clone());
-            let worker = worker::Worker::new(processor, settings.clone());
-            let shutdown = CancellationToken::new();
-            spawn_signal_handler(shutdown.clone());
-            worker.run(shutdown).await?;
-            tracing::info!("worker stopped");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Work => run_worker(settings).await,
         Command::Submit { urls, file } => {
             let input: Option<Box<dyn BufRead + Send>> = match file.as_deref() {
                 None => None,
@@ -156,8 +165,59 @@ async fn run_async(command: Command, settings: Arc<Settings>) -> anyhow::Result<
                 ExitCode::from(1)
             })
         }
+        Command::Dlq { action } => {
+            match action {
+                DlqAction::List { max } => {
+                    let n = commands::dlq_list(&settings, max, &mut std::io::stdout()).await?;
+                    eprintln!("{n} dead letters listed");
+                }
+                DlqAction::Replay { max } => {
+                    let n = commands::dlq_replay(&settings, max).await?;
+                    println!("{n} dead letters replayed to {}", settings.amqp.jobs_queue);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Extract { .. } => unreachable!("handled without a runtime"),
     }
+}
+
+async fn run_worker(settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
+    let redis = redis_connection(&settings).await?;
+    let fetcher = fetch::PoliteFetcher::new(&settings, redis.clone())?;
+    let seen = dedup::build_store(&settings, redis.clone()).await?;
+    let processor = pipeline::Processor::new(Arc::new(fetcher), Arc::new(seen), settings.clone());
+    let metrics = Arc::new(metrics::Metrics::new());
+    let health = Arc::new(metrics::Health::new(redis.is_some()));
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    if let Some(conn) = redis {
+        let every = Duration::from_secs(5);
+        tokio::spawn(metrics::watch_redis(
+            conn,
+            health.clone(),
+            every,
+            shutdown.clone(),
+        ));
+    }
+    if !settings.metrics.listen.is_empty() {
+        // Bind before consuming, so a port clash is a start-up error, not a silent gap in monitoring.
+        let addr: std::net::SocketAddr =
+            settings.metrics.listen.parse().context("metrics.listen")?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on metrics.listen = {addr}"))?;
+        let (m, h, s) = (metrics.clone(), health.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = metrics::serve_on(listener, m, h, s).await {
+                tracing::error!(error = %e, "metrics server failed");
+            }
+        });
+    }
+    let worker = worker::Worker::new(processor, settings.clone(), metrics, health);
+    worker.run(shutdown).await?;
+    tracing::info!("worker stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn extract(settings: &Settings, url: Option<&str>, files: &[String]) -> anyhow::Result<ExitCode> {

@@ -54,11 +54,13 @@ impl Decision {
 }
 
 /// Time spent in each stage of one job (for metrics).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Timings {
     pub fetch: Option<Duration>,
     pub extract: Option<Duration>,
     pub bytes: usize,
+    /// The dedup store's verdict, when the job got that far.
+    pub verdict: Option<Verdict>,
 }
 
 /// Runs jobs through fetch, extract and dedup.
@@ -149,6 +151,7 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             o.content_hash = Some(of_hash.to_string());
             Decision::Final(o)
         };
+        timings.verdict = Some(verdict.clone());
         let d = match verdict {
             Verdict::New => Decision::Article(Box::new(article)),
             Verdict::Duplicate { first_job } => duplicate(

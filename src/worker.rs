@@ -8,9 +8,8 @@
 //! - on shutdown consuming stops, in-flight jobs get `worker.shutdown_grace_ms` to finish, and whatever
 //!   is unfinished stays unacked so the broker redelivers it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -32,21 +31,16 @@ use crate::config::Settings;
 use crate::dedup::Seen;
 use crate::fetch::Fetcher;
 use crate::message::{Job, Outcome};
+use crate::metrics::{Health, Metrics};
 use crate::pipeline::{make_outcome, Decision, JobInput, Processor};
-
-/// Liveness/readiness facts shared with the health endpoints.
-#[derive(Debug, Default)]
-pub struct WorkerState {
-    pub broker_connected: AtomicBool,
-    pub consumer_running: AtomicBool,
-}
 
 /// A worker process's consuming loop, rebuilt by [`Worker::run`] after broker failures.
 pub struct Worker<F, S> {
     processor: Processor<F, S>,
     settings: Arc<Settings>,
     topology: Topology,
-    pub state: Arc<WorkerState>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
 }
 
 /// What one job's handling ended with (for logs and tests).
@@ -61,13 +55,19 @@ pub enum Handled {
 }
 
 impl<F: Fetcher, S: Seen> Worker<F, S> {
-    pub fn new(processor: Processor<F, S>, settings: Arc<Settings>) -> Self {
+    pub fn new(
+        processor: Processor<F, S>,
+        settings: Arc<Settings>,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Self {
         let topology = Topology::from_settings(&settings);
         Self {
             processor,
             settings,
             topology,
-            state: Arc::new(WorkerState::default()),
+            metrics,
+            health,
         }
     }
 
@@ -75,12 +75,17 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
     /// beyond what lapin's auto-recovery repairs.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), AmqpError> {
         let mut backoff = Duration::from_millis(500);
+        let mut sessions = 0u64;
         loop {
+            sessions += 1;
+            if sessions > 1 {
+                self.metrics.reconnected("amqp");
+            }
             match self.run_session(&shutdown).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    self.state.broker_connected.store(false, Ordering::Relaxed);
-                    self.state.consumer_running.store(false, Ordering::Relaxed);
+                    self.health.set_broker_connected(false);
+                    self.health.set_consumer_running(false);
                     if shutdown.is_cancelled() {
                         return Ok(());
                     }
@@ -103,7 +108,7 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
         let confirm_timeout = Duration::from_millis(self.settings.amqp.confirm_timeout_ms);
         let publisher = Publisher::open(&publish_conn, confirm_timeout).await?;
         self.topology.declare(publisher.channel()).await?;
-        self.state.broker_connected.store(true, Ordering::Relaxed);
+        self.health.set_broker_connected(true);
 
         let channel = consume_conn
             .create_channel()
@@ -123,7 +128,7 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
             )
             .await
             .map_err(|e| AmqpError::Consume(e.to_string()))?;
-        self.state.consumer_running.store(true, Ordering::Relaxed);
+        self.health.set_consumer_running(true);
         info!(queue = %self.topology.jobs_queue, prefetch, "consuming");
 
         let tracker = TaskTracker::new();
@@ -133,23 +138,24 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
                 _ = shutdown.cancelled() => break Ok(()),
                 next = consumer.next() => match next {
                     Some(Ok(delivery)) => {
-                        let ctx = JobContext { processor: self.processor.clone(), publisher: publisher.clone(), topology: self.topology.clone(), settings: self.settings.clone() };
+                        let ctx = JobContext { processor: self.processor.clone(), publisher: publisher.clone(), topology: self.topology.clone(), settings: self.settings.clone(), metrics: self.metrics.clone() };
                         tracker.spawn(async move { ctx.handle(delivery).await; });
                     }
                     Some(Err(e)) => {
                         warn!(error = %e, "consumer error; waiting for lapin recovery");
-                        self.state.broker_connected.store(false, Ordering::Relaxed);
+                        self.health.set_broker_connected(false);
                         if let Err(e) = channel.wait_for_recovery(e).await {
                             break Err(AmqpError::Consume(e.to_string()));
                         }
-                        self.state.broker_connected.store(true, Ordering::Relaxed);
+                        self.health.set_broker_connected(true);
+                        self.metrics.reconnected("amqp");
                         info!("broker connection recovered");
                     }
                     None => break Err(AmqpError::Consume("the broker cancelled the consumer (queue deleted?)".into())),
                 }
             }
         };
-        self.state.consumer_running.store(false, Ordering::Relaxed);
+        self.health.set_consumer_running(false);
         // Stop taking deliveries; what is prefetched but not started is released when the channel closes.
         let _ = channel
             .basic_cancel(consumer.tag(), BasicCancelOptions::default())
@@ -193,10 +199,12 @@ struct JobContext<F, S> {
     publisher: Publisher,
     topology: Topology,
     settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
 }
 
 impl<F: Fetcher, S: Seen> JobContext<F, S> {
     async fn handle(self, delivery: Delivery) -> Handled {
+        let _in_flight = self.metrics.job_started();
         let props = delivery.properties.clone();
         let result = match Job::decode(
             &delivery.data,
@@ -254,7 +262,18 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
     ) -> Result<String, AmqpError> {
         let job_timeout = Duration::from_millis(self.settings.worker.job_timeout_ms);
         let decision = match tokio::time::timeout(job_timeout, self.processor.process(job)).await {
-            Ok((d, _timings)) => d,
+            Ok((d, trace)) => {
+                if let Some(took) = trace.fetch {
+                    self.metrics.fetched(took, trace.bytes as u64);
+                }
+                if let Some(took) = trace.extract {
+                    self.metrics.extracted(took);
+                }
+                if let Some(v) = &trace.verdict {
+                    self.metrics.dedup_verdict(v);
+                }
+                d
+            }
             Err(_) => Decision::Transient(make_outcome(
                 job,
                 crate::message::OutcomeKind::Failed,
@@ -267,16 +286,20 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
         match decision {
             Decision::Article(article) => {
                 let body = serde_json::to_vec(&article).expect("article serializes");
-                self.publisher
-                    .publish(
-                        &self.topology.output_exchange,
-                        &article.routing_key(),
-                        &body,
-                        json_properties(&article.message_id()),
-                    )
-                    .await?;
+                self.publish(
+                    &self.topology.output_exchange,
+                    &article.routing_key(),
+                    &body,
+                    json_properties(&article.message_id()),
+                )
+                .await?;
+                self.metrics.job_finished("article", "");
             }
-            Decision::Final(outcome) => self.publish_outcome(&outcome).await?,
+            Decision::Final(outcome) => {
+                self.publish_outcome(&outcome).await?;
+                self.metrics
+                    .job_finished(outcome.outcome.as_str(), &outcome.reason);
+            }
             Decision::Transient(outcome) => {
                 if job.attempts < self.settings.retry.max_attempts {
                     let queue = self.topology.retry_queue(job.attempts as usize - 1);
@@ -305,6 +328,7 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
                     ],
                 );
                 self.dead_letter_body(&job_body(job), headers).await?;
+                self.metrics.job_finished("failed", &outcome.reason);
             }
             Decision::Defer { wait, host } => {
                 let queue = self.topology.delay_queue_for(wait);
@@ -321,16 +345,31 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
         Ok(label)
     }
 
+    /// Publish with confirm, timing the confirm.
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> Result<(), AmqpError> {
+        let started = Instant::now();
+        self.publisher
+            .publish(exchange, routing_key, body, props)
+            .await?;
+        self.metrics.publish_confirmed(started.elapsed());
+        Ok(())
+    }
+
     async fn publish_outcome(&self, outcome: &Outcome) -> Result<(), AmqpError> {
         let body = serde_json::to_vec(outcome).expect("outcome serializes");
-        self.publisher
-            .publish(
-                &self.topology.output_exchange,
-                &outcome.routing_key(),
-                &body,
-                json_properties(&outcome.message_id()),
-            )
-            .await
+        self.publish(
+            &self.topology.output_exchange,
+            &outcome.routing_key(),
+            &body,
+            json_properties(&outcome.message_id()),
+        )
+        .await
     }
 
     /// Put the job (with its id settled) on `queue` with the given attempt number.
@@ -359,8 +398,7 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
         let props = BasicProperties::default()
             .with_delivery_mode(2)
             .with_headers(headers);
-        self.publisher
-            .publish(&self.topology.dead_letter_exchange, "", body, props)
+        self.publish(&self.topology.dead_letter_exchange, "", body, props)
             .await
     }
 }

@@ -59,10 +59,18 @@ pub enum AmqpError {
     Consume(String),
 }
 
+/// TCP reconnect attempts lapin makes (exponential, at most 5 s apart) before giving up; the worker's
+/// supervisor then rebuilds the whole session, so a broker that is down for long is waited for.
+const RECONNECT_ATTEMPTS: usize = 4;
+
 /// Connect with lapin's auto-recovery (reconnect, then replay channels, QoS, consumers and confirms).
 pub async fn connect(url: &str, name: &str) -> Result<Connection, AmqpError> {
     let props = ConnectionProperties::default()
         .enable_auto_recover()
+        .configure_backoff(|b| {
+            b.with_max_times(RECONNECT_ATTEMPTS)
+                .with_max_delay(Duration::from_secs(5))
+        })
         .with_connection_name(LongString::from(name));
     Connection::connect(url, props)
         .await

@@ -1,42 +1,53 @@
-//! Dedup: PURE content hashing (+ SimHash) and the `Seen` stores (memory, Redis).
-//! (Placeholder memory store: replaced by the dedup work.)
+//! Dedup: PURE content hashing (+ SimHash) and the [`Seen`] stores that remember what was published.
+//!
+//! - [`hash`]: PURE `content_hash`, `simhash`, `hamming`, LSH [`Bands`], [`Fingerprint`].
+//! - [`memory`]: [`MemoryStore`], per worker, bounded by entries and age (PURE: std only).
+//! - [`redis_store`]: [`RedisStore`], shared by the fleet.
+//!
+//! The worker calls [`fingerprint`] on the extracted text, then [`Seen::check_and_record`], and applies
+//! `dedup.near_action` to a [`Verdict::NearDuplicate`] itself.
 
 pub mod hash;
+pub mod memory;
+pub mod redis_store;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 
-pub use hash::content_hash;
+pub use hash::{content_hash, fingerprint, hamming, simhash, Bands, Fingerprint};
+pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
 
-/// What identifies an article's content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
-    pub hash: String,
-    pub simhash: u64,
-}
+use crate::config::{DedupStoreKind, Settings};
 
-pub fn fingerprint(text: &str) -> Fingerprint {
-    Fingerprint {
-        hash: content_hash(text),
-        simhash: 0,
-    }
-}
-
+/// What the store says about a fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
+    /// Not seen before (or seen before by this same job: a redelivery publishes again). Now recorded.
     New,
-    Duplicate { first_job: String },
-    NearDuplicate { of_hash: String, distance: u32 },
+    /// The exact text was recorded before by another job.
+    Duplicate {
+        /// The job that recorded it first.
+        first_job: String,
+    },
+    /// Not seen exactly, but within `dedup.near_distance` bits of an earlier text. The exact hash is now
+    /// recorded (a later exact copy is a [`Verdict::Duplicate`]); the SimHash is not added to the index, so
+    /// chains of small edits stay anchored to the first version.
+    NearDuplicate {
+        /// Content hash of the earlier text.
+        of_hash: String,
+        /// Hamming distance between the two SimHashes.
+        distance: u32,
+    },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum DedupError {
-    #[error("dedup store unavailable: {0}")]
-    Unavailable(String),
-}
-
+/// The seam between the worker and a dedup store.
 pub trait Seen: Send + Sync + 'static {
+    /// Record `fp` for `job_id` if unseen. A hash already recorded BY THE SAME job_id returns New
+    /// (a redelivered job must publish again, not be dropped as its own duplicate); if that job's first
+    /// verdict was `NearDuplicate`, the same `NearDuplicate` is returned again, so a redelivery publishes
+    /// exactly what the first delivery did.
+    ///
+    /// Exact check first; near-duplicate check only when `dedup.near_distance > 0`.
     fn check_and_record(
         &self,
         fp: &Fingerprint,
@@ -44,33 +55,46 @@ pub trait Seen: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Verdict, DedupError>> + Send;
 }
 
-#[derive(Default)]
-pub struct MemoryStore {
-    seen: Mutex<HashMap<String, String>>,
+/// Why a dedup check failed. Never carries the Redis URL or password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DedupError {
+    #[error("dedup.store = \"redis\" but no Redis connection was given: set redis.url (e.g. redis://127.0.0.1:6379) or use dedup.store = \"memory\"")]
+    NoRedis,
+    #[error("dedup store: Redis {op} failed: {source} (is Redis reachable at redis.url?)")]
+    Redis {
+        /// What the store was doing (`lookup`, `record`).
+        op: &'static str,
+        #[source]
+        source: ::redis::RedisError,
+    },
+    #[error("dedup store: unexpected Redis reply to {op}: {detail}")]
+    Reply { op: &'static str, detail: String },
 }
 
-impl Seen for MemoryStore {
-    async fn check_and_record(
-        &self,
-        fp: &Fingerprint,
-        job_id: &str,
-    ) -> Result<Verdict, DedupError> {
-        let mut m = self.seen.lock().expect("poisoned");
-        match m.get(&fp.hash) {
-            Some(j) if j != job_id => Ok(Verdict::Duplicate {
-                first_job: j.clone(),
-            }),
-            Some(_) => Ok(Verdict::New),
-            None => {
-                m.insert(fp.hash.clone(), job_id.to_string());
-                Ok(Verdict::New)
-            }
-        }
-    }
-}
-
+/// The store chosen by `dedup.store`.
 pub enum Store {
     Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+impl Store {
+    /// Entries evicted so far by the memory store (bound or age); 0 for Redis (it expires keys itself).
+    /// Feed it to `Metrics::dedup_evictions_total`.
+    pub fn evictions(&self) -> u64 {
+        match self {
+            Store::Memory(m) => m.evictions(),
+            Store::Redis(_) => 0,
+        }
+    }
+
+    /// `"memory"` or `"redis"`, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
+        }
+    }
 }
 
 impl Seen for Store {
@@ -81,13 +105,56 @@ impl Seen for Store {
     ) -> Result<Verdict, DedupError> {
         match self {
             Store::Memory(m) => m.check_and_record(fp, job_id).await,
+            Store::Redis(r) => r.check_and_record(fp, job_id).await,
         }
     }
 }
 
+/// The store `dedup.store` names: `memory` (bounded by `dedup.max_entries` / `dedup.ttl_s`) or `redis`
+/// (needs the connection, made by the caller from `redis.url`).
 pub async fn build_store(
-    _settings: &crate::config::Settings,
-    _redis: Option<redis::aio::ConnectionManager>,
+    settings: &Settings,
+    redis: Option<::redis::aio::ConnectionManager>,
 ) -> Result<Store, DedupError> {
-    Ok(Store::Memory(MemoryStore::default()))
+    match settings.dedup.store {
+        DedupStoreKind::Memory => Ok(Store::Memory(MemoryStore::from_settings(&settings.dedup))),
+        DedupStoreKind::Redis => {
+            let conn = redis.ok_or(DedupError::NoRedis)?;
+            Ok(Store::Redis(RedisStore::from_settings(
+                conn,
+                &settings.redis,
+                &settings.dedup,
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn builds_memory_store_from_defaults_and_refuses_redis_without_connection() {
+        let s = Settings::load_with_env(None, Vec::<(String, String)>::new()).unwrap();
+        let store = build_store(&s, None).await.unwrap();
+        assert_eq!(store.kind(), "memory");
+        let fp = fingerprint("some text here");
+        assert_eq!(
+            store.check_and_record(&fp, "j1").await.unwrap(),
+            Verdict::New
+        );
+        let s = Settings::load_with_env(
+            None,
+            vec![
+                ("PAPERBOY__DEDUP__STORE".to_string(), "redis".to_string()),
+                (
+                    "PAPERBOY__REDIS__URL".to_string(),
+                    "redis://:hunter2@127.0.0.1:6379".to_string(),
+                ),
+            ],
+        )
+        .unwrap();
+        let e = build_store(&s, None).await.err().unwrap().to_string();
+        assert!(e.contains("redis.url") && !e.contains("hunter2"), "{e}");
+    }
 }

@@ -1,9 +1,36 @@
 //! PURE article extraction: page bytes + URL + HTTP headers -> [`Extracted`].
 //!
-//! No tokio, lapin or reqwest here. (Placeholder implementation: replaced by the real extractor.)
+//! No tokio, lapin or reqwest here. Pipeline (see `docs/extraction.md`):
+//! charset ([`charset`]) -> scraper parse -> pre-order arena with class/id flags ([`dom`]) ->
+//! exclusion + one reverse aggregation pass + container choice + emission ([`content`]) ->
+//! line clean-up ([`clean`]) -> metadata ([`metadata`]) and language ([`lang`]).
+//!
+//! Everything is iterative: no recursion over the DOM, so deep documents cannot overflow the stack.
+//! Work is bounded by [`MAX_BODY_BYTES`], [`MAX_NODES`] and [`MAX_DEPTH`].
+
+// Index loops over the arena read several parallel arrays; match arms keep their guards readable.
+#![allow(clippy::needless_range_loop, clippy::collapsible_match)]
+
+mod charset;
+mod clean;
+mod content;
+mod dom;
+mod lang;
+mod metadata;
+mod text;
 
 use crate::message::PageKind;
 use url::Url;
+
+pub use charset::{charset_from_content_type, meta_charset};
+
+/// Largest body the extractor accepts (bytes).
+pub const MAX_BODY_BYTES: usize = 24 * 1024 * 1024;
+/// Largest number of DOM nodes processed.
+pub const MAX_NODES: usize = 1_500_000;
+/// Deepest element nesting accepted (checked on the raw markup before parsing: the HTML parser's
+/// scope checks are quadratic in nesting depth).
+pub const MAX_DEPTH: usize = 4_000;
 
 /// One page as fetched (or read from disk).
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +50,7 @@ pub struct Page<'a> {
 pub struct Extracted {
     pub title: Option<String>,
     pub authors: Vec<String>,
-    /// RFC 3339, offset kept.
+    /// RFC 3339, offset kept. A page that gives only a day yields the full-date form `YYYY-MM-DD`.
     pub published_at: Option<String>,
     pub modified_at: Option<String>,
     /// BCP 47 tag, or `None` when unknown.
@@ -51,38 +78,350 @@ pub enum ExtractError {
     NoContent,
     #[error("the page is {size} bytes, over the extractor's {max}-byte limit")]
     TooLarge { size: usize, max: usize },
+    #[error("the page has {nodes} or more DOM nodes, over the extractor's limit of {max}")]
+    TooManyNodes { nodes: usize, max: usize },
+    #[error(
+        "the page nests elements {depth} or more levels deep, over the extractor's limit of {max}"
+    )]
+    TooDeep { depth: usize, max: usize },
+    #[error("the page is not HTML text (binary content: {0})")]
+    Binary(&'static str),
 }
 
 /// Extract the article from a page.
 pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
-    if page.body.iter().all(u8::is_ascii_whitespace) {
+    let body = page.body;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ExtractError::TooLarge {
+            size: body.len(),
+            max: MAX_BODY_BYTES,
+        });
+    }
+    if body.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
         return Err(ExtractError::Empty);
     }
-    let (text, _, _) = encoding_rs::UTF_8.decode(page.body);
-    let doc = scraper::Html::parse_document(&text);
-    let sel_p = scraper::Selector::parse("p").expect("static selector");
-    let sel_t = scraper::Selector::parse("title").expect("static selector");
-    let paras: Vec<String> = doc
-        .select(&sel_p)
-        .map(|p| {
-            p.text()
-                .collect::<String>()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .filter(|s| !s.is_empty())
-        .collect();
-    if paras.is_empty() {
+    if let Some(kind) = binary_kind(body) {
+        return Err(ExtractError::Binary(kind));
+    }
+    let tld = page
+        .url
+        .and_then(|u| u.host_str())
+        .and_then(|h| h.rsplit('.').next())
+        .map(str::as_bytes);
+    let (html_text, encoding) = charset::decode(body, page.content_type, tld);
+    let depth = nesting_depth(&html_text, MAX_DEPTH);
+    if depth > MAX_DEPTH {
+        return Err(ExtractError::TooDeep {
+            depth,
+            max: MAX_DEPTH,
+        });
+    }
+    let doc = scraper::Html::parse_document(&html_text);
+    let dom = dom::Dom::build(&doc, MAX_NODES).map_err(|e| ExtractError::TooManyNodes {
+        nodes: e.0,
+        max: MAX_NODES,
+    })?;
+    let an = content::analyse(&dom);
+    let meta = metadata::collect(&dom, &an.excluded);
+    let host = page.url.and_then(|u| u.host_str());
+    let title = metadata::title(&meta, host);
+
+    let (roots, _) = content::select_roots(&dom, &an);
+    let mut paras = content::emit(&dom, &an, &roots, title.as_deref());
+    let mut used_wild = false;
+    if content::para_chars(&paras) < 250 {
+        let wild = content::wild_paragraphs(&dom, &an);
+        let wp = content::emit(&dom, &an, &wild, title.as_deref());
+        if content::para_chars(&wp) > 2 * content::para_chars(&paras).max(1) {
+            paras = wp;
+            used_wild = true;
+        }
+    }
+    let mut text = clean::finish(paras, title.as_deref());
+    if text.is_empty() {
+        if let Some(b) = &meta.ld.body {
+            text = text::normalize(&metadata::html_unescape(b));
+        }
+    }
+    if text.trim().is_empty() {
         return Err(ExtractError::NoContent);
     }
+
+    let site_name = metadata::site_name(&meta);
+    let authors = metadata::authors(&meta);
+    let (published_at, modified_at) = metadata::dates(&meta, page.url);
+    let declared = [
+        meta.html_lang.clone(),
+        meta.ld.language.clone(),
+        page.content_language.map(String::from),
+        meta.get(&["og:locale", "content-language", "language", "dc.language"])
+            .map(String::from),
+    ];
+    let language = lang::decide(&declared, &text);
+    let description = meta
+        .get(&["og:description", "description", "twitter:description"])
+        .map(metadata::html_unescape)
+        .or_else(|| meta.ld.description.clone());
+    let image = meta
+        .get(&[
+            "og:image",
+            "og:image:url",
+            "og:image:secure_url",
+            "twitter:image",
+            "twitter:image:src",
+        ])
+        .map(String::from)
+        .or_else(|| meta.ld.image.clone())
+        .and_then(|h| metadata::absolute(page.url, &h));
+    let canonical_url = meta
+        .canonical
+        .clone()
+        .or_else(|| meta.get(&["og:url"]).map(String::from))
+        .and_then(|h| metadata::absolute(page.url, &h));
+
+    let page_kind = page_kind(&dom, &an, &meta, &roots, used_wild, &text);
     Ok(Extracted {
-        title: doc
-            .select(&sel_t)
-            .next()
-            .map(|t| t.text().collect::<String>().trim().to_string()),
-        text: paras.join("\n\n"),
-        charset: "UTF-8".into(),
-        ..Default::default()
+        title,
+        authors,
+        published_at,
+        modified_at,
+        language,
+        site_name,
+        description,
+        image,
+        canonical_url,
+        text,
+        page_kind,
+        charset: encoding.name().to_string(),
     })
+}
+
+fn page_kind(
+    dom: &dom::Dom<'_>,
+    an: &content::Analysis,
+    meta: &metadata::Meta,
+    roots: &[usize],
+    used_wild: bool,
+    text: &str,
+) -> PageKind {
+    let types: Vec<String> = meta
+        .ld
+        .types
+        .iter()
+        .map(|t| t.to_ascii_lowercase())
+        .collect();
+    let has = |names: &[&str]| types.iter().any(|t| names.contains(&t.as_str()));
+    if has(&[
+        "product",
+        "qapage",
+        "discussionforumposting",
+        "faqpage",
+        "softwareapplication",
+        "recipe",
+        "event",
+        "course",
+        "jobposting",
+    ]) && !meta.ld.is_article
+    {
+        return PageKind::Other;
+    }
+    if has(&["collectionpage", "itemlist", "searchresultspage"]) && !meta.ld.is_article {
+        return PageKind::Listing;
+    }
+    let articles = content::article_count(dom, an);
+    let agg = roots.iter().fold((0u32, 0u32, 0u32), |acc, &r| {
+        let a = &an.agg[r];
+        (acc.0 + a.chars, acc.1 + a.link_chars, acc.2 + a.paras)
+    });
+    let ld = if agg.0 == 0 {
+        1.0
+    } else {
+        agg.1 as f32 / agg.0 as f32
+    };
+    if articles >= 4 || (ld > 0.4 && agg.2 < 3) {
+        return PageKind::Listing;
+    }
+    let og_article = meta
+        .get(&["og:type"])
+        .is_some_and(|t| t.eq_ignore_ascii_case("article"));
+    let prose_paras = text
+        .split("\n\n")
+        .filter(|p| text::char_len(p) >= 80 && text::ends_like_sentence(p))
+        .count();
+    if meta.ld.is_article || og_article || meta.ld.published.is_some() {
+        return PageKind::Article;
+    }
+    if prose_paras >= 3 && !used_wild && ld < 0.2 {
+        return PageKind::Article;
+    }
+    PageKind::Other
+}
+
+/// Reject obvious binary payloads (images, archives, PDFs) and text with many NUL/control bytes.
+fn binary_kind(body: &[u8]) -> Option<&'static str> {
+    const MAGIC: &[(&[u8], &str)] = &[
+        (b"%PDF", "PDF"),
+        (b"\x89PNG", "PNG image"),
+        (b"\xFF\xD8\xFF", "JPEG image"),
+        (b"GIF8", "GIF image"),
+        (b"PK\x03\x04", "ZIP archive"),
+        (b"\x1F\x8B", "gzip data"),
+        (b"RIFF", "RIFF media"),
+        (b"\x00\x00\x01\x00", "icon"),
+        (b"wOF", "web font"),
+    ];
+    for (m, k) in MAGIC {
+        if body.starts_with(m) {
+            return Some(k);
+        }
+    }
+    // UTF-16 with BOM is text; otherwise count control bytes in a sample.
+    if body.starts_with(b"\xFF\xFE") || body.starts_with(b"\xFE\xFF") {
+        return None;
+    }
+    let sample = &body[..body.len().min(8192)];
+    let ctrl = sample
+        .iter()
+        .filter(|&&b| b < 0x09 || (0x0E..0x20).contains(&b) && b != 0x1B)
+        .count();
+    if ctrl * 10 > sample.len() {
+        return Some("control bytes");
+    }
+    None
+}
+
+/// Cheap upper estimate of element nesting depth on the raw markup: counts start tags of
+/// non-void elements minus end tags. Stops counting once `limit` is exceeded.
+fn nesting_depth(html: &str, limit: usize) -> usize {
+    let b = html.as_bytes();
+    let mut depth: usize = 0;
+    let mut max = 0;
+    let mut i = 0;
+    let n = b.len();
+    while i < n {
+        let Some(off) = memchr_lt(&b[i..]) else { break };
+        i += off + 1;
+        if i >= n {
+            break;
+        }
+        let c = b[i];
+        if c == b'/' {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        if c == b'!' || c == b'?' {
+            // Comments/doctype: skip to the end of the comment.
+            if b[i..].starts_with(b"!--") {
+                if let Some(e) = find(&b[i..], b"-->") {
+                    i += e + 3;
+                }
+            }
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            continue;
+        }
+        let start = i;
+        while i < n && b[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        let name = &b[start..i];
+        let lower: [u8; 8] = {
+            let mut a = [0u8; 8];
+            for (k, ch) in name.iter().take(8).enumerate() {
+                a[k] = ch.to_ascii_lowercase();
+            }
+            a
+        };
+        let nm = &lower[..name.len().min(8)];
+        if matches!(
+            nm,
+            b"area"
+                | b"base"
+                | b"br"
+                | b"col"
+                | b"embed"
+                | b"hr"
+                | b"img"
+                | b"input"
+                | b"link"
+                | b"meta"
+                | b"source"
+                | b"track"
+                | b"wbr"
+                | b"param"
+                | b"p"
+                | b"li"
+                | b"td"
+                | b"tr"
+                | b"option"
+                | b"dt"
+                | b"dd"
+                | b"th"
+        ) {
+            continue;
+        }
+        if matches!(nm, b"script" | b"style" | b"textarea" | b"title") {
+            // Raw text: skip to the matching end tag.
+            let mut close = Vec::with_capacity(10);
+            close.extend_from_slice(b"</");
+            close.extend_from_slice(nm);
+            if let Some(e) = find_ci(&b[i..], &close) {
+                i += e + close.len();
+            }
+            continue;
+        }
+        // Self-closing syntax.
+        if let Some(gt) = b[i..].iter().position(|&x| x == b'>') {
+            if gt > 0 && b[i + gt - 1] == b'/' {
+                continue;
+            }
+        }
+        depth += 1;
+        if depth > max {
+            max = depth;
+            if max > limit {
+                return max;
+            }
+        }
+    }
+    max
+}
+
+fn memchr_lt(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&x| x == b'<')
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(html: &str) -> Result<Extracted, ExtractError> {
+        extract(&Page {
+            body: html.as_bytes(),
+            url: None,
+            content_type: None,
+            content_language: None,
+        })
+    }
+
+    #[test]
+    fn empty_is_error() {
+        assert_eq!(run("  \n "), Err(ExtractError::Empty));
+    }
+
+    #[test]
+    fn depth_estimate() {
+        assert_eq!(nesting_depth("<div><p>a<p>b</div><br><img/>", 100), 1);
+        assert!(nesting_depth(&"<div>".repeat(10_000), 4000) > 4000);
+    }
 }

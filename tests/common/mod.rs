@@ -44,6 +44,8 @@ pub struct Route {
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
     pub delay: Duration,
+    /// Answer 503 to the first `fail_first` requests for this path (flaky pages).
+    pub fail_first: usize,
 }
 
 impl Route {
@@ -57,6 +59,7 @@ impl Route {
             body,
             headers: vec![],
             delay: Duration::ZERO,
+            fail_first: 0,
         }
     }
 }
@@ -93,7 +96,12 @@ impl FixtureServer {
     }
 
     pub async fn start(routes: HashMap<String, Route>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1", routes).await
+    }
+
+    /// Serve `routes` on `ip` (any 127.x.y.z address is loopback), on a free port.
+    pub async fn start_on(ip: &str, routes: HashMap<String, Route>) -> Self {
+        let listener = tokio::net::TcpListener::bind((ip, 0))
             .await
             .expect("bind fixture server");
         let addr = listener.local_addr().unwrap();
@@ -105,8 +113,17 @@ impl FixtureServer {
             let (hits, routes) = (h.clone(), r.clone());
             async move {
                 let path = req.uri().path().to_string();
-                hits.lock().unwrap().push((path.clone(), Instant::now()));
+                let seen = {
+                    let mut h = hits.lock().unwrap();
+                    h.push((path.clone(), Instant::now()));
+                    h.iter().filter(|(p, _)| *p == path).count()
+                };
                 match routes.get(&path) {
+                    Some(route) if seen <= route.fail_first => Response::builder()
+                        .status(503)
+                        .header("content-type", "text/html")
+                        .body(Body::from("<html><body>try again</body></html>"))
+                        .unwrap(),
                     Some(route) => {
                         if !route.delay.is_zero() {
                             tokio::time::sleep(route.delay).await;
@@ -372,7 +389,9 @@ pub async fn start_worker(settings: &Settings) -> (CancellationToken, tokio::tas
         .await
         .expect("dedup store");
     let processor = pipeline::Processor::new(Arc::new(fetcher), Arc::new(seen), settings.clone());
-    let w = worker::Worker::new(processor, settings);
+    let metrics = Arc::new(paperboy::metrics::Metrics::new());
+    let health = Arc::new(paperboy::metrics::Health::new(false));
+    let w = worker::Worker::new(processor, settings, metrics, health);
     let token = CancellationToken::new();
     let t = token.clone();
     let handle = tokio::spawn(async move {
@@ -413,4 +432,43 @@ pub async fn first_delivery(
         .await
         .ok()?;
     tokio::time::timeout(timeout, c.next()).await.ok()??.ok()
+}
+
+/// A distinct, plain news page for number `i` (every page has its own text, so none is a duplicate).
+pub fn article_html(i: usize) -> Vec<u8> {
+    const WORDS: [&str; 16] = [
+        "river", "council", "harbour", "festival", "library", "station", "market", "bridge",
+        "school", "garden", "museum", "tram", "stadium", "clinic", "forest", "theatre",
+    ];
+    let w = |k: usize| WORDS[(i / 16usize.pow(k as u32)) % 16];
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Story {i} about the {a} | Fixture News</title></head>\
+         <body><nav><a href=\"/\">Home</a></nav><article><h1>Story {i} about the {a}</h1>\
+         <p>Story number {i} reports that the {a} near the {b} will be rebuilt next year after residents asked the city for years.</p>\
+         <p>Officials said the work on the {c} would start in spring and that the {a} stays open while crews are busy.</p>\
+         <p>Neighbours of the {b} welcomed the plan, and the {c} committee promised regular updates on progress for story {i}.</p>\
+         </article><footer>Copyright Fixture News</footer></body></html>",
+        a = w(0),
+        b = w(1),
+        c = w(2),
+    )
+    .into_bytes()
+}
+
+/// Delete every Redis key under `prefix` (tests give each run its own prefix).
+pub async fn cleanup_redis(prefix: &str) {
+    let Ok(client) = redis::Client::open(redis_url()) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
 }

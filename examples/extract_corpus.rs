@@ -1,0 +1,133 @@
+//! Run the extractor over saved pages and print one JSON line per page (for scoring/benchmarks).
+//!
+//! usage: cargo run --release --example extract_corpus -- [--quiet] [--repeat N] FILE_OR_DIR...
+//!
+//! `.html` and `.html.gz` files are read; a directory is scanned (non-recursively, sorted).
+//! Each output line: `{"source", "text", "title", "authors", "published_at", "modified_at",
+//! "language", "page_kind", "site_name", "description", "image", "canonical_url", "charset",
+//! "elapsed_us"}`; a page that fails gives `{"source", "error"}`. `--quiet` prints only a summary
+//! (pages, seconds, pages/s, MB/s) on stderr: for benchmarking.
+
+use paperboy::extract::{extract, Page};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn read_page(path: &Path) -> std::io::Result<Vec<u8>> {
+    let raw = std::fs::read(path)?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::with_capacity(raw.len() * 4);
+        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+fn main() {
+    let mut quiet = false;
+    let mut repeat = 1usize;
+    let mut inputs: Vec<String> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quiet" => quiet = true,
+            "--repeat" => repeat = args.next().and_then(|s| s.parse().ok()).unwrap_or(1),
+            _ => inputs.push(a),
+        }
+    }
+    if inputs.is_empty() {
+        eprintln!("usage: extract_corpus [--quiet] [--repeat N] FILE_OR_DIR...");
+        std::process::exit(2);
+    }
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for inp in &inputs {
+        let p = PathBuf::from(inp);
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(&p)
+                .unwrap_or_else(|e| panic!("cannot read {inp}: {e}"))
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let n = p.to_string_lossy();
+                    n.ends_with(".html") || n.ends_with(".html.gz") || n.ends_with(".htm")
+                })
+                .collect();
+            v.sort();
+            files.extend(v.into_iter().map(|p| (p.to_string_lossy().into_owned(), p)));
+        } else {
+            files.push((inp.clone(), p));
+        }
+    }
+    // Read everything first so the timing covers extraction only.
+    let pages: Vec<(String, std::io::Result<Vec<u8>>)> = files
+        .into_iter()
+        .map(|(s, p)| {
+            let b = read_page(&p);
+            (s, b)
+        })
+        .collect();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut total = std::time::Duration::ZERO;
+    let mut bytes = 0usize;
+    let mut count = 0usize;
+    for _ in 0..repeat {
+        for (source, body) in &pages {
+            let body = match body {
+                Ok(b) => b,
+                Err(e) => {
+                    if !quiet {
+                        let line = serde_json::json!({"source": source, "error": format!("cannot read: {e}")});
+                        writeln!(out, "{line}").expect("stdout");
+                    }
+                    continue;
+                }
+            };
+            let t = Instant::now();
+            let r = extract(&Page {
+                body,
+                url: None,
+                content_type: None,
+                content_language: None,
+            });
+            let el = t.elapsed();
+            total += el;
+            bytes += body.len();
+            count += 1;
+            if quiet {
+                continue;
+            }
+            let line = match r {
+                Ok(x) => serde_json::json!({
+                    "source": source,
+                    "text": x.text,
+                    "title": x.title,
+                    "authors": x.authors,
+                    "published_at": x.published_at,
+                    "modified_at": x.modified_at,
+                    "language": x.language,
+                    "page_kind": x.page_kind,
+                    "site_name": x.site_name,
+                    "description": x.description,
+                    "image": x.image,
+                    "canonical_url": x.canonical_url,
+                    "charset": x.charset,
+                    "elapsed_us": el.as_micros() as u64,
+                }),
+                Err(e) => {
+                    serde_json::json!({"source": source, "error": e.to_string(), "elapsed_us": el.as_micros() as u64})
+                }
+            };
+            writeln!(out, "{line}").expect("stdout");
+        }
+    }
+    out.flush().expect("stdout");
+    let secs = total.as_secs_f64();
+    eprintln!(
+        "extract_corpus: {count} pages, {:.1} MB, {secs:.3} s extracting, {:.1} pages/s, {:.1} MB/s, {:.2} ms/page",
+        bytes as f64 / 1e6,
+        count as f64 / secs.max(1e-9),
+        bytes as f64 / 1e6 / secs.max(1e-9),
+        secs * 1e3 / count.max(1) as f64
+    );
+}

@@ -1,0 +1,158 @@
+//! Line-level clean-up after emission: boilerplate lines (share bars, follow-us and newsletter
+//! prompts, player errors, "read also" inserts, copyright), bylines/dates repeated at the top of the
+//! body, duplicates. Only short lines are ever tested, so prose is never dropped by a phrase match.
+
+use super::content::{Para, ParaKind};
+use super::text::{char_len, ends_like_sentence, fold};
+use regex::Regex;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// Lines (short ones only) that are boilerplate wherever they appear. Multilingual.
+static BOILER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)^(?:",
+        r"(?:share|tweet|email|e-mail|print|facebook|twitter|linkedin|whatsapp|pinterest|reddit|telegram|copy link|flipboard|messenger|sms|x)(?:\s*(?:this|on|via|story|article|page))*\s*[:!.]?",
+        r"|share (?:this|on|via)\b.*|share (?:article|story)\b.*",
+        r"|.{0,40}\bfollow (?:us|me)\b.*",
+        r"|.{0,60}\bjoin (?:our|us on|the)\b.{0,40}\b(?:channel|community|group|newsletter|whatsapp|telegram|youtube|discord)\b.*",
+        r"|.{0,40}\b(?:sign up|subscribe)\b.{0,60}\b(?:newsletter|updates|inbox|email|channel|alerts)\b.*",
+        r"|.{0,30}\bnewsletter\b.{0,60}",
+        r"|.{0,40}\bplease try again\b.*|.{0,20}something went wrong.*|.{0,40}\b(?:video|player|media) (?:is )?(?:unavailable|could not be loaded|error)\b.*",
+        r"|.{0,10}(?:read also|also read|read more|see also|related(?: articles| stories| content| posts| news| reading| coverage)?|recommended(?: for you| reading| stories)?|more from\b.{0,40}|more on this(?: story)?|you may also like|you might also like|more stories|most popular|most read|trending(?: now)?)\s*(?:[:：\-–—»|].{0,150})?",
+        r"|advertisement|sponsored(?: content)?|ad|ads|скрыть рекламу|publicidade|anzeige|publicité|إعلان",
+        r"|(?:©|\(c\)|copyright\b).{0,150}|.{0,120}\ball rights reserved\b.*",
+        r"|.{0,20}\bclick here\b.{0,80}|.{0,20}\b(?:leave|post|add|view|show|load)\b.{0,10}\bcomments?\b.*|\d*\s*comments?",
+        r"|(?:tags?|topics?|filed under|categories|category|keywords)\s*[:：].*",
+        r"|(?:reporting|editing|additional reporting|writing) by\b.{0,120}",
+        r"|.{0,60}\b(?:we use cookies|this (?:web)?site uses cookies|cookie policy|cookie settings|accept (?:all )?cookies|use of cookies|manage consent|privacy preferences)\b.*",
+        r"|(?:previous|next|prev)(?: article| post| story| page)?(?:\s*[:：»«].{0,100})?",
+        r"|back to top|skip to (?:main )?content|loading\.*|continue reading.*|listen to (?:this )?article.*",
+        r"|(?:اقرأ|إقرأ)\s*(?:أيضا|أيضاً|ايضا|المزيد).*|تابعونا.*|تابعوا.*|شارك(?:وا)?.{0,40}|انضم.{0,80}(?:قناة|واتساب|تيليجرام|يوتيوب).*",
+        r"|بیشتر بخوانید.*|همچنین بخوانید.*|ما را دنبال کنید.*",
+        r"|קראו עוד.*|עוד באתר.*",
+        r"|читайте (?:также|еще|тоже).*|подписывайтесь.*|подпишитесь.*|поделиться.*",
+        r"|lesen sie (?:auch|mehr).*|lire aussi.*|à lire aussi.*|leia (?:também|mais).*|veja também.*|lee también.*|leer más.*|baca juga.*|baca selengkapnya.*|leggi anche.*",
+        r"|相关(?:阅读|新闻|文章).*|延伸阅读.*|関連記事.*|あわせて読みたい.*|관련\s*기사.*|더보기",
+        r")$"
+    ))
+    .expect("static regex")
+});
+
+static BYLINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(?:by|written by|posted by|published by|von|par|por|di|door|автор)\s*[:：]?\s+\S",
+    )
+    .expect("static regex")
+});
+static DATEISH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)(?:\b(?:19|20)\d{2}\b|\b\d{1,2}[:.]\d{2}\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d|\d\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|",
+        r"\b(?:updated|published|posted|modified)\b|\b\d+\s*(?:min|minute|hour|day)s?\b|ago\b|\bread(?:ing)? time\b|\bmin read\b|",
+        r"[年月日]|\d+\s*(?:دقيقة|ساعة|يوم)|منذ)"
+    ))
+    .expect("static regex")
+});
+
+fn is_boiler_line(t: &str) -> bool {
+    let n = char_len(t);
+    n <= 160 && BOILER.is_match(t.trim())
+}
+
+fn looks_like_meta_line(t: &str, title_fold: &str) -> bool {
+    let n = char_len(t);
+    if n > 100 || (ends_like_sentence(t) && n > 60) {
+        return false;
+    }
+    let f = fold(t);
+    if !title_fold.is_empty() && f == title_fold {
+        return true;
+    }
+    let words = t.split_whitespace().count();
+    words <= 10 && (BYLINE.is_match(t) || DATEISH.is_match(t))
+}
+
+/// Clean the emitted paragraphs and join them into the final text.
+pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
+    let title_fold = title.map(fold).unwrap_or_default();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut kept: Vec<Para> = Vec::with_capacity(paras.len());
+    for p in paras {
+        if p.kind != ParaKind::Pre && is_boiler_line(&p.text) {
+            continue;
+        }
+        let key = fold(&p.text);
+        if key.is_empty() || !seen.insert(key) {
+            continue;
+        }
+        kept.push(p);
+    }
+    // Lead junk: title, byline, dates, reading time repeated at the top of the body.
+    let mut start = 0;
+    while start < kept.len() && start < 6 {
+        let p = &kept[start];
+        if p.kind != ParaKind::Pre && looks_like_meta_line(&p.text, &title_fold) {
+            start += 1;
+        } else {
+            break;
+        }
+    }
+    // Trailing junk: short byline/date lines and dangling headings at the end.
+    let mut end = kept.len();
+    while end > start {
+        let p = &kept[end - 1];
+        let dangling_heading =
+            p.kind == ParaKind::Heading && end < kept.len() + 1 && end == kept.len();
+        if p.kind != ParaKind::Pre
+            && (looks_like_meta_line(&p.text, &title_fold) || dangling_heading)
+        {
+            end -= 1;
+        } else {
+            break;
+        }
+    }
+    let mut out = String::new();
+    let mut prev: Option<ParaKind> = None;
+    for p in &kept[start..end] {
+        if let Some(k) = prev {
+            if k == ParaKind::Item && p.kind == ParaKind::Item {
+                out.push('\n');
+            } else {
+                out.push_str("\n\n");
+            }
+        }
+        out.push_str(&p.text);
+        prev = Some(p.kind);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boiler_lines() {
+        for l in [
+            "Share this article",
+            "Follow us on Twitter",
+            "Join our WhatsApp channel for the latest news",
+            "Sign up for our daily newsletter",
+            "Please try again later.",
+            "Read also: Something happened elsewhere",
+            "© 2024 Example Media. All rights reserved.",
+            "اقرأ أيضا: خبر آخر",
+            "Читайте также: другие новости",
+            "Tags: politics, economy",
+        ] {
+            assert!(is_boiler_line(l), "{l}");
+        }
+        for l in [
+            "The minister said the plan would be shared with parliament next week.",
+            "Advertisers are worried about the new rules.",
+            "He followed the story closely.",
+        ] {
+            assert!(!is_boiler_line(l), "{l}");
+        }
+    }
+}

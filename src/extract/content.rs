@@ -1,0 +1,585 @@
+//! Main-content selection and text emission over the [`Dom`] arena.
+//!
+//! 1. Exclusion (top-down): junk tags, hidden nodes, structural boilerplate (nav, aside, footer…) and
+//!    class/id boilerplate hints, each guarded so that a wrapper holding most of the page is kept.
+//! 2. One reverse aggregation pass: characters, link characters, prose characters, commas, links,
+//!    paragraphs per subtree.
+//! 3. Container: class/id body hints, `<article>`, `<main>` checked against a Readability-style score;
+//!    then siblings that hold prose are merged.
+//! 4. Emission: one walk over the chosen ranges, pruning link-dense blocks, into paragraphs.
+
+use super::dom::*;
+use super::text::{char_len, commas, ends_like_sentence, fold, push_collapsed};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Agg {
+    pub chars: u32,
+    pub link_chars: u32,
+    pub prose_chars: u32,
+    pub commas: u32,
+    pub links: u32,
+    pub paras: u32,
+    pub has_body_hint: bool,
+}
+
+impl Agg {
+    fn add(&mut self, o: &Agg) {
+        self.chars += o.chars;
+        self.link_chars += o.link_chars;
+        self.prose_chars += o.prose_chars;
+        self.commas += o.commas;
+        self.links += o.links;
+        self.paras += o.paras;
+        self.has_body_hint |= o.has_body_hint;
+    }
+    pub fn link_density(&self) -> f32 {
+        if self.chars == 0 {
+            0.0
+        } else {
+            self.link_chars as f32 / self.chars as f32
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParaKind {
+    Para,
+    Heading,
+    Item,
+    Pre,
+}
+
+#[derive(Debug, Clone)]
+pub struct Para {
+    pub kind: ParaKind,
+    pub text: String,
+}
+
+pub struct Analysis {
+    pub excluded: Vec<bool>,
+    pub agg: Vec<Agg>,
+    pub body: usize,
+}
+
+/// Per-text-node context flags computed top-down.
+const IN_LINK: u8 = 1;
+const IN_PROSE: u8 = 2;
+
+fn context_bits(dom: &Dom<'_>) -> Vec<u8> {
+    let n = dom.nodes.len();
+    let mut bits = vec![0u8; n];
+    for i in 1..n {
+        let node = &dom.nodes[i];
+        let p = node.parent as usize;
+        let mut b = if p < n { bits[p] } else { 0 };
+        match node.tag {
+            Tag::A => b |= IN_LINK,
+            Tag::P | Tag::Blockquote | Tag::Pre => b |= IN_PROSE,
+            _ => {}
+        }
+        bits[i] = b;
+    }
+    bits
+}
+
+fn aggregate(dom: &Dom<'_>, excluded: &[bool], bits: &[u8]) -> Vec<Agg> {
+    let n = dom.nodes.len();
+    let mut agg = vec![Agg::default(); n];
+    for i in (0..n).rev() {
+        let node = &dom.nodes[i];
+        if excluded[i] {
+            continue;
+        }
+        match node.tag {
+            Tag::Text => {
+                let c = char_len(node.text);
+                let a = &mut agg[i];
+                a.chars = c;
+                a.commas = commas(node.text);
+                if bits[i] & IN_LINK != 0 {
+                    a.link_chars = c;
+                }
+                if bits[i] & IN_PROSE != 0 {
+                    a.prose_chars = c;
+                }
+            }
+            Tag::A => agg[i].links += 1,
+            Tag::P if agg[i].chars >= 50 && agg[i].link_density() < 0.5 => agg[i].paras += 1,
+            _ => {}
+        }
+        if node.flags & F_BODY != 0 {
+            agg[i].has_body_hint = true;
+        }
+        let p = node.parent as usize;
+        if p < n {
+            let a = agg[i];
+            agg[p].add(&a);
+        }
+    }
+    agg
+}
+
+fn find_body(dom: &Dom<'_>) -> usize {
+    dom.nodes
+        .iter()
+        .position(|n| n.tag == Tag::Body)
+        .unwrap_or(0)
+}
+
+pub fn analyse(dom: &Dom<'_>) -> Analysis {
+    let n = dom.nodes.len();
+    let bits = context_bits(dom);
+    // Pass 1: hard exclusions only.
+    let mut hard = vec![false; n];
+    for i in 0..n {
+        let node = &dom.nodes[i];
+        let p = node.parent as usize;
+        let inherited = p < n && hard[p];
+        let own = node.tag.is_junk()
+            || (node.flags & F_HIDDEN != 0
+                && !matches!(node.tag, Tag::Html | Tag::Body | Tag::Main | Tag::Article)
+                && node.flags & F_BODY == 0);
+        hard[i] = inherited || own;
+    }
+    let raw = aggregate(dom, &hard, &bits);
+    let body = find_body(dom);
+    let total = raw[body].chars.max(1);
+    // Pass 2: soft exclusions, guarded.
+    let mut excluded = hard;
+    for i in 0..n {
+        if excluded[i] {
+            continue;
+        }
+        let node = &dom.nodes[i];
+        let p = node.parent as usize;
+        if p < n && excluded[p] {
+            excluded[i] = true;
+            continue;
+        }
+        if node.tag == Tag::Text {
+            continue;
+        }
+        let structural = matches!(
+            node.tag,
+            Tag::Nav
+                | Tag::Aside
+                | Tag::Footer
+                | Tag::Header
+                | Tag::Menu
+                | Tag::Figcaption
+                | Tag::Form
+        );
+        let hinted = node.flags & F_BOILER != 0
+            && node.flags & F_BODY == 0
+            && !matches!(node.tag, Tag::Html | Tag::Body | Tag::Main);
+        if !(structural || hinted) {
+            continue;
+        }
+        let a = &raw[i];
+        // Never drop a wrapper that holds the article body hint or most of the page.
+        if a.has_body_hint && node.flags & F_COMMENT == 0 {
+            continue;
+        }
+        let share = a.chars as f32 / total as f32;
+        let limit = if node.tag == Tag::Form { 0.5 } else { 0.6 };
+        if share > limit && node.flags & F_COMMENT == 0 {
+            continue;
+        }
+        // Header inside an article often holds nothing but title/byline: dropping is right.
+        excluded[i] = true;
+    }
+    let agg = aggregate(dom, &excluded, &bits);
+    Analysis {
+        excluded,
+        agg,
+        body,
+    }
+}
+
+fn class_weight(flags: u32) -> f32 {
+    let mut w = 0.0;
+    if flags & (F_BODY | F_CONTENT) != 0 {
+        w += 25.0;
+    }
+    if flags & F_BOILER != 0 {
+        w -= 25.0;
+    }
+    w
+}
+
+fn tag_base(tag: Tag) -> f32 {
+    match tag {
+        Tag::Div | Tag::Article | Tag::Main | Tag::Section => 5.0,
+        Tag::Pre | Tag::Td | Tag::Blockquote => 3.0,
+        Tag::Address | Tag::Ol | Tag::Ul | Tag::Dl | Tag::Dd | Tag::Dt | Tag::Li | Tag::Form => {
+            -3.0
+        }
+        t if t.is_heading() || t == Tag::Th => -5.0,
+        _ => 0.0,
+    }
+}
+
+/// Readability-style scores (0 = never scored).
+fn readability_scores(dom: &Dom<'_>, an: &Analysis) -> Vec<f32> {
+    let n = dom.nodes.len();
+    let mut score = vec![0.0f32; n];
+    let mut init = vec![false; n];
+    for i in 0..n {
+        let node = &dom.nodes[i];
+        if an.excluded[i]
+            || !matches!(
+                node.tag,
+                Tag::P | Tag::Pre | Tag::Td | Tag::Blockquote | Tag::Li | Tag::Div | Tag::Section
+            )
+        {
+            continue;
+        }
+        let a = &an.agg[i];
+        if a.chars < 25 {
+            continue;
+        }
+        if matches!(node.tag, Tag::Div | Tag::Section | Tag::Li) {
+            // Only "paragraph-like" divs: text directly inside, no block children.
+            let has_block_child = dom.children(i).any(|c| dom.nodes[c].tag.is_block());
+            if has_block_child {
+                continue;
+            }
+        }
+        let s = 1.0 + a.commas as f32 + (a.chars as f32 / 100.0).min(3.0);
+        let mut anc = node.parent as usize;
+        let mut level = 0;
+        while anc < n && level < 5 {
+            let an_node = &dom.nodes[anc];
+            if matches!(an_node.tag, Tag::Document | Tag::Html) {
+                break;
+            }
+            if !init[anc] {
+                init[anc] = true;
+                score[anc] = tag_base(an_node.tag) + class_weight(an_node.flags);
+            }
+            let div = match level {
+                0 => 1.0,
+                1 => 2.0,
+                l => l as f32 * 3.0,
+            };
+            score[anc] += s / div;
+            anc = an_node.parent as usize;
+            level += 1;
+        }
+    }
+    for i in 0..n {
+        if init[i] {
+            score[i] *= 1.0 - an.agg[i].link_density();
+        } else {
+            score[i] = f32::NEG_INFINITY;
+        }
+    }
+    score
+}
+
+fn is_ancestor(dom: &Dom<'_>, a: usize, d: usize) -> bool {
+    a <= d && d < dom.nodes[a].end as usize
+}
+
+/// Pick the content roots (in document order).
+pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
+    let n = dom.nodes.len();
+    let scores = readability_scores(dom, an);
+    let mut best_r = None;
+    let mut best_s = f32::NEG_INFINITY;
+    for i in 0..n {
+        if scores[i] > best_s && !an.excluded[i] {
+            best_s = scores[i];
+            best_r = Some(i);
+        }
+    }
+    let body = an.body;
+    let Some(r) = best_r else {
+        return (vec![body], scores);
+    };
+    let r_prose = an.agg[r].prose_chars.max(an.agg[r].chars / 2);
+
+    // Hinted containers in tiers.
+    let mut chosen = None;
+    let tiers: [&dyn Fn(usize) -> bool; 3] = [
+        &|i| dom.nodes[i].flags & F_BODY != 0,
+        &|i| dom.nodes[i].tag == Tag::Article,
+        &|i| {
+            dom.nodes[i].tag == Tag::Main
+                || (dom.nodes[i].flags & F_CONTENT != 0 && dom.attr(i, "role") == Some("main"))
+        },
+    ];
+    for tier in tiers {
+        let mut best: Option<usize> = None;
+        for i in 0..n {
+            if an.excluded[i] || !tier(i) {
+                continue;
+            }
+            if best.is_none_or(|b| an.agg[i].chars > an.agg[b].chars) {
+                best = Some(i);
+            }
+        }
+        if let Some(b) = best {
+            let a = &an.agg[b];
+            let enough = a.prose_chars.max(a.chars / 2) as f32 >= 0.5 * r_prose as f32
+                || is_ancestor(dom, b, r);
+            if enough && a.chars >= 100 && a.link_density() < 0.5 {
+                chosen = Some(b);
+                break;
+            }
+        }
+    }
+    let mut c = chosen.unwrap_or(r);
+    // Climb when the container is small and its parent holds much more (non-link) text.
+    loop {
+        let p = dom.nodes[c].parent as usize;
+        if p >= n || p == body || dom.nodes[p].tag == Tag::Body || an.excluded[p] {
+            break;
+        }
+        let a = &an.agg[c];
+        let pa = &an.agg[p];
+        if a.chars < 1000
+            && pa.chars >= 2 * a.chars
+            && pa.link_density() < 0.35
+            && pa.prose_chars >= a.prose_chars + 200
+        {
+            c = p;
+        } else {
+            break;
+        }
+    }
+    // Merge siblings that hold prose.
+    let p = dom.nodes[c].parent as usize;
+    if p >= n {
+        return (vec![c], scores);
+    }
+    let c_score = scores[c].max(0.0);
+    let threshold = (c_score * 0.2).max(10.0);
+    let mut roots = Vec::new();
+    for s in dom.children(p) {
+        if s == c {
+            roots.push(s);
+            continue;
+        }
+        if an.excluded[s] || dom.nodes[s].tag == Tag::Text {
+            continue;
+        }
+        let a = &an.agg[s];
+        let ld = a.link_density();
+        let same_hint = dom.nodes[s].flags & F_BODY != 0 && dom.nodes[c].flags & F_BODY != 0;
+        let by_score = scores[s] >= threshold;
+        let prose = (dom.nodes[s].tag == Tag::P || a.prose_chars * 2 >= a.chars)
+            && ((a.chars > 80 && ld < 0.25)
+                || (a.chars > 0
+                    && ld == 0.0
+                    && dom.nodes[s].tag == Tag::P
+                    && ends_like_sentence_node(dom, s)));
+        if same_hint || by_score || prose {
+            roots.push(s);
+        }
+    }
+    (roots, scores)
+}
+
+fn ends_like_sentence_node(dom: &Dom<'_>, i: usize) -> bool {
+    let mut s = String::new();
+    dom.text_of(i, &mut s);
+    ends_like_sentence(&s)
+}
+
+/// Should this element (inside the content) be dropped?
+fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
+    let node = &dom.nodes[i];
+    let a = &an.agg[i];
+    let ld = a.link_density();
+    match node.tag {
+        Tag::Ul
+        | Tag::Ol
+        | Tag::Dl
+        | Tag::Menu
+        | Tag::Table
+        | Tag::Div
+        | Tag::Section
+        | Tag::Li => {
+            if a.chars > 0
+                && ld > 0.6
+                && (a.links >= 2 || a.chars < 200)
+                && a.prose_chars * 2 < a.chars
+            {
+                return true;
+            }
+        }
+        Tag::P => {
+            if a.chars > 0 && ld > 0.8 && a.chars < 200 {
+                return true;
+            }
+        }
+        Tag::Figure | Tag::Caption => return a.prose_chars < 100,
+        t if t.is_heading() => {
+            if !title_fold.is_empty() && a.chars < 400 {
+                let mut s = String::new();
+                dom.text_of(i, &mut s);
+                if fold(&s) == title_fold {
+                    return true;
+                }
+            }
+            if ld > 0.6 {
+                return true;
+            }
+        }
+        _ => {}
+    }
+    false
+}
+
+/// Emit the text of the chosen roots as paragraphs.
+pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) -> Vec<Para> {
+    let title_fold = title.map(fold).unwrap_or_default();
+    let mut out: Vec<Para> = Vec::new();
+    let mut cur = String::new();
+    let mut cur_kind = ParaKind::Para;
+    // Open blocks: (end, tag).
+    let mut stack: Vec<(u32, Tag)> = Vec::new();
+    let mut pre_depth = 0usize;
+
+    fn flush(out: &mut Vec<Para>, cur: &mut String, kind: ParaKind) {
+        let t = cur.trim();
+        if !t.is_empty() {
+            out.push(Para {
+                kind,
+                text: t.to_string(),
+            });
+        }
+        cur.clear();
+    }
+
+    for &root in roots {
+        let end = dom.nodes[root].end as usize;
+        let mut j = root;
+        while j < end {
+            while let Some(&(e, t)) = stack.last() {
+                if e as usize <= j {
+                    stack.pop();
+                    if t == Tag::Pre {
+                        pre_depth = pre_depth.saturating_sub(1);
+                    }
+                    flush(&mut out, &mut cur, cur_kind);
+                    cur_kind = stack_kind(&stack);
+                } else {
+                    break;
+                }
+            }
+            let node = &dom.nodes[j];
+            if an.excluded[j] {
+                j = node.end as usize;
+                continue;
+            }
+            match node.tag {
+                Tag::Text => {
+                    if pre_depth > 0 {
+                        cur.push_str(node.text);
+                    } else {
+                        push_collapsed(&mut cur, node.text);
+                    }
+                }
+                Tag::Br => {
+                    let t = cur.trim_end().len();
+                    cur.truncate(t);
+                    if !cur.is_empty() {
+                        cur.push('\n');
+                    }
+                }
+                Tag::Td | Tag::Th => {
+                    if !cur.is_empty() && !cur.ends_with([' ', '\n']) {
+                        cur.push(' ');
+                    }
+                }
+                t if t.is_block() && t != Tag::Document => {
+                    if j != root && prune(dom, an, j, &title_fold) {
+                        j = node.end as usize;
+                        continue;
+                    }
+                    flush(&mut out, &mut cur, cur_kind);
+                    if t == Tag::Pre {
+                        pre_depth += 1;
+                    }
+                    stack.push((node.end, t));
+                    cur_kind = stack_kind(&stack);
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        while let Some((_, t)) = stack.pop() {
+            if t == Tag::Pre {
+                pre_depth = pre_depth.saturating_sub(1);
+            }
+        }
+        flush(&mut out, &mut cur, cur_kind);
+        cur_kind = ParaKind::Para;
+    }
+    out
+}
+
+fn stack_kind(stack: &[(u32, Tag)]) -> ParaKind {
+    for &(_, t) in stack.iter().rev() {
+        if t == Tag::Pre {
+            return ParaKind::Pre;
+        }
+        if t.is_heading() {
+            return ParaKind::Heading;
+        }
+        if matches!(t, Tag::Li | Tag::Dt | Tag::Dd) {
+            return ParaKind::Item;
+        }
+        if matches!(t, Tag::P | Tag::Blockquote) {
+            return ParaKind::Para;
+        }
+    }
+    ParaKind::Para
+}
+
+/// Paragraph-only fallback: every non-excluded `<p>`/`<pre>`/`<blockquote>` of the body.
+pub fn wild_paragraphs(dom: &Dom<'_>, an: &Analysis) -> Vec<usize> {
+    let n = dom.nodes.len();
+    let mut roots = Vec::new();
+    let mut i = an.body;
+    while i < n {
+        let node = &dom.nodes[i];
+        if an.excluded[i] {
+            i = node.end as usize;
+            continue;
+        }
+        if matches!(node.tag, Tag::P | Tag::Pre | Tag::Blockquote) {
+            let a = &an.agg[i];
+            if a.chars >= 20 && a.link_density() < 0.5 {
+                roots.push(i);
+            }
+            i = node.end as usize;
+            continue;
+        }
+        i += 1;
+    }
+    roots
+}
+
+/// Count top-level `<article>` elements (teasers on listing pages).
+pub fn article_count(dom: &Dom<'_>, an: &Analysis) -> usize {
+    let n = dom.nodes.len();
+    let mut i = 0;
+    let mut count = 0;
+    while i < n {
+        let node = &dom.nodes[i];
+        if node.tag == Tag::Article && !an.excluded[i] {
+            count += 1;
+            i = node.end as usize;
+        } else {
+            i += 1;
+        }
+    }
+    count
+}
+
+pub fn para_chars(paras: &[Para]) -> usize {
+    paras.iter().map(|p| char_len(&p.text) as usize).sum()
+}

@@ -1,0 +1,593 @@
+//! One pre-order arena over scraper's tree: every node gets an index, each subtree is the contiguous
+//! range `i..end`. Per element: tag, parent, class/id hint flags. Built iteratively (no recursion),
+//! so arbitrarily deep documents cannot overflow the stack.
+
+use aho_corasick::AhoCorasick;
+use scraper::node::Element;
+use scraper::{Html, Node as SNode};
+use std::sync::LazyLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Tag {
+    Text,
+    Document,
+    Html,
+    Head,
+    Body,
+    Title,
+    Meta,
+    Link,
+    Script,
+    Style,
+    Noscript,
+    Template,
+    Svg,
+    Math,
+    Iframe,
+    Object,
+    Embed,
+    Canvas,
+    Video,
+    Audio,
+    Picture,
+    Img,
+    A,
+    P,
+    Div,
+    Section,
+    Article,
+    Main,
+    Header,
+    Footer,
+    Nav,
+    Aside,
+    Form,
+    Button,
+    Input,
+    Select,
+    Textarea,
+    Label,
+    Option,
+    H1,
+    H2,
+    H3,
+    H4,
+    H5,
+    H6,
+    Ul,
+    Ol,
+    Li,
+    Dl,
+    Dt,
+    Dd,
+    Blockquote,
+    Pre,
+    Table,
+    Tr,
+    Td,
+    Th,
+    Caption,
+    Figure,
+    Figcaption,
+    Br,
+    Hr,
+    Time,
+    Address,
+    Dialog,
+    Menu,
+    Details,
+    Summary,
+    Center,
+    Span,
+    /// Any other element (inline formatting and unknown tags).
+    Other,
+}
+
+impl Tag {
+    fn from_name(n: &str) -> Tag {
+        use Tag::*;
+        match n {
+            "html" => Html,
+            "head" => Head,
+            "body" => Body,
+            "title" => Title,
+            "meta" => Meta,
+            "link" => Link,
+            "script" => Script,
+            "style" => Style,
+            "noscript" => Noscript,
+            "template" => Template,
+            "svg" => Svg,
+            "math" => Math,
+            "iframe" | "frame" | "frameset" => Iframe,
+            "object" | "applet" => Object,
+            "embed" => Embed,
+            "canvas" => Canvas,
+            "video" => Video,
+            "audio" => Audio,
+            "picture" => Picture,
+            "img" => Img,
+            "a" => A,
+            "p" => P,
+            "div" => Div,
+            "section" => Section,
+            "article" => Article,
+            "main" => Main,
+            "header" => Header,
+            "footer" => Footer,
+            "nav" => Nav,
+            "aside" => Aside,
+            "form" => Form,
+            "button" => Button,
+            "input" => Input,
+            "select" => Select,
+            "textarea" => Textarea,
+            "label" => Label,
+            "option" | "optgroup" | "datalist" => Option,
+            "h1" => H1,
+            "h2" => H2,
+            "h3" => H3,
+            "h4" => H4,
+            "h5" => H5,
+            "h6" => H6,
+            "ul" => Ul,
+            "ol" => Ol,
+            "li" => Li,
+            "dl" => Dl,
+            "dt" => Dt,
+            "dd" => Dd,
+            "blockquote" => Blockquote,
+            "pre" | "listing" | "plaintext" | "xmp" => Pre,
+            "table" => Table,
+            "tr" => Tr,
+            "td" => Td,
+            "th" => Th,
+            "caption" => Caption,
+            "figure" => Figure,
+            "figcaption" => Figcaption,
+            "br" => Br,
+            "hr" => Hr,
+            "time" => Time,
+            "address" => Address,
+            "dialog" => Dialog,
+            "menu" => Menu,
+            "details" => Details,
+            "summary" => Summary,
+            "center" => Center,
+            "span" => Span,
+            _ => Other,
+        }
+    }
+
+    pub fn is_heading(self) -> bool {
+        matches!(
+            self,
+            Tag::H1 | Tag::H2 | Tag::H3 | Tag::H4 | Tag::H5 | Tag::H6
+        )
+    }
+
+    /// Elements that start a new line/paragraph in the output.
+    pub fn is_block(self) -> bool {
+        use Tag::*;
+        !matches!(
+            self,
+            Text | A | Span | Other | Img | Time | Label | Br | Picture | Input | Button | Select
+        )
+    }
+
+    /// Removed with their content wherever they are.
+    pub fn is_junk(self) -> bool {
+        use Tag::*;
+        matches!(
+            self,
+            Head | Title
+                | Meta
+                | Link
+                | Script
+                | Style
+                | Noscript
+                | Template
+                | Svg
+                | Math
+                | Iframe
+                | Object
+                | Embed
+                | Canvas
+                | Video
+                | Audio
+                | Button
+                | Input
+                | Select
+                | Textarea
+                | Option
+                | Dialog
+        )
+    }
+}
+
+// Class/id hint flags.
+pub const F_COMMENT: u32 = 1 << 0;
+pub const F_SHARE: u32 = 1 << 1;
+pub const F_NEWSLETTER: u32 = 1 << 2;
+pub const F_COOKIE: u32 = 1 << 3;
+pub const F_RELATED: u32 = 1 << 4;
+pub const F_NAV: u32 = 1 << 5;
+pub const F_SIDEBAR: u32 = 1 << 6;
+pub const F_AD: u32 = 1 << 7;
+pub const F_FOOTER: u32 = 1 << 8;
+pub const F_TAGS: u32 = 1 << 9;
+pub const F_BYLINE: u32 = 1 << 10;
+pub const F_CAPTION: u32 = 1 << 11;
+pub const F_HIDDEN: u32 = 1 << 12;
+pub const F_BODY: u32 = 1 << 13;
+pub const F_CONTENT: u32 = 1 << 14;
+pub const F_TITLE: u32 = 1 << 15;
+pub const F_HEADER: u32 = 1 << 16;
+pub const F_META: u32 = 1 << 17;
+pub const F_POPUP: u32 = 1 << 18;
+
+/// Flags that mark boilerplate.
+pub const F_BOILER: u32 = F_COMMENT
+    | F_SHARE
+    | F_NEWSLETTER
+    | F_COOKIE
+    | F_RELATED
+    | F_NAV
+    | F_SIDEBAR
+    | F_AD
+    | F_FOOTER
+    | F_TAGS
+    | F_BYLINE
+    | F_CAPTION
+    | F_HIDDEN
+    | F_HEADER
+    | F_META
+    | F_POPUP;
+
+/// Substring patterns (matched anywhere in a lowercased class/id value).
+const SUBSTR: &[(&str, u32)] = &[
+    ("comment", F_COMMENT),
+    ("disqus", F_COMMENT),
+    ("respond", F_COMMENT),
+    ("share", F_SHARE),
+    ("social", F_SHARE),
+    ("sharing", F_SHARE),
+    ("newsletter", F_NEWSLETTER),
+    ("subscribe", F_NEWSLETTER),
+    ("signup", F_NEWSLETTER),
+    ("sign-up", F_NEWSLETTER),
+    ("cookie", F_COOKIE),
+    ("consent", F_COOKIE),
+    ("gdpr", F_COOKIE),
+    ("related", F_RELATED),
+    ("recommend", F_RELATED),
+    ("more-stories", F_RELATED),
+    ("read-more", F_RELATED),
+    ("readmore", F_RELATED),
+    ("also-read", F_RELATED),
+    ("most-popular", F_RELATED),
+    ("mostpopular", F_RELATED),
+    ("most-read", F_RELATED),
+    ("trending", F_RELATED),
+    ("outbrain", F_AD),
+    ("taboola", F_AD),
+    ("advert", F_AD),
+    ("sponsor", F_AD),
+    ("dfp", F_AD),
+    ("breadcrumb", F_NAV),
+    ("pagination", F_NAV),
+    ("navbar", F_NAV),
+    ("sidebar", F_SIDEBAR),
+    ("widget", F_SIDEBAR),
+    ("byline", F_BYLINE),
+    ("author", F_BYLINE),
+    ("dateline", F_BYLINE),
+    ("timestamp", F_BYLINE),
+    ("caption", F_CAPTION),
+    ("credit", F_CAPTION),
+    ("sr-only", F_HIDDEN),
+    ("visually-hidden", F_HIDDEN),
+    ("screen-reader", F_HIDDEN),
+    ("articlebody", F_BODY),
+    ("article-body", F_BODY),
+    ("article_body", F_BODY),
+    ("article__body", F_BODY),
+    ("article-content", F_BODY),
+    ("article_content", F_BODY),
+    ("article__content", F_BODY),
+    ("articlecontent", F_BODY),
+    ("article-text", F_BODY),
+    ("articletext", F_BODY),
+    ("entry-content", F_BODY),
+    ("entry_content", F_BODY),
+    ("post-content", F_BODY),
+    ("post_content", F_BODY),
+    ("postcontent", F_BODY),
+    ("post-body", F_BODY),
+    ("post_body", F_BODY),
+    ("postbody", F_BODY),
+    ("post-entry", F_BODY),
+    ("story-body", F_BODY),
+    ("storybody", F_BODY),
+    ("story-content", F_BODY),
+    ("story-text", F_BODY),
+    ("body-text", F_BODY),
+    ("bodytext", F_BODY),
+    ("text-body", F_BODY),
+    ("main-content", F_CONTENT),
+    ("maincontent", F_CONTENT),
+    ("page-content", F_CONTENT),
+    ("rich-text", F_BODY),
+    ("richtext", F_BODY),
+    ("wysiwyg", F_BODY),
+    ("mw-parser-output", F_BODY),
+    ("field-body", F_BODY),
+    ("field--name-body", F_BODY),
+    ("blog-content", F_BODY),
+    ("blog-post-content", F_BODY),
+    ("news-content", F_BODY),
+    ("news-text", F_BODY),
+    ("content-body", F_BODY),
+    ("article-detail", F_CONTENT),
+    ("headline", F_TITLE),
+    ("popup", F_POPUP),
+    ("modal", F_POPUP),
+    ("overlay", F_POPUP),
+    ("paywall", F_POPUP),
+];
+
+/// Exact tokens (class/id values split on `-`, `_` and spaces).
+const TOKENS: &[(&str, u32)] = &[
+    ("ad", F_AD),
+    ("ads", F_AD),
+    ("adv", F_AD),
+    ("advertisement", F_AD),
+    ("promo", F_AD),
+    ("promotion", F_AD),
+    ("banner", F_AD),
+    ("nav", F_NAV),
+    ("navigation", F_NAV),
+    ("menu", F_NAV),
+    ("pager", F_NAV),
+    ("skip", F_NAV),
+    ("footer", F_FOOTER),
+    ("foot", F_FOOTER),
+    ("copyright", F_FOOTER),
+    ("header", F_HEADER),
+    ("masthead", F_HEADER),
+    ("topbar", F_HEADER),
+    ("toolbar", F_NAV),
+    ("tags", F_TAGS),
+    ("tag", F_TAGS),
+    ("tagged", F_TAGS),
+    ("keywords", F_TAGS),
+    ("topics", F_TAGS),
+    ("categories", F_TAGS),
+    ("meta", F_META),
+    ("metadata", F_META),
+    ("info", F_META),
+    ("date", F_BYLINE),
+    ("time", F_BYLINE),
+    ("published", F_BYLINE),
+    ("hidden", F_HIDDEN),
+    ("hide", F_HIDDEN),
+    ("print", F_HIDDEN),
+    ("aside", F_SIDEBAR),
+    ("rail", F_SIDEBAR),
+    ("sidebar", F_SIDEBAR),
+    ("side", F_SIDEBAR),
+    ("follow", F_SHARE),
+    ("content", F_CONTENT),
+    ("article", F_CONTENT),
+    ("story", F_CONTENT),
+    ("post", F_CONTENT),
+    ("entry", F_CONTENT),
+    ("main", F_CONTENT),
+    ("text", F_CONTENT),
+    ("body", F_CONTENT),
+    ("title", F_TITLE),
+];
+
+static AC: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(SUBSTR.iter().map(|(p, _)| *p)).expect("static patterns"));
+
+fn token_flag(tok: &str) -> u32 {
+    TOKENS
+        .iter()
+        .find(|(t, _)| *t == tok)
+        .map_or(0, |(_, f)| *f)
+}
+
+/// Flags from one class/id value (already lowercased).
+fn value_flags(v: &str) -> u32 {
+    let mut f = 0;
+    for m in AC.find_overlapping_iter(v) {
+        f |= SUBSTR[m.pattern().as_usize()].1;
+    }
+    for tok in v.split(|c: char| c == '-' || c == '_' || c.is_whitespace()) {
+        if !tok.is_empty() && tok.len() <= 13 {
+            f |= token_flag(tok);
+        }
+    }
+    f
+}
+
+fn element_flags(e: &Element, lower: &mut String) -> u32 {
+    let mut f = 0;
+    for name in ["class", "id"] {
+        if let Some(v) = e.attr(name) {
+            if v.len() > 400 {
+                continue;
+            }
+            lower.clear();
+            lower.extend(v.chars().map(|c| c.to_ascii_lowercase()));
+            // CamelCase ids ("articleBody") are covered by lowercasing + substrings.
+            for part in lower.split_ascii_whitespace() {
+                f |= value_flags(part);
+            }
+        }
+    }
+    if e.attr("hidden").is_some() || e.attr("aria-hidden") == Some("true") {
+        f |= F_HIDDEN;
+    }
+    if let Some(s) = e.attr("style") {
+        if s.len() < 500 {
+            let s: String = s
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if s.contains("display:none") || s.contains("visibility:hidden") {
+                f |= F_HIDDEN;
+            }
+        }
+    }
+    if let Some(r) = e.attr("role") {
+        f |= match r {
+            "navigation" | "menu" | "menubar" => F_NAV,
+            "complementary" => F_SIDEBAR,
+            "banner" => F_HEADER,
+            "contentinfo" => F_FOOTER,
+            "dialog" | "alertdialog" => F_POPUP,
+            "main" => F_CONTENT,
+            "article" => F_CONTENT,
+            _ => 0,
+        };
+    }
+    if let Some(ip) = e.attr("itemprop") {
+        if ip.contains("articleBody") || ip == "text" || ip.contains("reviewBody") {
+            f |= F_BODY;
+        }
+        if ip == "author" || ip == "datePublished" || ip == "dateModified" {
+            f |= F_BYLINE;
+        }
+    }
+    // A body hint on the same element outweighs weak boilerplate words ("content-meta" etc.).
+    f
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'a> {
+    pub tag: Tag,
+    pub parent: u32,
+    /// Exclusive end of the subtree.
+    pub end: u32,
+    pub flags: u32,
+    /// Text of a text node ("" for elements).
+    pub text: &'a str,
+    pub elem: Option<&'a Element>,
+}
+
+pub struct Dom<'a> {
+    pub nodes: Vec<Node<'a>>,
+}
+
+/// The document is too complex to process within bounds.
+#[derive(Debug)]
+pub struct TooManyNodes(pub usize);
+
+impl<'a> Dom<'a> {
+    pub fn build(html: &'a Html, max_nodes: usize) -> Result<Dom<'a>, TooManyNodes> {
+        let mut nodes: Vec<Node<'a>> = Vec::with_capacity(html.tree.nodes().len().min(max_nodes));
+        let mut stack: Vec<u32> = Vec::with_capacity(64);
+        let mut lower = String::new();
+        for edge in html.tree.root().traverse() {
+            match edge {
+                ego_tree::iter::Edge::Open(n) => {
+                    let (tag, text, elem, flags) = match n.value() {
+                        SNode::Document | SNode::Fragment => (Tag::Document, "", None, 0),
+                        SNode::Text(t) => (Tag::Text, &**t, None, 0),
+                        SNode::Element(e) => {
+                            let tag = Tag::from_name(e.name());
+                            (tag, "", Some(e), element_flags(e, &mut lower))
+                        }
+                        _ => (Tag::Other, "", None, 0),
+                    };
+                    let idx = nodes.len() as u32;
+                    let parent = stack.last().copied().unwrap_or(u32::MAX);
+                    nodes.push(Node {
+                        tag,
+                        parent,
+                        end: idx + 1,
+                        flags,
+                        text,
+                        elem,
+                    });
+                    if nodes.len() > max_nodes {
+                        return Err(TooManyNodes(html.tree.nodes().len()));
+                    }
+                    stack.push(idx);
+                }
+                ego_tree::iter::Edge::Close(_) => {
+                    if let Some(i) = stack.pop() {
+                        nodes[i as usize].end = nodes.len() as u32;
+                    }
+                }
+            }
+        }
+        Ok(Dom { nodes })
+    }
+
+    pub fn attr(&self, i: usize, name: &str) -> Option<&'a str> {
+        self.nodes[i].elem.and_then(|e| e.attr(name))
+    }
+
+    /// Children of `i`, in order.
+    pub fn children(&self, i: usize) -> Children<'_, 'a> {
+        Children {
+            dom: self,
+            next: i + 1,
+            end: self.nodes[i].end as usize,
+        }
+    }
+
+    /// Concatenated raw text of the subtree (skipping scripts etc.).
+    pub fn text_of(&self, i: usize, out: &mut String) {
+        let end = self.nodes[i].end as usize;
+        let mut j = i + 1;
+        while j < end {
+            let n = &self.nodes[j];
+            if n.tag == Tag::Text {
+                out.push_str(n.text);
+                j += 1;
+            } else if n.tag.is_junk() {
+                j = n.end as usize;
+            } else {
+                j += 1;
+            }
+        }
+    }
+}
+
+pub struct Children<'d, 'a> {
+    dom: &'d Dom<'a>,
+    next: usize,
+    end: usize,
+}
+
+impl Iterator for Children<'_, '_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        if self.next >= self.end {
+            return None;
+        }
+        let i = self.next;
+        self.next = self.dom.nodes[i].end as usize;
+        Some(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_from_classes() {
+        assert_ne!(value_flags("social-share-bar") & F_SHARE, 0);
+        assert_ne!(value_flags("entry-content") & F_BODY, 0);
+        assert_ne!(value_flags("ad") & F_AD, 0);
+        assert_eq!(value_flags("headroom") & F_AD, 0);
+        assert_eq!(value_flags("shadow") & F_AD, 0);
+    }
+}

@@ -1,0 +1,846 @@
+//! Metadata: JSON-LD (every block, `@graph`, arrays), OpenGraph / `article:*`, Dublin Core,
+//! `<meta name=…>`, `<time datetime>`, visible bylines. Precedence is documented in
+//! `docs/extraction.md`.
+
+use super::dom::*;
+use super::text::{char_len, fold, normalize};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
+use regex::Regex;
+use serde_json::Value;
+use std::sync::LazyLock;
+use url::Url;
+
+#[derive(Debug, Default)]
+pub struct Meta {
+    pub html_lang: Option<String>,
+    pub title_tag: Option<String>,
+    pub h1: Vec<String>,
+    /// (key lowercased, content) from `<meta name|property|itemprop|http-equiv>`.
+    pub metas: Vec<(String, String)>,
+    pub canonical: Option<String>,
+    pub ld: Ld,
+    pub time_dates: Vec<String>,
+    pub byline_authors: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Ld {
+    pub types: Vec<String>,
+    pub headline: Option<String>,
+    pub authors: Vec<String>,
+    pub published: Option<String>,
+    pub modified: Option<String>,
+    pub language: Option<String>,
+    pub publisher: Option<String>,
+    pub image: Option<String>,
+    pub description: Option<String>,
+    pub body: Option<String>,
+    pub site_name: Option<String>,
+    /// Whether the fields came from an article-typed object.
+    pub is_article: bool,
+}
+
+const ARTICLE_TYPES: &[&str] = &[
+    "article",
+    "newsarticle",
+    "blogposting",
+    "reportagenewsarticle",
+    "analysisnewsarticle",
+    "opinionnewsarticle",
+    "reviewnewsarticle",
+    "backgroundnewsarticle",
+    "askpublicnewsarticle",
+    "scholarlyarticle",
+    "techarticle",
+    "socialmediaposting",
+    "liveblogposting",
+    "report",
+    "posting",
+    "review",
+    "satiricalarticle",
+    "medicalscholarlyarticle",
+    "advertisercontentarticle",
+];
+
+pub fn is_article_type(t: &str) -> bool {
+    let l = t.to_ascii_lowercase();
+    let l = l.rsplit('/').next().unwrap_or(&l);
+    ARTICLE_TYPES.contains(&l)
+}
+
+pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
+    let mut m = Meta::default();
+    let n = dom.nodes.len();
+    let mut buf = String::new();
+    let mut ld_objs: Vec<Value> = Vec::new();
+    for i in 0..n {
+        let node = &dom.nodes[i];
+        let Some(e) = node.elem else { continue };
+        match node.tag {
+            Tag::Html => {
+                if m.html_lang.is_none() {
+                    m.html_lang = e
+                        .attr("lang")
+                        .or(e.attr("xml:lang"))
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty());
+                }
+            }
+            Tag::Title => {
+                if m.title_tag.is_none() {
+                    buf.clear();
+                    dom.text_of(i, &mut buf);
+                    let t = normalize(&buf);
+                    if !t.is_empty() {
+                        m.title_tag = Some(t);
+                    }
+                }
+            }
+            Tag::Meta => {
+                let key = e
+                    .attr("property")
+                    .or(e.attr("name"))
+                    .or(e.attr("itemprop"))
+                    .or(e.attr("http-equiv"));
+                if let (Some(k), Some(v)) = (key, e.attr("content")) {
+                    let v = normalize(v);
+                    if !v.is_empty() && k.len() < 80 {
+                        m.metas.push((k.trim().to_ascii_lowercase(), v));
+                    }
+                }
+            }
+            Tag::Link => {
+                if m.canonical.is_none() {
+                    if let Some(rel) = e.attr("rel") {
+                        if rel
+                            .split_ascii_whitespace()
+                            .any(|r| r.eq_ignore_ascii_case("canonical"))
+                        {
+                            m.canonical = e.attr("href").map(|s| s.trim().to_string());
+                        }
+                    }
+                }
+            }
+            Tag::Script => {
+                if e.attr("type")
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json"))
+                {
+                    buf.clear();
+                    for c in dom.children(i) {
+                        buf.push_str(dom.nodes[c].text);
+                    }
+                    if buf.len() < 2_000_000 {
+                        let s = buf
+                            .trim()
+                            .trim_start_matches("<!--")
+                            .trim_end_matches("-->")
+                            .trim();
+                        if let Ok(v) = serde_json::from_str::<Value>(s) {
+                            ld_objs.push(v);
+                        }
+                    }
+                }
+            }
+            Tag::H1 if !excluded[i] && m.h1.len() < 8 => {
+                buf.clear();
+                dom.text_of(i, &mut buf);
+                let t = normalize(&buf);
+                if !t.is_empty() && t.len() < 500 {
+                    m.h1.push(t);
+                }
+            }
+            Tag::Time => {
+                if m.time_dates.len() < 8 {
+                    if let Some(d) = e.attr("datetime") {
+                        m.time_dates.push(d.trim().to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+        // Visible bylines: rel=author links, itemprop=author, byline/author classes.
+        if m.byline_authors.len() < 6 && !matches!(node.tag, Tag::Meta | Tag::Link | Tag::Script) {
+            let rel_author = e
+                .attr("rel")
+                .is_some_and(|r| r.split_ascii_whitespace().any(|x| x == "author"));
+            let ip_author = e.attr("itemprop") == Some("author");
+            let cls_author = node.flags & F_BYLINE != 0
+                && e.attr("class").or(e.attr("id")).is_some_and(|c| {
+                    let l = c.to_ascii_lowercase();
+                    l.contains("author") || l.contains("byline")
+                });
+            if rel_author || ip_author || cls_author {
+                let a = node.end as usize - i;
+                if a < 60 && !in_comment(dom, i) {
+                    buf.clear();
+                    dom.text_of(i, &mut buf);
+                    let t = normalize(&buf);
+                    if !t.is_empty() && char_len(&t) < 80 {
+                        m.byline_authors.push(t);
+                    }
+                }
+            }
+        }
+    }
+    let mut stack = ld_objs;
+    let mut guard = 0;
+    while let Some(v) = stack.pop() {
+        guard += 1;
+        if guard > 10_000 {
+            break;
+        }
+        match v {
+            Value::Array(a) => stack.extend(a),
+            Value::Object(mut o) => {
+                if let Some(g) = o.remove("@graph") {
+                    stack.push(g);
+                }
+                read_ld_object(&o, &mut m.ld);
+                // Nested mainEntity / mainEntityOfPage objects can be the article.
+                if let Some(me) = o.remove("mainEntity") {
+                    if me.is_object() || me.is_array() {
+                        stack.push(me);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    m
+}
+
+fn in_comment(dom: &Dom<'_>, mut i: usize) -> bool {
+    let n = dom.nodes.len();
+    let mut steps = 0;
+    while i < n && steps < 30 {
+        if dom.nodes[i].flags & (F_COMMENT | F_SIDEBAR | F_RELATED) != 0 {
+            return true;
+        }
+        i = dom.nodes[i].parent as usize;
+        steps += 1;
+    }
+    false
+}
+
+fn ld_types(o: &serde_json::Map<String, Value>) -> Vec<String> {
+    match o.get("@type") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+fn ld_str(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => {
+            let t = normalize(&html_unescape(s));
+            (!t.is_empty()).then_some(t)
+        }
+        Value::Array(a) => a.iter().find_map(|x| ld_str(Some(x))),
+        Value::Object(o) => ld_str(o.get("name").or(o.get("@value")).or(o.get("url"))),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn ld_image(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.trim().to_string()),
+        Value::Array(a) => a.iter().find_map(|x| ld_image(Some(x))),
+        Value::Object(o) => ld_image(o.get("url").or(o.get("contentUrl"))),
+        _ => None,
+    }
+}
+
+fn ld_people(v: Option<&Value>, out: &mut Vec<String>) {
+    let Some(v) = v else { return };
+    match v {
+        Value::String(s) => out.push(normalize(s)),
+        Value::Array(a) => {
+            for x in a.iter().take(20) {
+                ld_people(Some(x), out);
+            }
+        }
+        Value::Object(o) => {
+            let types = ld_types(o);
+            if types.iter().any(|t| {
+                t.eq_ignore_ascii_case("Organization")
+                    || t.eq_ignore_ascii_case("NewsMediaOrganization")
+            }) {
+                return;
+            }
+            if let Some(n) = ld_str(o.get("name")) {
+                out.push(n);
+            } else if let (Some(g), Some(f)) =
+                (ld_str(o.get("givenName")), ld_str(o.get("familyName")))
+            {
+                out.push(format!("{g} {f}"));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn read_ld_object(o: &serde_json::Map<String, Value>, ld: &mut Ld) {
+    let types = ld_types(o);
+    let is_article = types.iter().any(|t| is_article_type(t));
+    ld.types.extend(types.iter().cloned());
+    let is_site = types
+        .iter()
+        .any(|t| t == "WebSite" || t == "Organization" || t == "NewsMediaOrganization");
+    if is_site && ld.site_name.is_none() {
+        ld.site_name = ld_str(o.get("name"));
+    }
+    let is_page = types.iter().any(|t| t.ends_with("Page"));
+    // Article objects override anything read from non-article objects.
+    let take = is_article && !ld.is_article;
+    if !(is_article || ld.is_article || is_page) {
+        if ld.language.is_none() {
+            ld.language = ld_str(o.get("inLanguage"));
+        }
+        return;
+    }
+    if take {
+        ld.is_article = true;
+        ld.headline = None;
+        ld.authors.clear();
+        ld.published = None;
+        ld.modified = None;
+        ld.body = None;
+    }
+    if !is_article && ld.is_article {
+        return;
+    }
+    if ld.headline.is_none() {
+        ld.headline = ld_str(o.get("headline")).or_else(|| {
+            if is_article {
+                ld_str(o.get("name"))
+            } else {
+                None
+            }
+        });
+    }
+    if ld.authors.is_empty() {
+        ld_people(o.get("author").or(o.get("creator")), &mut ld.authors);
+    }
+    if ld.published.is_none() {
+        ld.published = ld_str(o.get("datePublished")).or_else(|| ld_str(o.get("dateCreated")));
+    }
+    if ld.modified.is_none() {
+        ld.modified = ld_str(o.get("dateModified"));
+    }
+    if ld.language.is_none() {
+        ld.language = ld_str(o.get("inLanguage"));
+    }
+    if ld.publisher.is_none() {
+        ld.publisher = ld_str(o.get("publisher"));
+    }
+    if ld.image.is_none() {
+        ld.image = ld_image(o.get("image").or(o.get("thumbnailUrl")));
+    }
+    if ld.description.is_none() {
+        ld.description = ld_str(o.get("description"));
+    }
+    if ld.body.is_none() {
+        if let Some(Value::String(b)) = o.get("articleBody") {
+            ld.body = Some(b.clone());
+        }
+    }
+}
+
+pub fn html_unescape(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    s.replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#039;", "'")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&nbsp;", " ")
+        .replace("&#8217;", "’")
+        .replace("&#8216;", "‘")
+        .replace("&#8220;", "“")
+        .replace("&#8221;", "”")
+        .replace("&#8211;", "–")
+        .replace("&#8212;", "—")
+}
+
+impl Meta {
+    pub fn get(&self, keys: &[&str]) -> Option<&str> {
+        for k in keys {
+            if let Some((_, v)) = self.metas.iter().find(|(kk, _)| kk == k) {
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
+// ---------- title ----------
+
+const SEPARATORS: &[&str] = &[
+    " | ", " – ", " — ", " - ", " · ", " :: ", " » ", " « ", " || ", " // ", " ~ ", " — ", " | ",
+    "|",
+];
+
+/// Remove a " | Site" style suffix (or "Site | " prefix).
+pub fn strip_site(title: &str, site: Option<&str>, host: Option<&str>) -> String {
+    let t = title.trim();
+    for sep in SEPARATORS {
+        if let Some(pos) = t.rfind(sep) {
+            let (head, tail) = (&t[..pos], &t[pos + sep.len()..]);
+            let (head, tail) = (head.trim(), tail.trim());
+            if head.is_empty() || tail.is_empty() {
+                continue;
+            }
+            if matches_site(tail, site, host) {
+                return strip_site(head, site, host);
+            }
+            // Prefix form: "Site | Title".
+            if let Some(p) = t.find(sep) {
+                let (h, rest) = (t[..p].trim(), t[p + sep.len()..].trim());
+                if !rest.is_empty() && matches_site(h, site, host) {
+                    return strip_site(rest, site, host);
+                }
+            }
+            // Unknown site: drop a short tail when the head is clearly longer.
+            let tail_words = tail.split_whitespace().count();
+            let head_words = head.split_whitespace().count();
+            if tail_words <= 4
+                && head_words >= tail_words * 2
+                && head_words >= 3
+                && sep.trim() != "-"
+                && sep.trim() != "–"
+            {
+                return head.to_string();
+            }
+            if tail_words <= 3 && head_words >= 4 && char_len(tail) <= 30 {
+                return head.to_string();
+            }
+        }
+    }
+    t.to_string()
+}
+
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn matches_site(part: &str, site: Option<&str>, host: Option<&str>) -> bool {
+    let p = squash(part);
+    if p.is_empty() {
+        return false;
+    }
+    if let Some(s) = site {
+        let s = squash(s);
+        if !s.is_empty() && (p == s || p.contains(&s) || s.contains(&p)) {
+            return true;
+        }
+    }
+    if let Some(h) = host {
+        let h = h.trim_start_matches("www.");
+        let label = h.split('.').next().unwrap_or(h);
+        let sq = squash(label);
+        if sq.len() >= 3 && (p == sq || p.contains(&sq) || (sq.contains(&p) && p.len() >= 4)) {
+            return true;
+        }
+        if p == squash(h) {
+            return true;
+        }
+    }
+    false
+}
+
+pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
+    let site = site_name(m);
+    let og = m.get(&["og:title", "twitter:title"]);
+    let ld = m.ld.headline.as_deref();
+    let tag = m.title_tag.as_deref();
+    // A single h1 that matches (part of) the other titles is the cleanest form.
+    let candidates: Vec<&str> = [og, ld, tag].into_iter().flatten().collect();
+    if let Some(h1) = m.h1.first() {
+        let fh = fold(h1);
+        if !fh.is_empty() && candidates.iter().any(|c| fold(c).contains(&fh)) && char_len(h1) >= 4 {
+            return Some(h1.clone());
+        }
+    }
+    let raw = og.or(ld).or(tag).or(m.h1.first().map(String::as_str))?;
+    let t = strip_site(&html_unescape(raw), site.as_deref(), host);
+    (!t.is_empty()).then_some(t)
+}
+
+pub fn site_name(m: &Meta) -> Option<String> {
+    m.get(&["og:site_name", "application-name", "twitter:site"])
+        .map(|s| s.trim_start_matches('@').to_string())
+        .or_else(|| m.ld.site_name.clone())
+        .or_else(|| m.ld.publisher.clone())
+}
+
+// ---------- authors ----------
+
+static BY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|by|from|von|par|por|di|door|av|af|автор|作者)\s*[:：]?\s+").expect("static regex")
+});
+static SPLIT_NAMES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\s*(?:,|;|&|\band\b|\bund\b|\bet\b|\by\b|\be\b|\|| و )\s*")
+        .expect("static regex")
+});
+static NOT_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(https?://|www\.|@|\d|\.com\b|\.org\b|\.net\b|staff|editor|team|admin|desk|newsroom|contributor|correspondent|reporter|updated|published|minutes?\b|read\b)").expect("static regex")
+});
+
+pub fn clean_authors(raw: &[String], site: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in raw {
+        let r = html_unescape(r);
+        let r = r.trim();
+        if r.starts_with("http") {
+            // article:author is often a profile URL: take its last path segment as a name only if
+            // it looks like one ("jane-doe").
+            continue;
+        }
+        let r = BY_PREFIX.replace(r, "");
+        // Cut "for Site", "| Site", " - Role" tails.
+        let mut r = r.to_string();
+        for cut in [" for ", " | ", " - ", " – ", " — ", "\n"] {
+            if let Some(p) = r.find(cut) {
+                r.truncate(p);
+            }
+        }
+        for part in SPLIT_NAMES.split(&r) {
+            let name = part
+                .trim()
+                .trim_matches(|c: char| !c.is_alphanumeric() && c != '.' && c != '\'' && c != ')')
+                .trim();
+            if name.is_empty() || char_len(name) < 3 || char_len(name) > 50 {
+                continue;
+            }
+            if NOT_NAME.is_match(name) {
+                continue;
+            }
+            let words = name.split_whitespace().count();
+            if words > 5 {
+                continue;
+            }
+            if let Some(s) = site {
+                if squash(s) == squash(name) {
+                    continue;
+                }
+            }
+            if !out.iter().any(|o| fold(o) == fold(name)) {
+                out.push(name.to_string());
+            }
+        }
+        if out.len() >= 10 {
+            break;
+        }
+    }
+    out
+}
+
+pub fn authors(m: &Meta) -> Vec<String> {
+    let site = site_name(m);
+    let sources: [Vec<String>; 4] = [
+        m.ld.authors.clone(),
+        m.metas
+            .iter()
+            .filter(|(k, _)| {
+                matches!(
+                    k.as_str(),
+                    "author"
+                        | "article:author"
+                        | "dc.creator"
+                        | "dcterms.creator"
+                        | "parsely-author"
+                        | "sailthru.author"
+                        | "byl"
+                        | "twitter:creator"
+                        | "citation_author"
+                        | "dc.contributor"
+                )
+            })
+            .map(|(_, v)| v.clone())
+            .collect(),
+        m.byline_authors.clone(),
+        vec![],
+    ];
+    for s in sources.iter() {
+        let a = clean_authors(s, site.as_deref());
+        // Require something that looks like a person (at least two words) or a single name from
+        // structured data.
+        if !a.is_empty() {
+            return a;
+        }
+    }
+    vec![]
+}
+
+// ---------- dates ----------
+
+static URL_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"/((?:19|20)\d{2})[/-](0?[1-9]|1[0-2])[/-](0?[1-9]|[12]\d|3[01])(?:/|\b)")
+        .expect("static regex")
+});
+static ISO_IN_TEXT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"((?:19|20)\d{2})-(\d{2})-(\d{2})").expect("static regex"));
+
+/// Normalise a date string to RFC 3339 (offset kept). Date-only values become `YYYY-MM-DD`.
+pub fn normalize_date(s: &str) -> Option<String> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 64 {
+        return None;
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return valid(
+            d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            d.date_naive(),
+        );
+    }
+    let fixed = fix_offset(s);
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S %z",
+        "%Y-%m-%d %H:%M%z",
+        "%Y-%m-%dT%H:%M:%S%.f %z",
+    ] {
+        if let Ok(d) = DateTime::<FixedOffset>::parse_from_str(&fixed, f) {
+            return valid(
+                d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                d.date_naive(),
+            );
+        }
+    }
+    if let Ok(d) = DateTime::parse_from_rfc2822(s) {
+        return valid(
+            d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            d.date_naive(),
+        );
+    }
+    // Local times without offset: keep the date only (we do not invent a zone).
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y/%m/%d %H:%M",
+    ] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
+            let _ = NaiveTime::MIN;
+            return valid(d.date().format("%Y-%m-%d").to_string(), d.date());
+        }
+    }
+    for f in [
+        "%Y-%m-%d",
+        "%Y/%m/%d",
+        "%Y%m%d",
+        "%d.%m.%Y",
+        "%B %d, %Y",
+        "%b %d, %Y",
+        "%d %B %Y",
+        "%d %b %Y",
+        "%A, %B %d, %Y",
+        "%a, %d %b %Y",
+        "%b. %d, %Y",
+    ] {
+        if let Ok(d) = NaiveDate::parse_from_str(s, f) {
+            return valid(d.format("%Y-%m-%d").to_string(), d);
+        }
+    }
+    // Last resort: an ISO date at the start of the string.
+    if let Some(c) = ISO_IN_TEXT.captures(s) {
+        if c.get(0).is_some_and(|m| m.start() == 0) {
+            let d = NaiveDate::from_ymd_opt(
+                c[1].parse().ok()?,
+                c[2].parse().ok()?,
+                c[3].parse().ok()?,
+            )?;
+            return valid(d.format("%Y-%m-%d").to_string(), d);
+        }
+    }
+    None
+}
+
+/// "+0100" offsets and "Z" are fine for chrono's %z only as "+01:00"/"+0100"; map "Z" and "UTC".
+fn fix_offset(s: &str) -> String {
+    let mut t = s.to_string();
+    if let Some(x) = t.strip_suffix('Z') {
+        t = format!("{x}+00:00");
+    } else if let Some(x) = t.strip_suffix(" UTC").or(t.strip_suffix(" GMT")) {
+        t = format!("{x} +0000");
+    }
+    t
+}
+
+fn valid(out: String, d: NaiveDate) -> Option<String> {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    if d.year() < 1995 || d > today + chrono::Duration::days(2) {
+        return None;
+    }
+    Some(out)
+}
+
+pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
+    let published_keys = [
+        "article:published_time",
+        "article:published",
+        "og:published_time",
+        "datepublished",
+        "published_time",
+        "publishdate",
+        "publish-date",
+        "publish_date",
+        "pubdate",
+        "date",
+        "dc.date.issued",
+        "dc.date",
+        "dcterms.date",
+        "dcterms.issued",
+        "dcterms.created",
+        "dc.date.created",
+        "sailthru.date",
+        "parsely-pub-date",
+        "article.published",
+        "article_date_original",
+        "original-publish-date",
+        "cxenseparse:recs:publishtime",
+        "date_published",
+        "citation_publication_date",
+        "citation_date",
+        "release_date",
+        "og:article:published_time",
+        "datecreated",
+        "created",
+    ];
+    let modified_keys = [
+        "article:modified_time",
+        "og:updated_time",
+        "datemodified",
+        "modified_time",
+        "dcterms.modified",
+        "last-modified",
+        "lastmod",
+        "article.updated",
+        "og:article:modified_time",
+    ];
+    let mut published = m.ld.published.as_deref().and_then(normalize_date);
+    if published.is_none() {
+        for k in published_keys {
+            if let Some(v) = m.get(&[k]) {
+                if let Some(d) = normalize_date(v) {
+                    published = Some(d);
+                    break;
+                }
+            }
+        }
+    }
+    if published.is_none() {
+        published = m.time_dates.iter().find_map(|t| normalize_date(t));
+    }
+    if published.is_none() {
+        if let Some(u) = url {
+            if let Some(c) = URL_DATE.captures(u.path()) {
+                let d = NaiveDate::from_ymd_opt(
+                    c[1].parse().unwrap_or(0),
+                    c[2].parse().unwrap_or(0),
+                    c[3].parse().unwrap_or(0),
+                );
+                if let Some(d) = d {
+                    published = valid(d.format("%Y-%m-%d").to_string(), d);
+                }
+            }
+        }
+    }
+    let mut modified = m.ld.modified.as_deref().and_then(normalize_date);
+    if modified.is_none() {
+        for k in modified_keys {
+            if let Some(v) = m.get(&[k]) {
+                if let Some(d) = normalize_date(v) {
+                    modified = Some(d);
+                    break;
+                }
+            }
+        }
+    }
+    (published, modified)
+}
+
+pub fn absolute(url: Option<&Url>, href: &str) -> Option<String> {
+    let href = href.trim();
+    if href.is_empty() {
+        return None;
+    }
+    match url {
+        Some(base) => base.join(href).ok().map(|u| u.to_string()),
+        None => Url::parse(href).ok().map(|u| u.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_normalise() {
+        assert_eq!(
+            normalize_date("2019-05-03T10:00:00+02:00").as_deref(),
+            Some("2019-05-03T10:00:00+02:00")
+        );
+        assert_eq!(
+            normalize_date("2019-05-03T10:00:00Z").as_deref(),
+            Some("2019-05-03T10:00:00Z")
+        );
+        assert_eq!(
+            normalize_date("2019-05-03T10:00:00.000+0200").as_deref(),
+            Some("2019-05-03T10:00:00+02:00")
+        );
+        assert_eq!(normalize_date("2019-05-03").as_deref(), Some("2019-05-03"));
+        assert_eq!(
+            normalize_date("Fri, 03 May 2019 10:00:00 GMT").as_deref(),
+            Some("2019-05-03T10:00:00Z")
+        );
+        assert_eq!(normalize_date("May 3, 2019").as_deref(), Some("2019-05-03"));
+        assert_eq!(normalize_date("garbage"), None);
+    }
+
+    #[test]
+    fn site_suffix() {
+        assert_eq!(
+            strip_site("Big news today | The Daily", Some("The Daily"), None),
+            "Big news today"
+        );
+        assert_eq!(
+            strip_site("Big news today - Example", None, Some("www.example.com")),
+            "Big news today"
+        );
+        assert_eq!(
+            strip_site("Self-driving cars arrive", None, None),
+            "Self-driving cars arrive"
+        );
+    }
+
+    #[test]
+    fn author_cleanup() {
+        assert_eq!(
+            clean_authors(&["By Jane Doe and John Smith".into()], None),
+            vec!["Jane Doe", "John Smith"]
+        );
+        assert_eq!(
+            clean_authors(&["Jane Doe | The Daily".into()], None),
+            vec!["Jane Doe"]
+        );
+        assert!(clean_authors(&["https://example.com/jane".into()], None).is_empty());
+    }
+}

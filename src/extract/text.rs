@@ -1,0 +1,83 @@
+//! Small text helpers: whitespace normalisation and character measures that work for every script.
+
+/// Append `s` to `out`, collapsing whitespace runs to one space (no leading space on an empty line,
+/// never a space that was not in the source: inline elements are glued as written).
+pub fn push_collapsed(out: &mut String, s: &str) {
+    let mut pending_space = false;
+    for c in s.chars() {
+        if c.is_whitespace() {
+            pending_space = true;
+            continue;
+        }
+        if matches!(c, '\u{200B}' | '\u{FEFF}' | '\u{00AD}') {
+            continue;
+        }
+        if pending_space && !out.is_empty() && !out.ends_with(' ') && !out.ends_with('\n') {
+            out.push(' ');
+        }
+        pending_space = false;
+        out.push(c);
+    }
+    if pending_space && !out.is_empty() && !out.ends_with(' ') && !out.ends_with('\n') {
+        out.push(' ');
+    }
+}
+
+/// Count of non-whitespace characters: a length measure that works for CJK (no spaces) too.
+pub fn char_len(s: &str) -> u32 {
+    s.chars().filter(|c| !c.is_whitespace()).count() as u32
+}
+
+/// Commas in any script (Latin, Arabic, CJK full-width and ideographic).
+pub fn commas(s: &str) -> u32 {
+    s.chars()
+        .filter(|c| matches!(c, ',' | '،' | '，' | '、'))
+        .count() as u32
+}
+
+/// Whitespace-normalised copy.
+pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_collapsed(&mut out, s);
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// Case- and whitespace-folded key for comparisons.
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for w in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(w.chars().flat_map(char::to_lowercase));
+    }
+    out
+}
+
+/// Does the line end like a sentence (any script)?
+pub fn ends_like_sentence(s: &str) -> bool {
+    let t = s.trim_end_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '"' | '\'' | '”' | '’' | '»' | ')' | '」' | '』')
+    });
+    t.ends_with(['.', '!', '?', '…', '。', '！', '？', '؟', '।', ':', ';'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collapse_keeps_inline_glue() {
+        let mut s = String::new();
+        push_collapsed(&mut s, "  H");
+        push_collapsed(&mut s, "ong   Kong\n\t is ");
+        push_collapsed(&mut s, "big");
+        assert_eq!(s, "Hong Kong is big");
+    }
+
+    #[test]
+    fn cjk_length() {
+        assert_eq!(char_len("日本語 の テキスト"), 8);
+    }
+}

@@ -1,0 +1,235 @@
+//! The Redis dedup store against the real Redis (REDIS_URL, default redis://127.0.0.1:6379), under a
+//! random key prefix that is deleted at the end.
+
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use paperboy::dedup::{fingerprint, hamming, RedisStore, Seen, Verdict};
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+async fn connect() -> ConnectionManager {
+    let client = redis::Client::open(redis_url()).expect("REDIS_URL");
+    ConnectionManager::new(client)
+        .await
+        .expect("Redis must run for this test (REDIS_URL, default redis://127.0.0.1:6379)")
+}
+
+fn random_prefix() -> String {
+    format!("paperboy-test-{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// Delete every key under `prefix`.
+async fn cleanup(conn: &mut ConnectionManager, prefix: &str) -> usize {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    if !keys.is_empty() {
+        let _: () = conn.del(&keys).await.expect("DEL");
+    }
+    keys.len()
+}
+
+const BODY: &str = "The city council voted on Tuesday to approve a long-awaited plan for the riverside district, \
+ending a debate that has lasted almost three years and divided residents across the town.
+
+Under the plan, the old warehouses along the river will be turned into about 1,200 homes, with a third of the \
+new flats reserved for families on low incomes and the rest sold at market prices over the next decade.
+
+Supporters said the project would bring life back to an area that has been largely empty since the last \
+factories closed in the 1990s, and that the new residents would help the shops and cafes of the old town.
+
+Opponents warned that traffic on the narrow bridge would double and that the flood defences, built after the \
+great flood of 1953, were never designed to protect so many people living so close to the water.
+
+The mayor said construction could start next spring if the regional government signs off on the funding, \
+which is expected to cover roughly half of the estimated cost of two hundred million euros.
+
+An independent engineering report commissioned last year found that the defences could be raised by half a \
+metre at a cost of about twelve million euros, a sum the council has now set aside in its budget.
+
+Residents will be able to comment on the detailed designs at a series of public meetings in the town hall \
+during the coming months, and the council promised to publish every response it receives online.
+
+Local businesses welcomed the vote. The chair of the traders' association said the plan was the best news \
+for the old town in a generation and that members were ready to work with the builders.
+
+The council will meet again in March to choose a developer from the four companies that have applied, and \
+a final decision on the bridge is expected before the summer holidays.";
+
+fn syndicated_on_site_a() -> String {
+    format!(
+        "Council approves riverside housing plan after three-year fight\n\
+         By Anna Berg, City Reporter\n\
+         Share on Facebook | Share on X | Email\n\n{BODY}\n\n\
+         Read more: Mayor defends budget\n\
+         © 2024 Riverside Gazette. All rights reserved."
+    )
+}
+
+fn syndicated_on_site_b() -> String {
+    format!(
+        "Riverside warehouses to become 1,200 homes\n\
+         Advertisement\n\n{BODY}\n\n\
+         This article was first published by the Riverside Gazette and is republished with permission.\n\
+         Follow us for more local news"
+    )
+}
+
+const UNRELATED: &str = "Scientists have found a new species of frog in the mountains of the north, a small green \
+animal with bright orange feet that sings only at night during the rainy season and hides under moss the rest of \
+the year.
+
+The team spent four months in the forest recording calls and collecting samples before they could be sure that \
+the frog had never been described by any other researchers working in the region.
+
+They named it after the village whose children first told them about the strange singing, and they hope the \
+discovery will help protect the forest, which is threatened by logging and new roads.";
+
+#[tokio::test]
+async fn two_workers_share_hashes_and_find_syndicated_copies() {
+    let prefix = random_prefix();
+    let mut admin = connect().await;
+    let worker_a = RedisStore::new(connect().await, &prefix, Duration::from_secs(600), 3);
+    let worker_b = RedisStore::new(connect().await, &prefix, Duration::from_secs(600), 3);
+
+    let result = async {
+        // Exact: a hash recorded by worker A is a duplicate for worker B.
+        let site_a = fingerprint(&syndicated_on_site_a());
+        assert_eq!(
+            worker_a.check_and_record(&site_a, "job-a").await.unwrap(),
+            Verdict::New
+        );
+        assert_eq!(
+            worker_b.check_and_record(&site_a, "job-a2").await.unwrap(),
+            Verdict::Duplicate {
+                first_job: "job-a".into()
+            }
+        );
+        // A redelivered job is not its own duplicate, on any worker.
+        assert_eq!(
+            worker_b.check_and_record(&site_a, "job-a").await.unwrap(),
+            Verdict::New
+        );
+        assert_eq!(
+            worker_a.check_and_record(&site_a, "job-a").await.unwrap(),
+            Verdict::New
+        );
+
+        // The key is where the docs say, with the TTL.
+        let ttl: i64 = admin.pttl(worker_a.exact_key(&site_a.hash)).await.unwrap();
+        assert!(ttl > 0 && ttl <= 600_000, "pttl {ttl}");
+        let stored: String = admin
+            .get(format!("{prefix}dedup:{}", site_a.hash))
+            .await
+            .unwrap();
+        assert_eq!(stored, "job-a");
+
+        // Near: the same story on another site, other headline and boilerplate.
+        let site_b = fingerprint(&syndicated_on_site_b());
+        assert_ne!(site_a.hash, site_b.hash);
+        let d = hamming(site_a.simhash, site_b.simhash);
+        let v = worker_b.check_and_record(&site_b, "job-b").await.unwrap();
+        assert_eq!(
+            v,
+            Verdict::NearDuplicate {
+                of_hash: site_a.hash.clone(),
+                distance: d
+            },
+            "SimHash distance {d}"
+        );
+        // The near-duplicate's exact hash is recorded too; its redelivery repeats the verdict.
+        assert_eq!(
+            worker_a.check_and_record(&site_b, "job-b2").await.unwrap(),
+            Verdict::Duplicate {
+                first_job: "job-b".into()
+            }
+        );
+        assert_eq!(
+            worker_a.check_and_record(&site_b, "job-b").await.unwrap(),
+            v
+        );
+
+        // Unrelated story: new.
+        let other = fingerprint(UNRELATED);
+        assert!(hamming(other.simhash, site_a.simhash) > 10);
+        assert_eq!(
+            worker_a.check_and_record(&other, "job-c").await.unwrap(),
+            Verdict::New
+        );
+
+        // Exact only (near_distance 0): the syndicated copy is new.
+        let exact_only = RedisStore::new(
+            connect().await,
+            &format!("{prefix}x:"),
+            Duration::from_secs(600),
+            0,
+        );
+        assert_eq!(
+            exact_only.check_and_record(&site_a, "j1").await.unwrap(),
+            Verdict::New
+        );
+        assert_eq!(
+            exact_only.check_and_record(&site_b, "j2").await.unwrap(),
+            Verdict::New
+        );
+    };
+    // Clean up even when an assertion fails.
+    let outcome = std::panic::AssertUnwindSafe(result).catch_unwind().await;
+    let deleted = cleanup(&mut admin, &prefix).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(deleted > 0);
+}
+
+#[tokio::test]
+async fn concurrent_records_of_one_hash_elect_one_first_job() {
+    let prefix = random_prefix();
+    let mut admin = connect().await;
+    let fp = fingerprint(UNRELATED);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = RedisStore::new(connect().await, &prefix, Duration::from_secs(60), 3);
+        let fp = fp.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .check_and_record(&fp, &format!("job-{i}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut news = 0;
+    let mut firsts = std::collections::HashSet::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Verdict::New => news += 1,
+            Verdict::Duplicate { first_job } => {
+                firsts.insert(first_job);
+            }
+            v => panic!("unexpected {v:?}"),
+        }
+    }
+    cleanup(&mut admin, &prefix).await;
+    assert_eq!(news, 1, "exactly one worker records the hash");
+    assert!(firsts.len() <= 1, "{firsts:?}");
+}
