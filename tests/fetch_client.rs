@@ -373,3 +373,38 @@ async fn refused_connection_is_transient() {
     assert!(matches!(err, FetchError::Connect { .. }), "{err:?}");
     assert!(err.is_transient());
 }
+
+#[tokio::test]
+async fn the_total_timeout_covers_every_redirect_hop() {
+    let srv = Server::start(|r| match r.path.as_str() {
+        "/1" => Resp::redirect(302, "/2").delay(Duration::from_millis(600)),
+        "/2" => Resp::redirect(302, "/3").delay(Duration::from_millis(600)),
+        _ => Resp::html("late"),
+    })
+    .await;
+    let c = client(&[("PAPERBOY__FETCH__TIMEOUT_MS", "1000")]);
+    let started = Instant::now();
+    let err = c.fetch(&url(&srv.url("/1"))).await.unwrap_err();
+    assert!(matches!(err, FetchError::Timeout { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(1500));
+}
+
+#[tokio::test]
+async fn truncating_get_keeps_the_first_bytes() {
+    use paperboy::fetch::client::OverCap;
+    let srv = Server::start(|_| Resp::text(vec![b'x'; 5000]).chunked()).await;
+    let c = client(&[]);
+    let page = c
+        .get(&url(&srv.url("/robots.txt")), 1024, OverCap::Truncate)
+        .await
+        .unwrap();
+    assert_eq!(page.body.len(), 1024);
+    let err = c
+        .get(&url(&srv.url("/robots.txt")), 1024, OverCap::Fail)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::TooLarge { max: 1024, .. }),
+        "{err:?}"
+    );
+}

@@ -138,6 +138,11 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// A check of a redirect target before it is requested (an error stops the fetch with that error).
+pub(crate) type HopCheck = dyn Fn(Url) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), FetchError>> + Send>>
+    + Send
+    + Sync;
+
 /// The hardened client, without politeness. Cheap to clone.
 #[derive(Clone)]
 pub struct HttpClient {
@@ -222,9 +227,34 @@ impl HttpClient {
         max_body: u64,
         over_cap: OverCap,
     ) -> Result<FetchedPage, FetchError> {
+        self.get_with_retry_after(url, max_body, over_cap)
+            .await
+            .map(|(page, _)| page)
+    }
+
+    /// As [`HttpClient::get`], also returning the final answer's `Retry-After` header.
+    pub async fn get_with_retry_after(
+        &self,
+        url: &Url,
+        max_body: u64,
+        over_cap: OverCap,
+    ) -> Result<(FetchedPage, Option<String>), FetchError> {
+        self.get_checked(url, max_body, over_cap, None).await
+    }
+
+    /// As [`HttpClient::get_with_retry_after`]; `hop_check` is asked about every redirect target
+    /// before it is requested (the polite layer checks robots.txt there).
+    pub(crate) async fn get_checked(
+        &self,
+        url: &Url,
+        max_body: u64,
+        over_cap: OverCap,
+        hop_check: Option<&HopCheck>,
+    ) -> Result<(FetchedPage, Option<String>), FetchError> {
         let total = self.settings.timeout();
         let deadline = Instant::now() + total;
-        match tokio::time::timeout_at(deadline, self.get_inner(url, max_body, over_cap)).await {
+        let fut = self.get_inner(url, max_body, over_cap, hop_check);
+        match tokio::time::timeout_at(deadline, fut).await {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout {
                 url: url.to_string(),
@@ -238,7 +268,8 @@ impl HttpClient {
         url: &Url,
         max_body: u64,
         over_cap: OverCap,
-    ) -> Result<FetchedPage, FetchError> {
+        hop_check: Option<&HopCheck>,
+    ) -> Result<(FetchedPage, Option<String>), FetchError> {
         let max_redirects = self.settings.max_redirects;
         let mut current = url.clone();
         let mut seen: HashSet<String> = HashSet::new();
@@ -246,13 +277,13 @@ impl HttpClient {
         let mut hops = 0u32;
         loop {
             self.check_hop(&current)?;
-            let fetched_at = crate::message::now_rfc3339();
             let resp = self
                 .client
                 .get(current.clone())
                 .send()
                 .await
                 .map_err(|e| self.classify(&current, &e))?;
+            let fetched_at = crate::message::now_rfc3339();
             let status = resp.status();
             if status.is_redirection() {
                 if let Some(loc) = resp.headers().get(header::LOCATION) {
@@ -267,6 +298,9 @@ impl HttpClient {
                             url: url.to_string(),
                             max: max_redirects,
                         });
+                    }
+                    if let Some(check) = hop_check {
+                        check(next.clone()).await?;
                     }
                     hops += 1;
                     tracing::debug!(from = %current, to = %next, hop = hops, "following redirect");
@@ -321,7 +355,7 @@ impl HttpClient {
         fetched_at: String,
         max_body: u64,
         over_cap: OverCap,
-    ) -> Result<FetchedPage, FetchError> {
+    ) -> Result<(FetchedPage, Option<String>), FetchError> {
         let header = |n: header::HeaderName| {
             resp.headers()
                 .get(n)
@@ -331,6 +365,7 @@ impl HttpClient {
         };
         let content_type = header(header::CONTENT_TYPE);
         let content_language = header(header::CONTENT_LANGUAGE);
+        let retry_after = header(header::RETRY_AFTER);
         let status = resp.status().as_u16();
         let too_large = || FetchError::TooLarge {
             url: final_url.to_string(),
@@ -365,14 +400,15 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(FetchedPage {
+        let page = FetchedPage {
             final_url,
             status,
             content_type,
             content_language,
             body: Bytes::from(body),
             fetched_at,
-        })
+        };
+        Ok((page, retry_after))
     }
 
     fn classify(&self, url: &Url, e: &reqwest::Error) -> FetchError {
@@ -515,4 +551,71 @@ fn looks_like_tls(detail: &str) -> bool {
     ]
     .iter()
     .any(|k| d.contains(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        SocketAddr::new(s.parse().unwrap(), 0)
+    }
+
+    fn guard() -> AddressPolicy {
+        Arc::new(forbidden_reason)
+    }
+
+    #[test]
+    fn resolver_keeps_only_allowed_addresses() {
+        let p = guard();
+        let ok = GuardedResolver::filter("x", vec![sa("10.0.0.1"), sa("93.184.215.14")], Some(&p))
+            .unwrap();
+        assert_eq!(ok, vec![sa("93.184.215.14")]);
+        let err =
+            GuardedResolver::filter("x", vec![sa("127.0.0.1"), sa("::1")], Some(&p)).unwrap_err();
+        let b = err.downcast_ref::<BlockedAddr>().expect("BlockedAddr");
+        assert_eq!(b.addr, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(b.why, "loopback");
+        assert!(GuardedResolver::filter("x", vec![], Some(&p))
+            .unwrap_err()
+            .downcast_ref::<DnsFailure>()
+            .is_some());
+        // Guard off: everything passes.
+        assert_eq!(
+            GuardedResolver::filter("x", vec![sa("127.0.0.1")], None).unwrap(),
+            vec![sa("127.0.0.1")]
+        );
+    }
+
+    #[test]
+    fn redirect_targets() {
+        let cur = Url::parse("https://a.example/x/y?q").unwrap();
+        let t = |l: &str| redirect_target(&cur, &HeaderValue::from_str(l).unwrap());
+        assert_eq!(t("/z").unwrap().as_str(), "https://a.example/z");
+        assert_eq!(t("z").unwrap().as_str(), "https://a.example/x/z");
+        assert_eq!(t("//b.example/").unwrap().as_str(), "https://b.example/");
+        assert_eq!(
+            t(" http://c.example/p ").unwrap().as_str(),
+            "http://c.example/p"
+        );
+        for bad in [
+            "ftp://x/",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "mailto:a@b",
+            "http://",
+        ] {
+            assert!(
+                matches!(t(bad), Err(FetchError::BadRedirect { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn fragments_do_not_distinguish_urls() {
+        let a = Url::parse("http://h/p#1").unwrap();
+        let b = Url::parse("http://h/p#2").unwrap();
+        assert_eq!(without_fragment(&a), without_fragment(&b));
+    }
 }

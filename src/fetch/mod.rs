@@ -9,6 +9,12 @@
 
 pub mod client;
 pub mod guard;
+mod limiter;
+pub mod limits;
+mod polite;
+mod redis_limiter;
+pub mod robots;
+mod robots_cache;
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,6 +23,7 @@ use bytes::Bytes;
 use url::Url;
 
 pub use client::HttpClient;
+pub use polite::PoliteFetcher;
 
 /// A response as fetched: any HTTP status (the worker decides what a status means).
 #[derive(Debug, Clone)]
@@ -62,6 +69,8 @@ pub enum FetchError {
         "{host} asks for a crawl-delay of {delay:?}, over the politeness.max_crawl_delay_ms cap"
     )]
     CrawlDelayTooLong { host: String, delay: Duration },
+    #[error("robots.txt of {url} could not be fetched (5xx or unreachable); the host is not crawled for now")]
+    RobotsUnavailable { url: String },
     #[error("{host} is not free for {wait:?}; deferred")]
     Deferred { host: String, wait: Duration },
 }
@@ -81,6 +90,7 @@ impl FetchError {
             FetchError::BadRedirect { .. } => "bad_redirect",
             FetchError::Body { .. } => "body",
             FetchError::RobotsDisallowed { .. } => "robots",
+            FetchError::RobotsUnavailable { .. } => "robots_unavailable",
             FetchError::CrawlDelayTooLong { .. } => "crawl_delay",
             FetchError::Deferred { .. } => "deferred",
         }
@@ -94,6 +104,7 @@ impl FetchError {
                 | FetchError::Connect { .. }
                 | FetchError::Timeout { .. }
                 | FetchError::Body { .. }
+                | FetchError::RobotsUnavailable { .. }
         )
     }
 }
@@ -101,28 +112,4 @@ impl FetchError {
 /// The fetch seam: the worker and `scrape` depend on this, tests may substitute a local server.
 pub trait Fetcher: Send + Sync + 'static {
     fn fetch(&self, url: &Url) -> impl Future<Output = Result<FetchedPage, FetchError>> + Send;
-}
-
-/// The fetcher the worker uses: robots.txt and per-host politeness around [`HttpClient`].
-#[derive(Clone, Debug)]
-pub struct PoliteFetcher {
-    client: HttpClient,
-}
-
-impl PoliteFetcher {
-    /// Build from settings; `redis` shares robots.txt and per-host state across the fleet.
-    pub fn new(
-        settings: &crate::config::Settings,
-        _redis: Option<redis::aio::ConnectionManager>,
-    ) -> Result<Self, FetchError> {
-        Ok(Self {
-            client: HttpClient::new(&settings.fetch)?,
-        })
-    }
-}
-
-impl Fetcher for PoliteFetcher {
-    async fn fetch(&self, url: &Url) -> Result<FetchedPage, FetchError> {
-        self.client.fetch(url).await
-    }
 }

@@ -20,6 +20,7 @@ pub struct Req {
     /// The local address the client connected to.
     pub local: SocketAddr,
     pub headers: BTreeMap<String, String>,
+    /// When the connection was accepted (one request per connection).
     pub at: Instant,
 }
 
@@ -135,10 +136,32 @@ impl Server {
                     Err(_) => continue 'attempt,
                 }
             }
-            let tasks = listeners
+            // The server runs on its own thread and runtime, so its timestamps do not depend on how
+            // busy the runtime of the code under test is.
+            let (handler2, log2) = (handler.clone(), log.clone());
+            let std_listeners: Vec<std::net::TcpListener> = listeners
                 .into_iter()
-                .map(|l| tokio::spawn(accept_loop(l, handler.clone(), log.clone())))
+                .map(|l| l.into_std().expect("into_std"))
                 .collect();
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("server runtime");
+                rt.block_on(async move {
+                    for l in std_listeners {
+                        let l = TcpListener::from_std(l).expect("from_std");
+                        tokio::spawn(accept_loop(l, handler2.clone(), log2.clone()));
+                    }
+                    let _ = stop_rx.await;
+                });
+            });
+            let tasks = vec![tokio::spawn(async move {
+                // Dropping the sender (when the Server is dropped and this task aborted) stops the thread.
+                let _keep = stop_tx;
+                std::future::pending::<()>().await;
+            })];
             return Server {
                 port,
                 addrs: addrs.to_vec(),
@@ -201,15 +224,17 @@ async fn accept_loop(l: TcpListener, handler: Handler, log: Arc<Mutex<Vec<Req>>>
         let Ok((stream, _)) = l.accept().await else {
             continue;
         };
+        let at = Instant::now();
         let (h, log) = (handler.clone(), log.clone());
         tokio::spawn(async move {
-            let _ = serve(stream, h, log).await;
+            let _ = serve(stream, at, h, log).await;
         });
     }
 }
 
 async fn serve(
     mut s: TcpStream,
+    at: Instant,
     handler: Handler,
     log: Arc<Mutex<Vec<Req>>>,
 ) -> std::io::Result<()> {
@@ -229,7 +254,6 @@ async fn serve(
             return Ok(());
         }
     };
-    let at = Instant::now();
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let mut lines = head.split("\r\n");
     let mut first = lines.next().unwrap_or("").split_whitespace();
@@ -342,6 +366,28 @@ pub async fn redis() -> Option<redis::aio::ConnectionManager> {
     .await
     .ok()?
     .ok()
+}
+
+/// Deletes every key under its prefix when dropped, even when the test panicked.
+pub struct RedisKeys(pub String);
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        let url = std::env::var("PAPERBOY_TEST_REDIS").unwrap_or("redis://127.0.0.1:6379".into());
+        let Ok(client) = redis::Client::open(url) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.0))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
 }
 
 /// Delete every key under `prefix`.

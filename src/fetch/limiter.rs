@@ -1,0 +1,245 @@
+//! Per-host limiters: in-process ([`LocalLimiter`], per worker) or shared in Redis (falling back to the
+//! in-process one while Redis is unreachable), and per-host concurrency permits (per worker).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::limits::{Backoff, Clock, HostState, Reservation};
+use super::redis_limiter::RedisLimiter;
+
+const MAX_HOSTS: usize = 100_000;
+
+/// In-process host state (one worker).
+pub(crate) struct LocalLimiter {
+    clock: Arc<dyn Clock>,
+    backoff: Backoff,
+    hosts: Mutex<HashMap<String, HostState>>,
+}
+
+impl LocalLimiter {
+    pub(crate) fn new(clock: Arc<dyn Clock>, backoff: Backoff) -> Self {
+        Self {
+            clock,
+            backoff,
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_host<T>(&self, host: &str, f: impl FnOnce(&mut HostState, u64) -> T) -> T {
+        let now = self.clock.now_ms();
+        let mut m = self.hosts.lock().unwrap();
+        if m.len() >= MAX_HOSTS && !m.contains_key(host) {
+            // Entries idle for a long time (an hour covers any sane interval).
+            m.retain(|_, s| !s.is_idle(now, 3_600_000));
+        }
+        let s = m.entry(host.to_string()).or_default();
+        f(s, now)
+    }
+
+    pub(crate) fn reserve(
+        &self,
+        host: &str,
+        interval: Duration,
+        threshold: Duration,
+    ) -> Reservation {
+        self.with_host(host, |s, now| {
+            s.reserve(
+                now,
+                interval.as_millis() as u64,
+                threshold.as_millis() as u64,
+            )
+        })
+    }
+
+    pub(crate) fn try_start(&self, host: &str, interval: Duration) -> u64 {
+        self.with_host(host, |s, now| s.try_start(now, interval.as_millis() as u64))
+    }
+
+    pub(crate) fn throttled(&self, host: &str, retry_after: Option<Duration>, jitter: f64) -> u64 {
+        let backoff = self.backoff;
+        self.with_host(host, |s, now| {
+            s.throttled(now, retry_after, &backoff, jitter)
+        })
+    }
+
+    pub(crate) fn succeeded(&self, host: &str) {
+        self.with_host(host, |s, _| s.succeeded())
+    }
+}
+
+/// The limiter a [`super::PoliteFetcher`] uses.
+pub(crate) struct Limiter {
+    local: LocalLimiter,
+    redis: Option<RedisLimiter>,
+}
+
+impl Limiter {
+    pub(crate) fn new(local: LocalLimiter, redis: Option<RedisLimiter>) -> Self {
+        Self { local, redis }
+    }
+
+    pub(crate) async fn reserve(
+        &self,
+        host: &str,
+        interval: Duration,
+        threshold: Duration,
+    ) -> Reservation {
+        if let Some(r) = &self.redis {
+            match r.reserve(host, interval, threshold).await {
+                Ok(res) => return res,
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
+                }
+            }
+        }
+        self.local.reserve(host, interval, threshold)
+    }
+
+    /// 0 = start now (recorded); else wait this many ms and ask again.
+    pub(crate) async fn try_start(&self, host: &str, interval: Duration) -> u64 {
+        if let Some(r) = &self.redis {
+            match r.try_start(host, interval).await {
+                Ok(w) => return w,
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
+                }
+            }
+        }
+        self.local.try_start(host, interval)
+    }
+
+    /// With Redis: wait up to `patience` for one of the host's fleet-wide in-flight leases. `None` when
+    /// none became free; `Some(None)` without Redis (or Redis failing: per-worker permits only).
+    pub(crate) async fn fleet_lease(
+        &self,
+        host: &str,
+        max: u32,
+        lease: Duration,
+        patience: Duration,
+    ) -> Option<Option<FleetLease>> {
+        let Some(r) = &self.redis else {
+            return Some(None);
+        };
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let give_up = tokio::time::Instant::now() + patience;
+        loop {
+            match r.try_lease(host, max, lease, &token).await {
+                Ok(true) => {
+                    return Some(Some(FleetLease {
+                        redis: r.clone(),
+                        host: host.to_string(),
+                        token,
+                    }))
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "Redis limiter unavailable; per-worker concurrency only");
+                    return Some(None);
+                }
+            }
+            if tokio::time::Instant::now() + LEASE_POLL > give_up {
+                return None;
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+
+    pub(crate) async fn throttled(&self, host: &str, retry_after: Option<Duration>) -> u64 {
+        let jitter: f64 = rand::random();
+        if let Some(r) = &self.redis {
+            match r.throttled(host, retry_after, jitter).await {
+                Ok(d) => return d,
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
+                }
+            }
+        }
+        self.local.throttled(host, retry_after, jitter)
+    }
+
+    pub(crate) async fn succeeded(&self, host: &str) {
+        if let Some(r) = &self.redis {
+            match r.succeeded(host).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
+                }
+            }
+        }
+        self.local.succeeded(host)
+    }
+}
+
+const LEASE_POLL: Duration = Duration::from_millis(50);
+
+/// A fleet-wide in-flight lease; dropping it gives it back.
+pub(crate) struct FleetLease {
+    redis: RedisLimiter,
+    host: String,
+    token: String,
+}
+
+impl Drop for FleetLease {
+    fn drop(&mut self) {
+        self.redis
+            .release(&self.host, std::mem::take(&mut self.token));
+    }
+}
+
+/// Requests in flight per host, in this worker.
+#[derive(Default)]
+pub(crate) struct HostPermits {
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// A held permit; dropping it frees the slot (and forgets idle hosts).
+pub(crate) struct HostPermit<'a> {
+    owner: &'a HostPermits,
+    host: String,
+    sem: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for HostPermit<'_> {
+    fn drop(&mut self) {
+        self.permit.take();
+        let mut m = self.owner.hosts.lock().unwrap();
+        // The map's reference and ours: nobody else holds or waits for this host.
+        if Arc::strong_count(&self.sem) <= 2 {
+            m.remove(&self.host);
+        }
+    }
+}
+
+impl HostPermits {
+    /// Wait at most `patience` for one of the host's `max` permits.
+    pub(crate) async fn acquire(
+        &self,
+        host: &str,
+        max: u32,
+        patience: Duration,
+    ) -> Option<HostPermit<'_>> {
+        let sem = {
+            let mut m = self.hosts.lock().unwrap();
+            m.entry(host.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(max.max(1) as usize)))
+                .clone()
+        };
+        let mut guard = HostPermit {
+            owner: self,
+            host: host.to_string(),
+            sem: sem.clone(),
+            permit: None,
+        };
+        match tokio::time::timeout(patience, sem.acquire_owned()).await {
+            Ok(Ok(p)) => {
+                guard.permit = Some(p);
+                Some(guard)
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! [`PoliteFetcher`]: robots.txt, then the host's next slot (deferring long waits), then the fetch, then
+//! the answer's effect on the host (429/503 block it; other answers relax the backoff).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use url::Url;
+
+use super::client::{HopCheck, HttpClient, OverCap};
+use super::limiter::{HostPermits, Limiter, LocalLimiter};
+use super::limits::{
+    is_throttle_status, parse_retry_after, Backoff, Clock, MonotonicClock, Reservation,
+};
+use super::redis_limiter::RedisLimiter;
+use super::robots::{product_token, Verdict};
+use super::robots_cache::RobotsCache;
+use super::{FetchError, FetchedPage, Fetcher};
+use crate::config::{PolitenessSettings, Settings};
+
+/// The fetcher the worker uses: robots.txt and per-host politeness around [`HttpClient`]. Cheap to
+/// clone (shared state).
+#[derive(Clone)]
+pub struct PoliteFetcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: HttpClient,
+    politeness: PolitenessSettings,
+    robots: RobotsCache,
+    limiter: Limiter,
+    permits: HostPermits,
+    shared: bool,
+}
+
+impl std::fmt::Debug for PoliteFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoliteFetcher")
+            .field("client", &self.inner.client)
+            .field("shared_state", &self.inner.shared)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PoliteFetcher {
+    /// Build from settings. With `redis`, robots.txt and per-host slots/backoff are shared by every
+    /// worker using the same Redis and `redis.key_prefix`; without it they live in this process.
+    pub fn new(
+        settings: &Settings,
+        redis: Option<redis::aio::ConnectionManager>,
+    ) -> Result<Self, FetchError> {
+        Self::with_client(HttpClient::new(&settings.fetch)?, settings, redis)
+    }
+
+    /// As [`PoliteFetcher::new`] around a given client (tests, custom address policies).
+    pub fn with_client(
+        client: HttpClient,
+        settings: &Settings,
+        redis: Option<redis::aio::ConnectionManager>,
+    ) -> Result<Self, FetchError> {
+        let p = settings.politeness.clone();
+        let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::default());
+        let backoff = Backoff {
+            base_ms: p.backoff_base_ms,
+            max_ms: p.backoff_max_ms,
+        };
+        let prefix = settings.redis.key_prefix.clone();
+        let robots = RobotsCache::new(
+            client.clone(),
+            product_token(&settings.fetch.user_agent),
+            Duration::from_secs(p.robots_ttl_s),
+            Duration::from_secs(p.robots_error_ttl_s),
+            clock.clone(),
+            redis.clone().map(|c| (c, prefix.clone())),
+        );
+        let shared = redis.is_some();
+        let limiter = Limiter::new(
+            LocalLimiter::new(clock, backoff),
+            redis.map(|c| RedisLimiter::new(c, prefix, backoff)),
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                politeness: p,
+                robots,
+                limiter,
+                permits: HostPermits::default(),
+                shared,
+            }),
+        })
+    }
+
+    /// With robots.txt on: every redirect target must be allowed by its origin's robots.txt too
+    /// (fetched and cached like any other). Redirect hops share the original request's slot.
+    fn robots_hop_check(&self) -> Option<Box<HopCheck>> {
+        if !self.inner.politeness.respect_robots {
+            return None;
+        }
+        let inner = self.inner.clone();
+        Some(Box::new(move |next: Url| {
+            let inner = inner.clone();
+            Box::pin(async move {
+                match inner.robots.rules_for(&next).await?.check(&next) {
+                    Verdict::Allowed { .. } => Ok(()),
+                    Verdict::Disallowed => {
+                        tracing::info!(url = %next, "redirect target disallowed by robots.txt");
+                        Err(FetchError::RobotsDisallowed {
+                            url: next.to_string(),
+                        })
+                    }
+                    Verdict::Unavailable => Err(FetchError::RobotsUnavailable {
+                        url: next.to_string(),
+                    }),
+                }
+            })
+        }))
+    }
+
+    /// The plain hardened client inside.
+    pub fn client(&self) -> &HttpClient {
+        &self.inner.client
+    }
+}
+
+impl Fetcher for PoliteFetcher {
+    async fn fetch(&self, url: &Url) -> Result<FetchedPage, FetchError> {
+        let me = &*self.inner;
+        let p = &me.politeness;
+        let Some(host) = url.host_str().map(|h| h.to_ascii_lowercase()) else {
+            // No host: let the client produce its error.
+            return me.client.fetch(url).await;
+        };
+
+        // 1. robots.txt
+        let mut interval = p.min_delay_for(&host);
+        if p.respect_robots {
+            match me.robots.rules_for(url).await?.check(url) {
+                Verdict::Allowed { crawl_delay } => {
+                    if let Some(cd) = crawl_delay {
+                        if cd > Duration::from_millis(p.max_crawl_delay_ms) {
+                            tracing::info!(host = %host, crawl_delay_ms = cd.as_millis() as u64, max_ms = p.max_crawl_delay_ms, "crawl-delay over the cap; skipping");
+                            return Err(FetchError::CrawlDelayTooLong { host, delay: cd });
+                        }
+                        interval = interval.max(cd);
+                    }
+                }
+                Verdict::Disallowed => {
+                    tracing::info!(host = %host, url = %url, "disallowed by robots.txt");
+                    return Err(FetchError::RobotsDisallowed {
+                        url: url.to_string(),
+                    });
+                }
+                Verdict::Unavailable => {
+                    tracing::info!(host = %host, url = %url, "robots.txt unavailable; not crawling the host for now");
+                    return Err(FetchError::RobotsUnavailable {
+                        url: url.to_string(),
+                    });
+                }
+            }
+        }
+
+        // 2. a concurrency permit for the host (this worker, then the fleet), then the host's next slot.
+        let threshold = Duration::from_millis(p.defer_threshold_ms);
+        let Some(_permit) = me
+            .permits
+            .acquire(&host, p.max_concurrent_for(&host), threshold)
+            .await
+        else {
+            let wait = threshold.max(interval);
+            tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "concurrency", "host busy; deferring");
+            return Err(FetchError::Deferred { host, wait });
+        };
+        // With Redis the limit holds for the fleet: a lease per request in flight, expiring by itself
+        // (fetch timeout + waits) if a worker dies holding it.
+        let lease_for = me.client.settings().timeout() + threshold * 2 + Duration::from_secs(5);
+        let Some(_lease) = me
+            .limiter
+            .fleet_lease(&host, p.max_concurrent_for(&host), lease_for, threshold)
+            .await
+        else {
+            let wait = threshold.max(interval);
+            tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "fleet_concurrency", "host busy across the fleet; deferring");
+            return Err(FetchError::Deferred { host, wait });
+        };
+        match me.limiter.reserve(&host, interval, threshold).await {
+            Reservation::Deferred { wait_ms } => {
+                tracing::info!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, cause = "slot", "host not free soon; deferring");
+                return Err(FetchError::Deferred {
+                    host,
+                    wait: Duration::from_millis(wait_ms),
+                });
+            }
+            Reservation::Granted { wait_ms } if wait_ms > 0 => {
+                tracing::debug!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, "waiting for the host's slot");
+                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            }
+            Reservation::Granted { .. } => {}
+        }
+        // Keep the interval between actual starts (a late wake-up pushes the next start back) and
+        // respect a block that arrived while we waited.
+        loop {
+            let wait_ms = me.limiter.try_start(&host, interval).await;
+            if wait_ms == 0 {
+                break;
+            }
+            if wait_ms > p.defer_threshold_ms {
+                tracing::info!(host = %host, wait_ms, cause = "blocked", "host blocked while waiting; deferring");
+                return Err(FetchError::Deferred {
+                    host,
+                    wait: Duration::from_millis(wait_ms),
+                });
+            }
+            tracing::debug!(host = %host, wait_ms, "previous request started late; waiting");
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        }
+
+        // 3. the fetch, and what the answer says about the host.
+        let hop_check = self.robots_hop_check();
+        let (page, retry_after) = me
+            .client
+            .get_checked(
+                url,
+                me.client.settings().max_body_bytes,
+                OverCap::Fail,
+                hop_check.as_deref(),
+            )
+            .await?;
+        if is_throttle_status(page.status) {
+            let retry_after = retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            let blocked_ms = me.limiter.throttled(&host, retry_after).await;
+            tracing::warn!(
+                host = %host,
+                status = page.status,
+                retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
+                blocked_ms,
+                "host throttles us; backing off"
+            );
+        } else if page.status < 500 {
+            me.limiter.succeeded(&host).await;
+        }
+        Ok(page)
+    }
+}

@@ -1,0 +1,257 @@
+//! Fleet-wide per-host state in Redis: the next-slot reservation and the Retry-After/backoff block run
+//! as Lua scripts on Redis' own clock (`TIME`), so any number of workers keep one host's interval as
+//! one worker would. Key: `{prefix}host:{host}`, a hash with `next`, `blocked` (ms since the epoch on
+//! Redis' clock) and `failures`. The arithmetic is the one in [`super::limits`], transcribed.
+
+use std::time::Duration;
+
+use super::limits::{Backoff, Reservation};
+
+/// `slot = max(now, next, blocked)`; when `slot - now <= threshold`: `next = slot + interval`.
+/// Returns `{granted (0/1), wait_ms}`.
+const RESERVE_LUA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local threshold = tonumber(ARGV[2])
+local keep = tonumber(ARGV[3])
+local v = redis.call('HMGET', KEYS[1], 'next', 'blocked')
+local nxt = tonumber(v[1]) or 0
+local blocked = tonumber(v[2]) or 0
+local slot = math.max(now, nxt, blocked)
+local wait = slot - now
+if wait > threshold then
+  return {0, wait}
+end
+redis.call('HSET', KEYS[1], 'next', string.format('%.0f', slot + interval))
+redis.call('PEXPIRE', KEYS[1], wait + interval + keep)
+return {1, wait}
+";
+
+/// Start now when `now >= max(last + interval, blocked)` (then `last = now`, returns 0); else return
+/// the remaining wait.
+const START_LUA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
+local v = redis.call('HMGET', KEYS[1], 'last', 'blocked')
+local last = tonumber(v[1])
+local earliest = tonumber(v[2]) or 0
+if last then
+  earliest = math.max(earliest, last + interval)
+end
+if earliest > now then
+  return earliest - now
+end
+-- TIME is truncated to whole ms: record the start rounded up.
+redis.call('HSET', KEYS[1], 'last', string.format('%.0f', now + 1))
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < interval + keep then
+  redis.call('PEXPIRE', KEYS[1], interval + keep)
+end
+return 0
+";
+
+/// `blocked = max(blocked, now + delay)`. Returns the delay.
+const BLOCK_LUA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local delay = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
+local blocked = tonumber(redis.call('HGET', KEYS[1], 'blocked')) or 0
+local untl = now + delay
+if untl > blocked then
+  redis.call('HSET', KEYS[1], 'blocked', string.format('%.0f', untl))
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < delay + keep then
+  redis.call('PEXPIRE', KEYS[1], delay + keep)
+end
+return delay
+";
+
+/// Fleet-wide concurrency: a sorted set of leases scored by their expiry. Expired leases (a worker that
+/// died holding one) are dropped first. Returns 1 when the lease was taken.
+const LEASE_LUA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local max = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < max then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], lease)
+  return 1
+end
+return 0
+";
+
+/// One success relaxes the backoff by one step.
+const RELAX_LUA: &str = r"
+local f = tonumber(redis.call('HGET', KEYS[1], 'failures')) or 0
+if f > 0 then
+  return redis.call('HINCRBY', KEYS[1], 'failures', -1)
+end
+return 0
+";
+
+/// Redis-backed host state.
+#[derive(Clone)]
+pub(crate) struct RedisLimiter {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+    backoff: Backoff,
+    reserve: redis::Script,
+    start: redis::Script,
+    block: redis::Script,
+    relax: redis::Script,
+    lease: redis::Script,
+}
+
+impl RedisLimiter {
+    pub(crate) fn new(
+        conn: redis::aio::ConnectionManager,
+        prefix: String,
+        backoff: Backoff,
+    ) -> Self {
+        Self {
+            conn,
+            prefix,
+            backoff,
+            reserve: redis::Script::new(RESERVE_LUA),
+            start: redis::Script::new(START_LUA),
+            block: redis::Script::new(BLOCK_LUA),
+            relax: redis::Script::new(RELAX_LUA),
+            lease: redis::Script::new(LEASE_LUA),
+        }
+    }
+
+    fn key(&self, host: &str) -> String {
+        format!("{}host:{}", self.prefix, host)
+    }
+
+    /// How long host state outlives its last use (so the failure count survives between throttles).
+    fn keep_ms(&self) -> u64 {
+        self.backoff.max_ms.saturating_add(60_000)
+    }
+
+    pub(crate) async fn reserve(
+        &self,
+        host: &str,
+        interval: Duration,
+        threshold: Duration,
+    ) -> Result<Reservation, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let (granted, wait_ms): (i64, i64) = self
+            .reserve
+            .key(self.key(host))
+            .arg(interval.as_millis() as u64)
+            .arg(threshold.as_millis() as u64)
+            .arg(self.keep_ms())
+            .invoke_async(&mut conn)
+            .await?;
+        let wait_ms = wait_ms.max(0) as u64;
+        Ok(if granted == 1 {
+            Reservation::Granted { wait_ms }
+        } else {
+            Reservation::Deferred { wait_ms }
+        })
+    }
+
+    /// 0 = start now (recorded in Redis); else the remaining wait in ms.
+    pub(crate) async fn try_start(
+        &self,
+        host: &str,
+        interval: Duration,
+    ) -> Result<u64, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let wait: i64 = self
+            .start
+            .key(self.key(host))
+            .arg(interval.as_millis() as u64)
+            .arg(self.keep_ms())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(wait.max(0) as u64)
+    }
+
+    /// Count a throttling answer and block the host; returns the delay applied.
+    pub(crate) async fn throttled(
+        &self,
+        host: &str,
+        retry_after: Option<Duration>,
+        jitter: f64,
+    ) -> Result<u64, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let key = self.key(host);
+        let failures: u32 = redis::cmd("HINCRBY")
+            .arg(&key)
+            .arg("failures")
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        // The same rule as `HostState::throttled`, with the shared failure count.
+        let delay_ms = match retry_after {
+            Some(d) => d.min(super::limits::MAX_RETRY_AFTER).as_millis() as u64,
+            None => self.backoff.delay_ms(failures, jitter),
+        };
+        let applied: i64 = self
+            .block
+            .key(&key)
+            .arg(delay_ms)
+            .arg(self.keep_ms())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(applied.max(0) as u64)
+    }
+
+    /// Try to take one of the host's `max` fleet-wide in-flight leases (`{prefix}inflight:{host}`) for
+    /// at most `lease`; `token` identifies it for [`RedisLimiter::release`].
+    pub(crate) async fn try_lease(
+        &self,
+        host: &str,
+        max: u32,
+        lease: Duration,
+        token: &str,
+    ) -> Result<bool, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let got: i64 = self
+            .lease
+            .key(format!("{}inflight:{}", self.prefix, host))
+            .arg(max)
+            .arg(lease.as_millis() as u64)
+            .arg(token)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(got == 1)
+    }
+
+    /// Give a lease back (spawned, so it also runs when the fetch was cancelled).
+    pub(crate) fn release(&self, host: &str, token: String) {
+        let mut conn = self.conn.clone();
+        let key = format!("{}inflight:{}", self.prefix, host);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let r: Result<i64, _> = redis::cmd("ZREM")
+                    .arg(&key)
+                    .arg(&token)
+                    .query_async(&mut conn)
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(key, error = %e, "could not release an in-flight lease; it expires by itself");
+                }
+            });
+        }
+    }
+
+    pub(crate) async fn succeeded(&self, host: &str) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .relax
+            .key(self.key(host))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+}
