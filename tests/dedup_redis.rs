@@ -233,3 +233,64 @@ async fn concurrent_records_of_one_hash_elect_one_first_job() {
     assert_eq!(news, 1, "exactly one worker records the hash");
     assert!(firsts.len() <= 1, "{firsts:?}");
 }
+
+#[tokio::test]
+async fn build_store_uses_redis_when_configured_and_connected() {
+    let prefix = random_prefix();
+    let settings = paperboy::config::Settings::load_with_env(
+        None,
+        vec![
+            ("PAPERBOY__DEDUP__STORE".to_string(), "redis".to_string()),
+            ("PAPERBOY__REDIS__URL".to_string(), redis_url()),
+            ("PAPERBOY__REDIS__KEY_PREFIX".to_string(), prefix.clone()),
+        ],
+    )
+    .unwrap();
+    let store = paperboy::dedup::build_store(&settings, Some(connect().await))
+        .await
+        .unwrap();
+    assert_eq!(store.kind(), "redis");
+    let fp = fingerprint(UNRELATED);
+    assert_eq!(
+        store.check_and_record(&fp, "j1").await.unwrap(),
+        Verdict::New
+    );
+    let mut admin = connect().await;
+    let stored: Option<String> = admin
+        .get(format!("{prefix}dedup:{}", fp.hash))
+        .await
+        .unwrap();
+    assert_eq!(
+        cleanup(&mut admin, &prefix).await,
+        1 + 4,
+        "exact key + 4 band buckets"
+    );
+    assert_eq!(stored.as_deref(), Some("j1"));
+}
+
+#[tokio::test]
+async fn watch_redis_marks_redis_ready() {
+    use std::sync::Arc;
+    let health = Arc::new(paperboy::metrics::Health::new(true));
+    assert_eq!(health.redis_ok(), Some(false));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(paperboy::metrics::watch_redis(
+        connect().await,
+        health.clone(),
+        Duration::from_millis(100),
+        shutdown.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while health.redis_ok() != Some(true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis never marked ok"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("watch_redis stops on shutdown")
+        .unwrap();
+}
