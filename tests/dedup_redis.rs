@@ -294,3 +294,96 @@ async fn watch_redis_marks_redis_ready() {
         .expect("watch_redis stops on shutdown")
         .unwrap();
 }
+
+fn fp(hash_seed: &str, simhash: u64) -> paperboy::dedup::Fingerprint {
+    paperboy::dedup::Fingerprint {
+        hash: paperboy::dedup::content_hash(hash_seed),
+        simhash,
+    }
+}
+
+/// The Hamming distance computed in the Lua script agrees with Rust's, sign bits included.
+#[tokio::test]
+async fn lua_hamming_matches_rust_on_edge_bits() {
+    let prefix = random_prefix();
+    let mut admin = connect().await;
+    let store = RedisStore::new(connect().await, &prefix, Duration::from_secs(60), 3);
+    let result = async {
+        let base = 0xFFFF_FFFF_0000_0000u64 | 0x8000_0001;
+        assert_eq!(
+            store
+                .check_and_record(&fp("base", base), "j0")
+                .await
+                .unwrap(),
+            Verdict::New
+        );
+        for (n, flips) in [vec![63], vec![63, 31], vec![63, 32, 0], vec![31, 15, 47]]
+            .into_iter()
+            .enumerate()
+        {
+            let sim = flips.iter().fold(base, |s, b| s ^ (1u64 << b));
+            let v = store
+                .check_and_record(&fp(&format!("near{n}"), sim), &format!("j{}", n + 1))
+                .await
+                .unwrap();
+            assert_eq!(
+                v,
+                Verdict::NearDuplicate {
+                    of_hash: paperboy::dedup::content_hash("base"),
+                    distance: hamming(base, sim)
+                },
+                "flips {flips:?}"
+            );
+        }
+        // Four bits away, one in each band: not near at distance 3, so new.
+        let far = base ^ (1 << 0) ^ (1 << 16) ^ (1 << 32) ^ (1 << 48);
+        assert_eq!(
+            store.check_and_record(&fp("far", far), "j9").await.unwrap(),
+            Verdict::New
+        );
+        // Four bits away inside band 0: a candidate through bands 1-3, rejected by the distance.
+        let cand = base ^ 0b1111;
+        assert_eq!(
+            store
+                .check_and_record(&fp("cand", cand), "j10")
+                .await
+                .unwrap(),
+            Verdict::New
+        );
+    };
+    let outcome = std::panic::AssertUnwindSafe(result).catch_unwind().await;
+    cleanup(&mut admin, &prefix).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Near-duplicates checked at the same time by several workers: one is new, the others point at it.
+#[tokio::test]
+async fn concurrent_near_duplicates_elect_one_original() {
+    let prefix = random_prefix();
+    let mut admin = connect().await;
+    let base = 0x0123_4567_89AB_CDEFu64;
+    let mut tasks = Vec::new();
+    for i in 0..6u64 {
+        let store = RedisStore::new(connect().await, &prefix, Duration::from_secs(60), 3);
+        // Each differs from the base in one bit of band 0: all within distance 2 of each other.
+        let f = fp(&format!("copy{i}"), base ^ (1 << i));
+        tasks.push(tokio::spawn(async move {
+            store
+                .check_and_record(&f, &format!("job-{i}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut news = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Verdict::New => news += 1,
+            Verdict::NearDuplicate { distance, .. } => assert!(distance <= 2),
+            v => panic!("unexpected {v:?}"),
+        }
+    }
+    cleanup(&mut admin, &prefix).await;
+    assert_eq!(news, 1, "exactly one original");
+}
