@@ -345,13 +345,14 @@ fn all_refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// A channel's `bindings.amqp`, following a `$ref`.
+/// A channel's `bindings.amqp`, following a `$ref` (allowed on the whole `bindings` object).
 fn channel_amqp(doc: &Value, channel: &Value) -> Value {
-    let b = &channel["bindings"]["amqp"];
-    match b["$ref"].as_str() {
+    let b = &channel["bindings"];
+    let b = match b["$ref"].as_str() {
         Some(r) => resolve(doc, r, &mut Vec::new()),
         None => b.clone(),
-    }
+    };
+    b["amqp"].clone()
 }
 
 /// `article.{language}.{site}` -> regex for one routing key, each parameter one word.
