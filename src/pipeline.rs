@@ -68,6 +68,9 @@ pub struct Processor<F, S> {
     pub fetcher: Arc<F>,
     pub seen: Arc<S>,
     pub settings: Arc<Settings>,
+    /// Extractions running at once: one per core. Extraction is CPU-bound, so more would only add
+    /// contention, and the cap bounds the memory of parsed documents whatever `worker.concurrency` is.
+    extract_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl<F, S> Clone for Processor<F, S> {
@@ -76,17 +79,34 @@ impl<F, S> Clone for Processor<F, S> {
             fetcher: self.fetcher.clone(),
             seen: self.seen.clone(),
             settings: self.settings.clone(),
+            extract_permits: self.extract_permits.clone(),
         }
     }
 }
 
 impl<F: Fetcher, S: Seen> Processor<F, S> {
     pub fn new(fetcher: Arc<F>, seen: Arc<S>, settings: Arc<Settings>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             fetcher,
             seen,
             settings,
+            extract_permits: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
+    }
+
+    /// Run the (CPU-bound) extractor on the blocking pool, at most one per core at a time.
+    /// `Err` carries the text of a panic in the extractor.
+    async fn extract(&self, page: FetchedPage) -> Result<Result<Extracted, ExtractError>, String> {
+        let _permit = self
+            .extract_permits
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
+        let max = self.settings.extract.max_html_bytes;
+        tokio::task::spawn_blocking(move || extract_page(&page, max))
+            .await
+            .map_err(|e| format!("the extractor crashed on this page: {e}"))
     }
 
     /// Take one job to its decision.
@@ -114,26 +134,39 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             return (d, timings);
         }
         let started = Instant::now();
-        let extracted = extract_blocking(page.clone(), self.settings.extract.max_html_bytes).await;
+        let extracted = self.extract(page.clone()).await;
         timings.extract = Some(started.elapsed());
-        let extracted = match extracted {
-            Ok(x) => x,
-            Err(e) => {
-                let (kind, reason) = match e {
-                    ExtractError::TooLarge { .. } => (OutcomeKind::Failed, "too_large"),
-                    ExtractError::Empty | ExtractError::NoContent => {
-                        (OutcomeKind::Skipped, "no_content")
-                    }
-                    #[allow(unreachable_patterns)] // ExtractError is non-exhaustive
-                    _ => (OutcomeKind::Failed, "extract"),
-                };
-                let mut o = outcome(kind, reason, format!("{}: {e}", page.final_url));
-                o.final_url = Some(page.final_url.to_string());
-                o.http_status = Some(page.status);
-                return (Decision::Final(o), timings);
+        let (kind, reason, detail) = match extracted {
+            Ok(Ok(x)) => {
+                return self.dedup(job, &url, &page, x, timings).await;
             }
+            Ok(Err(e @ ExtractError::TooLarge { .. })) => {
+                (OutcomeKind::Failed, "too_large", e.to_string())
+            }
+            Ok(Err(e @ (ExtractError::Empty | ExtractError::NoContent))) => {
+                (OutcomeKind::Skipped, "no_content", e.to_string())
+            }
+            #[allow(unreachable_patterns)] // ExtractError is non-exhaustive
+            Ok(Err(e)) => (OutcomeKind::Failed, "extract", e.to_string()),
+            Err(crash) => (OutcomeKind::Failed, "extract", crash),
         };
-        let mut article = build_article(job, &url, &page, extracted);
+        let mut o = outcome(kind, reason, format!("{}: {detail}", page.final_url));
+        o.final_url = Some(page.final_url.to_string());
+        o.http_status = Some(page.status);
+        (Decision::Final(o), timings)
+    }
+
+    /// Build the article and ask the dedup store about it.
+    async fn dedup(
+        &self,
+        job: &JobInput,
+        url: &Url,
+        page: &FetchedPage,
+        extracted: Extracted,
+        mut timings: Timings,
+    ) -> (Decision, Timings) {
+        let outcome = |kind, reason: &str, detail: String| make_outcome(job, kind, reason, detail);
+        let mut article = build_article(job, url, page, extracted);
         let fp = fingerprint(&article.text);
         let verdict = match self.seen.check_and_record(&fp, &job.job_id).await {
             Ok(v) => v,
@@ -173,16 +206,6 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         };
         (d, timings)
     }
-}
-
-/// Run the (CPU-bound) extractor off the async threads.
-async fn extract_blocking(
-    page: FetchedPage,
-    max_html_bytes: usize,
-) -> Result<Extracted, ExtractError> {
-    tokio::task::spawn_blocking(move || extract_page(&page, max_html_bytes))
-        .await
-        .unwrap_or(Err(ExtractError::NoContent))
 }
 
 /// Extract from a fetched page, enforcing the size limit.

@@ -233,3 +233,157 @@ async fn concurrent_records_of_one_hash_elect_one_first_job() {
     assert_eq!(news, 1, "exactly one worker records the hash");
     assert!(firsts.len() <= 1, "{firsts:?}");
 }
+
+#[tokio::test]
+async fn build_store_uses_redis_when_configured_and_connected() {
+    let prefix = random_prefix();
+    let settings = paperboy::config::Settings::load_with_env(
+        None,
+        vec![
+            ("PAPERBOY__DEDUP__STORE".to_string(), "redis".to_string()),
+            ("PAPERBOY__REDIS__URL".to_string(), redis_url()),
+            ("PAPERBOY__REDIS__KEY_PREFIX".to_string(), prefix.clone()),
+        ],
+    )
+    .unwrap();
+    let store = paperboy::dedup::build_store(&settings, Some(connect().await))
+        .await
+        .unwrap();
+    assert_eq!(store.kind(), "redis");
+    let fp = fingerprint(UNRELATED);
+    assert_eq!(
+        store.check_and_record(&fp, "j1").await.unwrap(),
+        Verdict::New
+    );
+    let mut admin = connect().await;
+    let stored: Option<String> = admin
+        .get(format!("{prefix}dedup:{}", fp.hash))
+        .await
+        .unwrap();
+    assert_eq!(
+        cleanup(&mut admin, &prefix).await,
+        1 + 4,
+        "exact key + 4 band buckets"
+    );
+    assert_eq!(stored.as_deref(), Some("j1"));
+}
+
+#[tokio::test]
+async fn watch_redis_marks_redis_ready() {
+    use std::sync::Arc;
+    let health = Arc::new(paperboy::metrics::Health::new(true));
+    assert_eq!(health.redis_ok(), Some(false));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(paperboy::metrics::watch_redis(
+        connect().await,
+        health.clone(),
+        Duration::from_millis(100),
+        shutdown.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while health.redis_ok() != Some(true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis never marked ok"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("watch_redis stops on shutdown")
+        .unwrap();
+}
+
+fn fp(hash_seed: &str, simhash: u64) -> paperboy::dedup::Fingerprint {
+    paperboy::dedup::Fingerprint {
+        hash: paperboy::dedup::content_hash(hash_seed),
+        simhash,
+    }
+}
+
+/// The Hamming distance computed in the Lua script agrees with Rust's, sign bits included.
+#[tokio::test]
+async fn lua_hamming_matches_rust_on_edge_bits() {
+    let prefix = random_prefix();
+    let mut admin = connect().await;
+    let store = RedisStore::new(connect().await, &prefix, Duration::from_secs(60), 3);
+    let result = async {
+        let base = 0xFFFF_FFFF_0000_0000u64 | 0x8000_0001;
+        assert_eq!(
+            store
+                .check_and_record(&fp("base", base), "j0")
+                .await
+                .unwrap(),
+            Verdict::New
+        );
+        for (n, flips) in [vec![63], vec![63, 31], vec![63, 32, 0], vec![31, 15, 47]]
+            .into_iter()
+            .enumerate()
+        {
+            let sim = flips.iter().fold(base, |s, b| s ^ (1u64 << b));
+            let v = store
+                .check_and_record(&fp(&format!("near{n}"), sim), &format!("j{}", n + 1))
+                .await
+                .unwrap();
+            assert_eq!(
+                v,
+                Verdict::NearDuplicate {
+                    of_hash: paperboy::dedup::content_hash("base"),
+                    distance: hamming(base, sim)
+                },
+                "flips {flips:?}"
+            );
+        }
+        // Four bits away, one in each band: not near at distance 3, so new.
+        let far = base ^ (1 << 0) ^ (1 << 16) ^ (1 << 32) ^ (1 << 48);
+        assert_eq!(
+            store.check_and_record(&fp("far", far), "j9").await.unwrap(),
+            Verdict::New
+        );
+        // Four bits away inside band 0: a candidate through bands 1-3, rejected by the distance.
+        let cand = base ^ 0b1111;
+        assert_eq!(
+            store
+                .check_and_record(&fp("cand", cand), "j10")
+                .await
+                .unwrap(),
+            Verdict::New
+        );
+    };
+    let outcome = std::panic::AssertUnwindSafe(result).catch_unwind().await;
+    cleanup(&mut admin, &prefix).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Near-duplicates checked at the same time by several workers: one is new, the others point at it.
+#[tokio::test]
+async fn concurrent_near_duplicates_elect_one_original() {
+    let prefix = random_prefix();
+    let mut admin = connect().await;
+    let base = 0x0123_4567_89AB_CDEFu64;
+    let mut tasks = Vec::new();
+    for i in 0..6u64 {
+        let store = RedisStore::new(connect().await, &prefix, Duration::from_secs(60), 3);
+        // Each differs from the base in one bit of band 0: all within distance 2 of each other.
+        let f = fp(&format!("copy{i}"), base ^ (1 << i));
+        tasks.push(tokio::spawn(async move {
+            store
+                .check_and_record(&f, &format!("job-{i}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut news = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Verdict::New => news += 1,
+            Verdict::NearDuplicate { distance, .. } => assert!(distance <= 2),
+            v => panic!("unexpected {v:?}"),
+        }
+    }
+    cleanup(&mut admin, &prefix).await;
+    assert_eq!(news, 1, "exactly one original");
+}

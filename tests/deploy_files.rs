@@ -350,6 +350,60 @@ fn dockerfile_builds_locked_runs_non_root_and_checks_health_on_the_metrics_port(
     }
 }
 
+/// Files the crate embeds from outside `src/` (`include_str!("../config/default.toml")`) must be copied
+/// into the builder stage, or the image build fails.
+#[test]
+fn dockerfile_copies_every_file_the_build_embeds() {
+    let copies: Vec<String> = dockerfile()
+        .into_iter()
+        .filter(|(k, _)| k == "COPY")
+        .map(|(_, a)| a)
+        .collect();
+    let mut stack = vec![root().join("src")];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for macro_name in ["include_str!(\"", "include_bytes!(\""] {
+                for part in text.split(macro_name).skip(1) {
+                    let rel = part.split('"').next().unwrap();
+                    let target = path.parent().unwrap().join(rel);
+                    let target = target.canonicalize().unwrap_or(target);
+                    let inside = target.strip_prefix(root().canonicalize().unwrap()).unwrap();
+                    let top = inside
+                        .components()
+                        .next()
+                        .unwrap()
+                        .as_os_str()
+                        .to_string_lossy()
+                        .to_string();
+                    if top == "src" {
+                        continue;
+                    }
+                    checked += 1;
+                    assert!(
+                        copies
+                            .iter()
+                            .any(|c| c.split_whitespace().next() == Some(top.as_str())),
+                        "{} embeds {} but deploy/Dockerfile does not COPY {top}",
+                        path.display(),
+                        inside.display()
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 0,
+        "config/default.toml is embedded by src/config.rs"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------
 // deploy/k8s
 

@@ -345,13 +345,14 @@ fn all_refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// A channel's `bindings.amqp`, following a `$ref`.
+/// A channel's `bindings.amqp`, following a `$ref` (allowed on the whole `bindings` object).
 fn channel_amqp(doc: &Value, channel: &Value) -> Value {
-    let b = &channel["bindings"]["amqp"];
-    match b["$ref"].as_str() {
+    let b = &channel["bindings"];
+    let b = match b["$ref"].as_str() {
         Some(r) => resolve(doc, r, &mut Vec::new()),
         None => b.clone(),
-    }
+    };
+    b["amqp"].clone()
 }
 
 /// `article.{language}.{site}` -> regex for one routing key, each parameter one word.
@@ -666,7 +667,9 @@ fn check_consumer_output(name: &str, (code, out, err): (Option<i32>, String, Str
 async fn python_consumer_prints_articles_bounded() {
     let dir = root().join("docs/examples");
     if !works("python3", &["-c", "import pika"], &dir) {
-        skip_or_fail("python3 with pika not available (pip install -r docs/examples/requirements.txt)");
+        skip_or_fail(
+            "python3 with pika not available (pip install -r docs/examples/requirements.txt)",
+        );
         return;
     }
     check_consumer_output("consumer.py", run_consumer("python3", "consumer.py").await);

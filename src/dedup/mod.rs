@@ -59,8 +59,6 @@ pub trait Seen: Send + Sync + 'static {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DedupError {
-    #[error("dedup.store = \"redis\" but no Redis connection was given: set redis.url (e.g. redis://127.0.0.1:6379) or use dedup.store = \"memory\"")]
-    NoRedis,
     #[error("dedup store: Redis {op} failed: {source} (is Redis reachable at redis.url?)")]
     Redis {
         /// What the store was doing (`lookup`, `record`).
@@ -111,20 +109,29 @@ impl Seen for Store {
 }
 
 /// The store `dedup.store` names: `memory` (bounded by `dedup.max_entries` / `dedup.ttl_s`) or `redis`
-/// (needs the connection, made by the caller from `redis.url`).
+/// (on the connection the caller made from `redis.url`).
+///
+/// `redis = None` with `dedup.store = "redis"` gives a memory store and a warning: a one-process command
+/// (`scrape`) run with the fleet's settings still works, remembering only its own articles. The worker
+/// always passes the connection (configuration validation makes `redis.url` required for `redis`).
 pub async fn build_store(
     settings: &Settings,
     redis: Option<::redis::aio::ConnectionManager>,
 ) -> Result<Store, DedupError> {
-    match settings.dedup.store {
-        DedupStoreKind::Memory => Ok(Store::Memory(MemoryStore::from_settings(&settings.dedup))),
-        DedupStoreKind::Redis => {
-            let conn = redis.ok_or(DedupError::NoRedis)?;
-            Ok(Store::Redis(RedisStore::from_settings(
-                conn,
-                &settings.redis,
-                &settings.dedup,
-            )))
+    match (settings.dedup.store, redis) {
+        (DedupStoreKind::Redis, Some(conn)) => Ok(Store::Redis(RedisStore::from_settings(
+            conn,
+            &settings.redis,
+            &settings.dedup,
+        ))),
+        (DedupStoreKind::Redis, None) => {
+            tracing::warn!(
+                "dedup.store = \"redis\" but no Redis connection here: using a memory store for this process"
+            );
+            Ok(Store::Memory(MemoryStore::from_settings(&settings.dedup)))
+        }
+        (DedupStoreKind::Memory, _) => {
+            Ok(Store::Memory(MemoryStore::from_settings(&settings.dedup)))
         }
     }
 }
@@ -134,7 +141,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn builds_memory_store_from_defaults_and_refuses_redis_without_connection() {
+    async fn builds_memory_store_from_defaults_and_without_a_redis_connection() {
         let s = Settings::load_with_env(None, Vec::<(String, String)>::new()).unwrap();
         let store = build_store(&s, None).await.unwrap();
         assert_eq!(store.kind(), "memory");
@@ -154,7 +161,6 @@ mod tests {
             ],
         )
         .unwrap();
-        let e = build_store(&s, None).await.err().unwrap().to_string();
-        assert!(e.contains("redis.url") && !e.contains("hunter2"), "{e}");
+        assert_eq!(build_store(&s, None).await.unwrap().kind(), "memory");
     }
 }

@@ -2,20 +2,22 @@
 //!
 //! Keys (all under `redis.key_prefix` + `dedup:`):
 //! - `<prefix>dedup:blake3:<hex>` → the job id that recorded the hash (plus, for a near-duplicate,
-//!   `\x1f<of_hash>\x1f<distance>`), with TTL `dedup.ttl_s`; written atomically (set-if-absent in a Lua
-//!   script that returns the existing value otherwise).
-//! - `<prefix>dedup:band:<i>of<n>:<bits hex>` → list of `<simhash hex>:<expires unix ms>:<hash>`, newest
-//!   first, capped at [`BAND_BUCKET_CAP`], TTL refreshed on each push.
+//!   `\x1f<of_hash>\x1f<distance>`), with TTL `dedup.ttl_s`.
+//! - `<prefix>dedup:band:<i>of<n>:<bits hex>` → list of `<simhash high 32 bits hex>:<low 32 bits hex>:
+//!   <expires unix ms>:<hash>`, newest first, capped at [`BAND_BUCKET_CAP`], TTL refreshed on each push.
 //!
-//! A check costs one round trip when the hash is known (pipelined GET + band reads), two otherwise
-//! (+ the atomic record script), whatever the fleet's size.
+//! A check is ONE round trip: one Lua script does the exact lookup, the band lookups (Hamming distance
+//! in Lua), and the record, atomically. Two workers checking the same text at once get one `New` and one
+//! `Duplicate`; two near-duplicates checked at once get one `New` and one `NearDuplicate`.
+//! (All keys of one check are passed to one script: a single Redis or a primary with replicas, not
+//! Redis Cluster.)
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
-use super::hash::{hamming, Bands, Fingerprint};
+use super::hash::{Bands, Fingerprint};
 use super::{DedupError, Seen, Verdict};
 use crate::config::{DedupSettings, RedisSettings};
 
@@ -24,19 +26,49 @@ pub const BAND_BUCKET_CAP: usize = 64;
 /// Separates the job id from the near-duplicate verdict in an exact key's value.
 const SEP: char = '\u{1f}';
 
-/// Set the exact key if absent (returning the existing value otherwise), and on success push the member
-/// onto each band bucket given as further keys. Atomic: two workers recording the same hash at once get
-/// one `nil` (recorded) and one existing value.
-const RECORD_LUA: &str = r"
+/// KEYS[1] = exact key, KEYS[2..] = band buckets (none when near-duplicate detection is off).
+/// ARGV: 1 job id, 2 ttl ms, 3 now ms, 4 bucket cap, 5 near distance, 6/7 simhash high/low 32 bits
+/// (decimal), 8 content hash, 9 separator, 10 band member to push.
+/// Returns {0, existing value} | {1, of_hash, distance} (near-duplicate, recorded) | {2} (new, recorded).
+const CHECK_LUA: &str = r"
 local old = redis.call('GET', KEYS[1])
-if old then return old end
+if old then return {0, old} end
+local k = tonumber(ARGV[5])
+local hi, lo, now = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[3])
+local function popcount(x)
+  local c = 0
+  while x ~= 0 do
+    x = bit.band(x, x - 1)
+    c = c + 1
+  end
+  return c
+end
+local best_h, best_d = nil, nil
+if k > 0 then
+  for i = 2, #KEYS do
+    local members = redis.call('LRANGE', KEYS[i], 0, -1)
+    for _, m in ipairs(members) do
+      local mhi, mlo, exp, h = string.match(m, '^(%x+):(%x+):(%d+):(.+)$')
+      if h and tonumber(exp) > now and h ~= ARGV[8] then
+        local d = popcount(bit.bxor(tonumber(mhi, 16), hi)) + popcount(bit.bxor(tonumber(mlo, 16), lo))
+        if d <= k and (best_d == nil or d < best_d) then
+          best_h, best_d = h, d
+        end
+      end
+    end
+  end
+end
+if best_h then
+  redis.call('SET', KEYS[1], ARGV[1] .. ARGV[9] .. best_h .. ARGV[9] .. best_d, 'PX', ARGV[2])
+  return {1, best_h, best_d}
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 for i = 2, #KEYS do
-  redis.call('LPUSH', KEYS[i], ARGV[3])
+  redis.call('LPUSH', KEYS[i], ARGV[10])
   redis.call('LTRIM', KEYS[i], 0, tonumber(ARGV[4]) - 1)
   redis.call('PEXPIRE', KEYS[i], ARGV[2])
 end
-return false
+return {2}
 ";
 
 /// Remembers content hashes and SimHash bands in Redis.
@@ -51,7 +83,7 @@ pub struct RedisStore {
     /// `dedup.near_distance`; 0 = exact only.
     near_distance: u32,
     bands: Bands,
-    record: Script,
+    script: Script,
 }
 
 impl RedisStore {
@@ -68,7 +100,7 @@ impl RedisStore {
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1),
             near_distance,
             bands: Bands::for_distance(near_distance),
-            record: Script::new(RECORD_LUA),
+            script: Script::new(CHECK_LUA),
         }
     }
 
@@ -120,101 +152,67 @@ impl RedisStore {
 
     async fn check(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
         let mut conn = self.conn.clone();
-        let exact = self.exact_key(&fp.hash);
-        let band_keys: Vec<String> = if self.near_distance > 0 {
-            self.bands
-                .keys(fp.simhash)
-                .map(|(i, bits)| self.band_key(i, bits))
-                .collect()
-        } else {
-            Vec::new()
-        };
-
-        // Round trip 1: the exact key and every band bucket.
-        let mut pipe = redis::pipe();
-        pipe.get(&exact);
-        for k in &band_keys {
-            pipe.lrange(k, 0, -1);
-        }
-        let replies: Vec<Value> =
-            pipe.query_async(&mut conn)
-                .await
-                .map_err(|source| DedupError::Redis {
-                    op: "lookup",
-                    source,
-                })?;
-        let mut replies = replies.into_iter();
-        let existing: Option<String> =
-            redis::from_owned_redis_value(replies.next().unwrap_or(Value::Nil)).map_err(|e| {
-                DedupError::Reply {
-                    op: "GET",
-                    detail: e.to_string(),
-                }
-            })?;
-        if let Some(v) = existing {
-            return Ok(Self::verdict_for_existing(&v, job_id));
-        }
-
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let mut best: Option<(String, u32)> = None;
-        for reply in replies {
-            let members: Vec<String> =
-                redis::from_owned_redis_value(reply).map_err(|e| DedupError::Reply {
-                    op: "LRANGE",
-                    detail: e.to_string(),
-                })?;
-            for m in &members {
-                let Some((sim, expires, hash)) = decode_member(m) else {
-                    continue;
-                };
-                if expires <= now_ms || hash == fp.hash {
-                    continue;
-                }
-                let d = hamming(sim, fp.simhash);
-                if d <= self.near_distance && best.as_ref().is_none_or(|(_, bd)| d < *bd) {
-                    best = Some((hash.to_string(), d));
-                }
-            }
-        }
-
-        // Round trip 2: record atomically; bands only for a New verdict.
-        let value = match &best {
-            Some((of, d)) => format!("{job_id}{SEP}{of}{SEP}{d}"),
-            None => job_id.to_string(),
-        };
+        let (hi, lo) = (fp.simhash >> 32, fp.simhash & 0xFFFF_FFFF);
         let member = format!(
-            "{:016x}:{}:{}",
-            fp.simhash,
+            "{hi:08x}:{lo:08x}:{}:{}",
             now_ms.saturating_add(self.ttl_ms),
             fp.hash
         );
-        let mut inv = self.record.key(&exact);
-        if best.is_none() {
-            for k in &band_keys {
-                inv.key(k);
+        let mut inv = self.script.key(self.exact_key(&fp.hash));
+        if self.near_distance > 0 {
+            for (i, bits) in self.bands.keys(fp.simhash) {
+                inv.key(self.band_key(i, bits));
             }
         }
-        inv.arg(&value)
+        inv.arg(job_id)
             .arg(self.ttl_ms)
-            .arg(&member)
-            .arg(BAND_BUCKET_CAP);
-        let raced: Option<String> =
+            .arg(now_ms)
+            .arg(BAND_BUCKET_CAP)
+            .arg(self.near_distance)
+            .arg(hi)
+            .arg(lo)
+            .arg(&fp.hash)
+            .arg(SEP.to_string())
+            .arg(&member);
+        let reply: Vec<Value> =
             inv.invoke_async(&mut conn)
                 .await
                 .map_err(|source| DedupError::Redis {
-                    op: "record",
+                    op: "check",
                     source,
                 })?;
-        if let Some(v) = raced {
-            // Another worker recorded the same hash between our two round trips.
-            return Ok(Self::verdict_for_existing(&v, job_id));
+        let bad = |detail: String| DedupError::Reply {
+            op: "check script",
+            detail,
+        };
+        let code: i64 = reply
+            .first()
+            .map(redis::from_redis_value)
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?
+            .ok_or_else(|| bad("empty reply".into()))?;
+        let field = |i: usize| -> Result<String, DedupError> {
+            reply
+                .get(i)
+                .map(redis::from_redis_value::<String>)
+                .transpose()
+                .map_err(|e| bad(e.to_string()))?
+                .ok_or_else(|| bad(format!("reply {code} without field {i}")))
+        };
+        match code {
+            0 => Ok(Self::verdict_for_existing(&field(1)?, job_id)),
+            1 => Ok(Verdict::NearDuplicate {
+                of_hash: field(1)?,
+                distance: field(2)?
+                    .parse()
+                    .map_err(|e| bad(format!("distance: {e}")))?,
+            }),
+            2 => Ok(Verdict::New),
+            other => Err(bad(format!("unknown code {other}"))),
         }
-        Ok(match best {
-            Some((of_hash, distance)) => Verdict::NearDuplicate { of_hash, distance },
-            None => Verdict::New,
-        })
     }
 }
 
@@ -226,14 +224,6 @@ fn decode_value(v: &str) -> (&str, Option<(&str, u32)>) {
         (Some(of), Some(job), Ok(d)) => (job, Some((of, d))),
         _ => (v, None),
     }
-}
-
-/// `<simhash hex>:<expires ms>:<hash>`.
-fn decode_member(m: &str) -> Option<(u64, u64, &str)> {
-    let mut parts = m.splitn(3, ':');
-    let sim = u64::from_str_radix(parts.next()?, 16).ok()?;
-    let expires = parts.next()?.parse().ok()?;
-    Some((sim, expires, parts.next()?))
 }
 
 impl Seen for RedisStore {
@@ -251,14 +241,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_and_members_round_trip() {
+    fn values_round_trip() {
         assert_eq!(decode_value("job-1"), ("job-1", None));
         let v = format!("job-1{SEP}blake3:ab{SEP}2");
         assert_eq!(decode_value(&v), ("job-1", Some(("blake3:ab", 2))));
-        assert_eq!(
-            decode_member("00000000000000ff:1700000000000:blake3:cd"),
-            Some((255, 1_700_000_000_000, "blake3:cd"))
-        );
-        assert_eq!(decode_member("zz:1:h"), None);
     }
 }
