@@ -508,7 +508,7 @@ async fn robots_5xx_disallows_for_the_error_ttl_then_retries_and_4xx_allows() {
 }
 
 #[tokio::test]
-async fn robots_unreachable_is_unavailable() {
+async fn robots_unreachable_is_unavailable_with_the_cause() {
     // Nothing listens on this port: the robots.txt fetch fails to connect.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
@@ -520,10 +520,13 @@ async fn robots_unreachable_is_unavailable() {
         .fetch(&url(&format!("http://h1.test:{port}/a")))
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, FetchError::RobotsUnavailable { .. }),
-        "{err:?}"
-    );
+    match &err {
+        FetchError::RobotsUnavailable { detail, .. } => {
+            assert!(detail.starts_with("connect"), "{detail}")
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(err.to_string().contains("connect"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

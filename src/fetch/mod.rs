@@ -69,8 +69,8 @@ pub enum FetchError {
         "{host} asks for a crawl-delay of {delay:?}, over the politeness.max_crawl_delay_ms cap"
     )]
     CrawlDelayTooLong { host: String, delay: Duration },
-    #[error("robots.txt of {url} could not be fetched (5xx or unreachable); the host is not crawled for now")]
-    RobotsUnavailable { url: String },
+    #[error("robots.txt for {url} is unavailable ({detail}); the host is not crawled for now (politeness.robots_error_ttl_s)")]
+    RobotsUnavailable { url: String, detail: String },
     #[error("{host} is not free for {wait:?}; deferred")]
     Deferred { host: String, wait: Duration },
 }

@@ -100,7 +100,8 @@ impl PoliteFetcher {
         Some(Box::new(move |next: Url| {
             let inner = inner.clone();
             Box::pin(async move {
-                match inner.robots.rules_for(&next).await?.check(&next) {
+                let rules = inner.robots.rules_for(&next).await?;
+                match rules.check(&next) {
                     Verdict::Allowed { .. } => Ok(()),
                     Verdict::Disallowed => {
                         tracing::info!(url = %next, "redirect target disallowed by robots.txt");
@@ -110,6 +111,7 @@ impl PoliteFetcher {
                     }
                     Verdict::Unavailable => Err(FetchError::RobotsUnavailable {
                         url: next.to_string(),
+                        detail: rules.unavailable_detail().to_string(),
                     }),
                 }
             })
@@ -134,7 +136,8 @@ impl Fetcher for PoliteFetcher {
         // 1. robots.txt
         let mut interval = p.min_delay_for(&host);
         if p.respect_robots {
-            match me.robots.rules_for(url).await?.check(url) {
+            let rules = me.robots.rules_for(url).await?;
+            match rules.check(url) {
                 Verdict::Allowed { crawl_delay } => {
                     if let Some(cd) = crawl_delay {
                         if cd > Duration::from_millis(p.max_crawl_delay_ms) {
@@ -151,9 +154,10 @@ impl Fetcher for PoliteFetcher {
                     });
                 }
                 Verdict::Unavailable => {
-                    tracing::info!(host = %host, url = %url, "robots.txt unavailable; not crawling the host for now");
+                    tracing::info!(host = %host, url = %url, detail = rules.unavailable_detail(), "robots.txt unavailable; not crawling the host for now");
                     return Err(FetchError::RobotsUnavailable {
                         url: url.to_string(),
+                        detail: rules.unavailable_detail().to_string(),
                     });
                 }
             }

@@ -51,8 +51,9 @@ pub fn origin_key(url: &Url) -> Option<String> {
 pub enum RobotsBody {
     /// 4xx, redirect trouble, or an empty file: everything allowed.
     AllowAll,
-    /// 5xx, 429 or unreachable: nothing allowed until the entry expires (`politeness.robots_error_ttl_s`).
-    Unavailable,
+    /// 5xx, 429 or unreachable (with what happened): nothing allowed until the entry expires
+    /// (`politeness.robots_error_ttl_s`).
+    Unavailable(String),
     /// A 2xx answer's body (at most [`MAX_ROBOTS_BYTES`]).
     Text(Vec<u8>),
 }
@@ -75,7 +76,10 @@ impl RobotsBody {
                 (RobotsBody::Text(body[..cap].to_vec()), RobotsTtl::Normal)
             }
             // 429 is "come back later", as a 5xx (the conservative choice).
-            429 | 500..=599 => (RobotsBody::Unavailable, RobotsTtl::Error),
+            429 | 500..=599 => (
+                RobotsBody::Unavailable(format!("robots.txt answered {status}")),
+                RobotsTtl::Error,
+            ),
             // 4xx: unavailable -> allow all. 1xx/3xx leftovers (no Location): nothing usable, allow.
             _ => (RobotsBody::AllowAll, RobotsTtl::Normal),
         }
@@ -85,7 +89,11 @@ impl RobotsBody {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             RobotsBody::AllowAll => b"A".to_vec(),
-            RobotsBody::Unavailable => b"U".to_vec(),
+            RobotsBody::Unavailable(why) => {
+                let mut v = b"U".to_vec();
+                v.extend_from_slice(why.as_bytes());
+                v
+            }
             RobotsBody::Text(t) => {
                 let mut v = Vec::with_capacity(t.len() + 1);
                 v.push(b'T');
@@ -98,7 +106,9 @@ impl RobotsBody {
     pub fn decode(v: &[u8]) -> Option<RobotsBody> {
         match v.split_first()? {
             (b'A', _) => Some(RobotsBody::AllowAll),
-            (b'U', _) => Some(RobotsBody::Unavailable),
+            (b'U', rest) => Some(RobotsBody::Unavailable(
+                String::from_utf8_lossy(rest).into_owned(),
+            )),
             (b'T', rest) => Some(RobotsBody::Text(rest.to_vec())),
             _ => None,
         }
@@ -108,7 +118,7 @@ impl RobotsBody {
     pub fn rules(&self, token: &str) -> RobotsRules {
         match self {
             RobotsBody::AllowAll => RobotsRules::AllowAll,
-            RobotsBody::Unavailable => RobotsRules::Unavailable,
+            RobotsBody::Unavailable(why) => RobotsRules::Unavailable(Arc::from(why.as_str())),
             RobotsBody::Text(t) => match Robot::new(token, t) {
                 Ok(r) => RobotsRules::Parsed(Arc::new(r)),
                 // texting_robots is forgiving; a file it cannot parse at all is treated as absent.
@@ -122,7 +132,8 @@ impl RobotsBody {
 #[derive(Debug, Clone)]
 pub enum RobotsRules {
     AllowAll,
-    Unavailable,
+    /// Why robots.txt is unavailable.
+    Unavailable(Arc<str>),
     Parsed(Arc<Robot>),
 }
 
@@ -138,10 +149,18 @@ pub enum Verdict {
 }
 
 impl RobotsRules {
+    /// What made robots.txt unavailable, for errors and logs.
+    pub fn unavailable_detail(&self) -> &str {
+        match self {
+            RobotsRules::Unavailable(why) => why,
+            _ => "",
+        }
+    }
+
     pub fn check(&self, url: &Url) -> Verdict {
         match self {
             RobotsRules::AllowAll => Verdict::Allowed { crawl_delay: None },
-            RobotsRules::Unavailable => Verdict::Unavailable,
+            RobotsRules::Unavailable(_) => Verdict::Unavailable,
             RobotsRules::Parsed(r) => {
                 // Match on path and query only (what RFC 9309 rules are about).
                 let mut target = url.path().to_string();
@@ -271,12 +290,12 @@ User-agent: otherbot\nDisallow: /\n";
         );
         assert_eq!(
             RobotsBody::from_status(503, b""),
-            (RobotsBody::Unavailable, RobotsTtl::Error)
+            (
+                RobotsBody::Unavailable("robots.txt answered 503".into()),
+                RobotsTtl::Error
+            )
         );
-        assert_eq!(
-            RobotsBody::from_status(429, b""),
-            (RobotsBody::Unavailable, RobotsTtl::Error)
-        );
+        assert_eq!(RobotsBody::from_status(429, b"").1, RobotsTtl::Error);
         let (b, t) = RobotsBody::from_status(200, b"User-agent: *\nDisallow: /");
         assert_eq!(t, RobotsTtl::Normal);
         assert_eq!(
@@ -284,7 +303,7 @@ User-agent: otherbot\nDisallow: /\n";
             Verdict::Disallowed
         );
         assert_eq!(
-            RobotsBody::Unavailable
+            RobotsBody::Unavailable("x".into())
                 .rules("paperboy")
                 .check(&u("http://h.example/a")),
             Verdict::Unavailable
@@ -309,7 +328,8 @@ User-agent: otherbot\nDisallow: /\n";
     fn encoding_round_trips() {
         for b in [
             RobotsBody::AllowAll,
-            RobotsBody::Unavailable,
+            RobotsBody::Unavailable("connect: refused".into()),
+            RobotsBody::Unavailable(String::new()),
             RobotsBody::Text(TXT.to_vec()),
             RobotsBody::Text(vec![]),
         ] {

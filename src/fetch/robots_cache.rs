@@ -251,14 +251,17 @@ impl RobotsCache {
             ) => (RobotsBody::AllowAll, RobotsTtl::Normal),
             Err(e) => {
                 tracing::warn!(url = %robots, reason = e.reason(), error = %e, "robots.txt unreachable; host disallowed for now");
-                (RobotsBody::Unavailable, RobotsTtl::Error)
+                (
+                    RobotsBody::Unavailable(format!("{}: {e}", e.reason())),
+                    RobotsTtl::Error,
+                )
             }
         };
         tracing::info!(
             url = %robots,
             outcome = match &out.0 {
                 RobotsBody::AllowAll => "allow_all",
-                RobotsBody::Unavailable => "unavailable",
+                RobotsBody::Unavailable(_) => "unavailable",
                 RobotsBody::Text(_) => "rules",
             },
             "fetched robots.txt"
