@@ -20,7 +20,7 @@ while (($#)); do
 done
 
 cargo build --release --quiet
-BIN=target/release/paperboy
+BIN=${CARGO_TARGET_DIR:-target}/release/paperboy
 RUN="soak.$$.$(date +%s)"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 WORK=$(mktemp -d)
@@ -61,7 +61,7 @@ export PAPERBOY__AMQP__JOBS_QUEUE=$RUN.jobs PAPERBOY__AMQP__OUTPUT_EXCHANGE=$RUN
 
 cleanup() {
   kill "$WORKER" "$SERVER" 2>/dev/null || true
-  for q in jobs out dead delay.1000 delay.5000 delay.15000 delay.60000 delay.300000 delay.1200000 jobs.retry.5000 jobs.retry.30000 jobs.retry.300000; do
+  for q in jobs out dead delay.1000 delay.5000 delay.15000 delay.60000 delay.300000 delay.600000 delay.1200000 jobs.retry.5000 jobs.retry.30000 jobs.retry.300000; do
     rabbitmqctl -q delete_queue "$RUN.$q" >/dev/null 2>&1 || true
   done
   rm -rf "$WORK"

@@ -259,6 +259,7 @@ pub async fn scrape<F: Fetcher, S: Seen>(
     out: &mut (dyn Write + Send),
 ) -> (usize, usize) {
     let jobs = urls.iter().map(|u| JobInput {
+        deferrals: 0,
         job_id: new_job_id(),
         url: u.clone(),
         meta: None,

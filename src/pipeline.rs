@@ -26,7 +26,13 @@ pub struct JobInput {
     pub meta: Option<Map<String, Value>>,
     /// 1 for the first delivery; raised by each retry.
     pub attempts: u32,
+    /// Times the job was deferred so far (a deferral is not an attempt).
+    pub deferrals: u32,
 }
+
+/// Deferrals a job gets while its host's robots.txt is unavailable (each `politeness.robots_error_ttl_s`
+/// long) before it goes the way of other transient failures (retry tiers, then a failure outcome).
+pub const MAX_ROBOTS_DEFERRALS: u32 = 6;
 
 /// What became of a job. Exactly one per processing.
 #[derive(Debug)]
@@ -127,7 +133,10 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         timings.fetch = Some(started.elapsed());
         let page = match fetched {
             Ok(p) => p,
-            Err(e) => return (fetch_error_decision(job, e), timings),
+            Err(e) => {
+                let robots_wait = Duration::from_secs(self.settings.politeness.robots_error_ttl_s);
+                return (fetch_error_decision(job, e, robots_wait), timings);
+            }
         };
         timings.bytes = page.body.len();
         if let Some(d) = check_response(job, &page) {
@@ -243,10 +252,24 @@ pub fn make_outcome(job: &JobInput, kind: OutcomeKind, reason: &str, detail: Str
 }
 
 /// Map a fetch error to a decision: deferral, skip, transient or permanent failure.
-pub fn fetch_error_decision(job: &JobInput, e: FetchError) -> Decision {
+///
+/// An unavailable robots.txt (5xx, unreachable) keeps the host closed for `robots_wait`: the job is
+/// deferred that long (up to [`MAX_ROBOTS_DEFERRALS`] times) rather than retried at once, because every
+/// retry tier shorter than the wait would only hit the cached failure.
+pub fn fetch_error_decision(job: &JobInput, e: FetchError, robots_wait: Duration) -> Decision {
     let detail = e.to_string();
     match e {
         FetchError::Deferred { wait, host } => Decision::Defer { wait, host },
+        FetchError::RobotsUnavailable { ref url, .. } if job.deferrals < MAX_ROBOTS_DEFERRALS => {
+            let host = Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            Decision::Defer {
+                wait: robots_wait,
+                host,
+            }
+        }
         FetchError::RobotsDisallowed { .. } | FetchError::CrawlDelayTooLong { .. } => {
             Decision::Final(make_outcome(job, OutcomeKind::Skipped, e.reason(), detail))
         }
@@ -409,6 +432,7 @@ mod tests {
 
     fn job() -> JobInput {
         JobInput {
+            deferrals: 0,
             job_id: "j".into(),
             url: "https://x.example/".into(),
             meta: None,
@@ -425,6 +449,27 @@ mod tests {
             body: bytes::Bytes::from_static(body.as_bytes()),
             fetched_at: now_rfc3339(),
         }
+    }
+
+    #[test]
+    fn unavailable_robots_defers_then_retries() {
+        let e = || FetchError::RobotsUnavailable {
+            url: "https://x.example/robots.txt".into(),
+            detail: "503".into(),
+        };
+        let wait = Duration::from_secs(600);
+        match fetch_error_decision(&job(), e(), wait) {
+            Decision::Defer { wait: w, host } => {
+                assert_eq!((w, host.as_str()), (wait, "x.example"))
+            }
+            d => panic!("{d:?}"),
+        }
+        let mut j = job();
+        j.deferrals = MAX_ROBOTS_DEFERRALS;
+        assert!(matches!(
+            fetch_error_decision(&j, e(), wait),
+            Decision::Transient(_)
+        ));
     }
 
     #[test]

@@ -430,7 +430,9 @@ pub fn job_input(job: Job, delivery: &Delivery) -> JobInput {
             })
     });
     let attempts = header_u32(props, HEADER_ATTEMPT).unwrap_or(1).max(1);
+    let deferrals = header_u32(props, HEADER_DEFERRALS).unwrap_or(0);
     JobInput {
+        deferrals,
         job_id,
         url: job.url,
         meta: job.meta,

@@ -18,7 +18,7 @@ use super::AmqpError;
 use crate::config::Settings;
 
 /// Deferral tiers: a job deferred for `wait` goes to the smallest tier not shorter than `wait`.
-pub const DELAY_TIERS_MS: [u64; 6] = [1_000, 5_000, 15_000, 60_000, 300_000, 1_200_000];
+pub const DELAY_TIERS_MS: [u64; 7] = [1_000, 5_000, 15_000, 60_000, 300_000, 600_000, 1_200_000];
 
 /// Names and arguments of every queue and exchange.
 #[derive(Debug, Clone)]
