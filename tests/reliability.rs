@@ -148,7 +148,10 @@ async fn unfinished_jobs_stay_queued_after_grace_and_after_kill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_job_messages_each_end_in_a_clear_outcome() {
-    let broker = TestBroker::new("hostile");
+    let broker = TestBroker::with_env(
+        "hostile",
+        &[("PAPERBOY__POLITENESS__RESPECT_ROBOTS", "false")],
+    );
     broker.declare().await;
     let (stop, handle) = start_worker(&broker.settings).await;
     let long = format!("https://example.com/{}", "a".repeat(10_000));
