@@ -67,6 +67,8 @@ pub struct Timings {
     pub bytes: usize,
     /// The dedup store's verdict, when the job got that far.
     pub verdict: Option<Verdict>,
+    /// The dedup store's running eviction total after this job.
+    pub evictions: u64,
 }
 
 /// Runs jobs through fetch, extract and dedup.
@@ -194,6 +196,7 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             Decision::Final(o)
         };
         timings.verdict = Some(verdict.clone());
+        timings.evictions = self.seen.evictions();
         let d = match verdict {
             Verdict::New => Decision::Article(Box::new(article)),
             Verdict::Duplicate { first_job } => duplicate(

@@ -271,6 +271,7 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
                 }
                 if let Some(v) = &trace.verdict {
                     self.metrics.dedup_verdict(v);
+                    self.metrics.dedup_evictions_total(trace.evictions);
                 }
                 d
             }

@@ -223,6 +223,10 @@ impl Seen for MemoryStore {
     ) -> impl std::future::Future<Output = Result<Verdict, DedupError>> + Send {
         std::future::ready(Ok(self.check_and_record_now(fp, job_id)))
     }
+
+    fn evictions(&self) -> u64 {
+        MemoryStore::evictions(self)
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,12 @@ pub trait Seen: Send + Sync + 'static {
         fp: &Fingerprint,
         job_id: &str,
     ) -> impl Future<Output = Result<Verdict, DedupError>> + Send;
+
+    /// Entries evicted so far to stay within the store's bounds; 0 for stores that expire keys
+    /// themselves (Redis). Fed to the `paperboy_dedup_evictions_total` metric.
+    fn evictions(&self) -> u64 {
+        0
+    }
 }
 
 /// Why a dedup check failed. Never carries the Redis URL or password.
@@ -105,6 +111,10 @@ impl Seen for Store {
             Store::Memory(m) => m.check_and_record(fp, job_id).await,
             Store::Redis(r) => r.check_and_record(fp, job_id).await,
         }
+    }
+
+    fn evictions(&self) -> u64 {
+        Store::evictions(self)
     }
 }
 
