@@ -65,6 +65,8 @@ pub struct Timings {
     pub fetch: Option<Duration>,
     pub extract: Option<Duration>,
     pub bytes: usize,
+    /// Host and time waited for its politeness slot, when the fetch waited at all.
+    pub host_wait: Option<(String, Duration)>,
     /// The dedup store's verdict, when the job got that far.
     pub verdict: Option<Verdict>,
     /// The dedup store's running eviction total after this job.
@@ -141,6 +143,11 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             }
         };
         timings.bytes = page.body.len();
+        // Redis round trips alone take a millisecond or two: only real waits count.
+        if page.politeness_wait >= Duration::from_millis(10) {
+            let host = url.host_str().unwrap_or_default().to_string();
+            timings.host_wait = Some((host, page.politeness_wait));
+        }
         if let Some(d) = check_response(job, &page) {
             return (d, timings);
         }
@@ -451,6 +458,7 @@ mod tests {
             content_language: None,
             body: bytes::Bytes::from_static(body.as_bytes()),
             fetched_at: now_rfc3339(),
+            politeness_wait: Duration::ZERO,
         }
     }
 

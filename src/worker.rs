@@ -266,6 +266,9 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
                 if let Some(took) = trace.fetch {
                     self.metrics.fetched(took, trace.bytes as u64);
                 }
+                if let Some((host, waited)) = &trace.host_wait {
+                    self.metrics.host_waited(host, *waited);
+                }
                 if let Some(took) = trace.extract {
                     self.metrics.extracted(took);
                 }

@@ -32,6 +32,8 @@ async fn worker_serves_metrics_health_and_readiness() {
             ("PAPERBOY__METRICS__LISTEN", listen.as_str()),
             ("PAPERBOY__REDIS__URL", &common::redis_url()),
             ("PAPERBOY__DEDUP__MAX_ENTRIES", "1"),
+            // Jobs for one host 300 ms apart: the second waits for its slot, and that is counted.
+            ("PAPERBOY__POLITENESS__MIN_DELAY_MS", "300"),
         ],
     );
     broker.declare().await;
@@ -72,6 +74,7 @@ async fn worker_serves_metrics_health_and_readiness() {
         "paperboy_extract_duration_seconds_count 2",
         "paperboy_publish_confirm_duration_seconds_count 3",
         "paperboy_jobs_in_flight 0",
+        "paperboy_host_waits_total{host=\"127.0.0.1\"}",
     ] {
         assert!(
             metrics.contains(needle),

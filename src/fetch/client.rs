@@ -407,6 +407,7 @@ impl HttpClient {
             content_language,
             body: Bytes::from(body),
             fetched_at,
+            politeness_wait: std::time::Duration::ZERO,
         };
         Ok((page, retry_after))
     }

@@ -37,6 +37,8 @@ pub struct FetchedPage {
     pub body: Bytes,
     /// When the response started (RFC 3339 UTC).
     pub fetched_at: String,
+    /// Time spent waiting for the host's politeness slot and concurrency permit before the request.
+    pub politeness_wait: Duration,
 }
 
 /// Why a fetch produced no response.

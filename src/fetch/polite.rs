@@ -164,6 +164,7 @@ impl Fetcher for PoliteFetcher {
         }
 
         // 2. a concurrency permit for the host (this worker, then the fleet), then the host's next slot.
+        let waiting_since = tokio::time::Instant::now();
         let threshold = Duration::from_millis(p.defer_threshold_ms);
         let Some(_permit) = me
             .permits
@@ -219,8 +220,9 @@ impl Fetcher for PoliteFetcher {
         }
 
         // 3. the fetch, and what the answer says about the host.
+        let politeness_wait = waiting_since.elapsed();
         let hop_check = self.robots_hop_check();
-        let (page, retry_after) = me
+        let (mut page, retry_after) = me
             .client
             .get_checked(
                 url,
@@ -244,6 +246,7 @@ impl Fetcher for PoliteFetcher {
         } else if page.status < 500 {
             me.limiter.succeeded(&host).await;
         }
+        page.politeness_wait = politeness_wait;
         Ok(page)
     }
 }
