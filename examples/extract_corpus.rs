@@ -6,7 +6,8 @@
 //! Each output line: `{"source", "text", "title", "authors", "published_at", "modified_at",
 //! "language", "page_kind", "site_name", "description", "image", "canonical_url", "charset",
 //! "elapsed_us"}`; a page that fails gives `{"source", "error"}`. `--quiet` prints only a summary
-//! (pages, seconds, pages/s, MB/s) on stderr: for benchmarking.
+//! (pages, seconds, pages/s, MB/s) on stderr: for benchmarking. `--parse-only` times decoding and
+//! parsing alone (the floor any scraper-based extractor pays).
 
 use paperboy::extract::{extract, Page};
 use std::io::{Read, Write};
@@ -26,12 +27,17 @@ fn read_page(path: &Path) -> std::io::Result<Vec<u8>> {
 
 fn main() {
     let mut quiet = false;
+    let mut parse_only = false;
     let mut repeat = 1usize;
     let mut inputs: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quiet" => quiet = true,
+            "--parse-only" => {
+                quiet = true;
+                parse_only = true;
+            }
             "--repeat" => repeat = args.next().and_then(|s| s.parse().ok()).unwrap_or(1),
             _ => inputs.push(a),
         }
@@ -84,6 +90,16 @@ fn main() {
                 }
             };
             let t = Instant::now();
+            if parse_only {
+                // Baseline: UTF-8 decode + scraper parse only.
+                let (s, _, _) = encoding_rs::UTF_8.decode(body);
+                let doc = scraper::Html::parse_document(&s);
+                std::hint::black_box(doc.tree.nodes().len());
+                total += t.elapsed();
+                bytes += body.len();
+                count += 1;
+                continue;
+            }
             let r = extract(&Page {
                 body,
                 url: None,

@@ -13,22 +13,22 @@ static BOILER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?i)^(?:",
         r"(?:share|tweet|email|e-mail|print|facebook|twitter|linkedin|whatsapp|pinterest|reddit|telegram|copy link|flipboard|messenger|sms|x)(?:\s*(?:this|on|via|story|article|page))*\s*[:!.]?",
-        r"|share (?:this|on|via)\b.*|share (?:article|story)\b.*",
-        r"|.{0,40}\bfollow (?:us|me)\b.*",
-        r"|.{0,60}\bjoin (?:our|us on|the)\b.{0,40}\b(?:channel|community|group|newsletter|whatsapp|telegram|youtube|discord)\b.*",
-        r"|.{0,40}\b(?:sign up|subscribe)\b.{0,60}\b(?:newsletter|updates|inbox|email|channel|alerts)\b.*",
-        r"|.{0,30}\bnewsletter\b.{0,60}",
-        r"|.{0,40}\bplease try again\b.*|.{0,20}something went wrong.*|.{0,40}\b(?:video|player|media) (?:is )?(?:unavailable|could not be loaded|error)\b.*",
-        r"|.{0,10}(?:read also|also read|read more|see also|related(?: articles| stories| content| posts| news| reading| coverage)?|recommended(?: for you| reading| stories)?|more from\b.{0,40}|more on this(?: story)?|you may also like|you might also like|more stories|most popular|most read|trending(?: now)?)\s*(?:[:：\-–—»|].{0,150})?",
+        r"|share (?:this|on|via)(?-u:\b).*|share (?:article|story)(?-u:\b).*",
+        r"|.*(?-u:\b)follow (?:us|me)(?-u:\b).*",
+        r"|.*(?-u:\b)join (?:our|us on|the)(?-u:\b).*(?-u:\b)(?:channel|community|group|newsletter|whatsapp|telegram|youtube|discord)(?-u:\b).*",
+        r"|.*(?-u:\b)(?:sign up|subscribe)(?-u:\b).*(?-u:\b)(?:newsletter|updates|inbox|email|channel|alerts)(?-u:\b).*",
+        r"|.*(?-u:\b)newsletter(?-u:\b).*",
+        r"|.*(?-u:\b)please try again(?-u:\b).*|.*something went wrong.*|.*(?-u:\b)(?:video|player|media) (?:is )?(?:unavailable|could not be loaded|error)(?-u:\b).*",
+        r"|.*(?:read also|also read|read more|see also|related(?: articles| stories| content| posts| news| reading| coverage)?|recommended(?: for you| reading| stories)?|more from(?-u:\b).*|more on this(?: story)?|you may also like|you might also like|more stories|most popular|most read|trending(?: now)?)\s*(?:[:：\-–—»|].*)?",
         r"|advertisement|sponsored(?: content)?|ad|ads|скрыть рекламу|publicidade|anzeige|publicité|إعلان",
-        r"|(?:©|\(c\)|copyright\b).{0,150}|.{0,120}\ball rights reserved\b.*",
-        r"|.{0,20}\bclick here\b.{0,80}|.{0,20}\b(?:leave|post|add|view|show|load)\b.{0,10}\bcomments?\b.*|\d*\s*comments?",
+        r"|(?:©|\(c\)|copyright(?-u:\b)).*|.*(?-u:\b)all rights reserved(?-u:\b).*",
+        r"|.*(?-u:\b)click here(?-u:\b).*|.*(?-u:\b)(?:leave|post|add|view|show|load)(?-u:\b).*(?-u:\b)comments?(?-u:\b).*|\d*\s*comments?",
         r"|(?:tags?|topics?|filed under|categories|category|keywords)\s*[:：].*",
-        r"|(?:reporting|editing|additional reporting|writing) by\b.{0,120}",
-        r"|.{0,60}\b(?:we use cookies|this (?:web)?site uses cookies|cookie policy|cookie settings|accept (?:all )?cookies|use of cookies|manage consent|privacy preferences)\b.*",
-        r"|(?:previous|next|prev)(?: article| post| story| page)?(?:\s*[:：»«].{0,100})?",
+        r"|(?:reporting|editing|additional reporting|writing) by(?-u:\b).*",
+        r"|.*(?-u:\b)(?:we use cookies|this (?:web)?site uses cookies|cookie policy|cookie settings|accept (?:all )?cookies|use of cookies|manage consent|privacy preferences)(?-u:\b).*",
+        r"|(?:previous|next|prev)(?: article| post| story| page)?(?:\s*[:：»«].*)?",
         r"|back to top|skip to (?:main )?content|loading\.*|continue reading.*|listen to (?:this )?article.*",
-        r"|(?:اقرأ|إقرأ)\s*(?:أيضا|أيضاً|ايضا|المزيد).*|تابعونا.*|تابعوا.*|شارك(?:وا)?.{0,40}|انضم.{0,80}(?:قناة|واتساب|تيليجرام|يوتيوب).*",
+        r"|(?:اقرأ|إقرأ)\s*(?:أيضا|أيضاً|ايضا|المزيد).*|تابعونا.*|تابعوا.*|شارك(?:وا)?.*|انضم.*(?:قناة|واتساب|تيليجرام|يوتيوب).*",
         r"|بیشتر بخوانید.*|همچنین بخوانید.*|ما را دنبال کنید.*",
         r"|קראו עוד.*|עוד באתר.*",
         r"|читайте (?:также|еще|тоже).*|подписывайтесь.*|подпишитесь.*|поделиться.*",
@@ -47,9 +47,9 @@ static BYLINE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static DATEISH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)(?:\b(?:19|20)\d{2}\b|\b\d{1,2}[:.]\d{2}\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d|\d\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|",
-        r"\b(?:updated|published|posted|modified)\b|\b\d+\s*(?:min|minute|hour|day)s?\b|ago\b|\bread(?:ing)? time\b|\bmin read\b|",
-        r"[年月日]|\d+\s*(?:دقيقة|ساعة|يوم)|منذ)"
+        r"(?i)(?:(?-u:\b)(?:19|20)\d{2}(?-u:\b)|(?-u:\b)\d{1,2}[:.]\d{2}(?-u:\b)|(?-u:\b)(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d|\d\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|",
+        r"(?-u:\b)(?:updated|published|posted|modified)(?-u:\b)|(?-u:\b)\d+\s*(?:min|minute|hour|day)s?(?-u:\b)|ago(?-u:\b)|(?-u:\b)read(?:ing)? time(?-u:\b)|(?-u:\b)min read(?-u:\b)|",
+        r"\d{1,4}\s*[年月日]|\d+\s*(?:دقيقة|ساعة|يوم)|منذ)"
     ))
     .expect("static regex")
 });
@@ -61,7 +61,7 @@ fn is_boiler_line(t: &str) -> bool {
 
 fn looks_like_meta_line(t: &str, title_fold: &str) -> bool {
     let n = char_len(t);
-    if n > 100 || (ends_like_sentence(t) && n > 60) {
+    if n > 100 || (ends_like_sentence(t) && n > 30) {
         return false;
     }
     let f = fold(t);

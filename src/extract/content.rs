@@ -135,11 +135,7 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
         let node = &dom.nodes[i];
         let p = node.parent as usize;
         let inherited = p < n && hard[p];
-        let own = node.tag.is_junk()
-            || (node.flags & F_HIDDEN != 0
-                && !matches!(node.tag, Tag::Html | Tag::Body | Tag::Main | Tag::Article)
-                && node.flags & F_BODY == 0);
-        hard[i] = inherited || own;
+        hard[i] = inherited || node.tag.is_junk();
     }
     let raw = aggregate(dom, &hard, &bits);
     let body = find_body(dom);
@@ -169,10 +165,11 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
                 | Tag::Figcaption
                 | Tag::Form
         );
+        let hidden = node.flags & F_HIDDEN != 0 && !matches!(node.tag, Tag::Html | Tag::Body);
         let hinted = node.flags & F_BOILER != 0
             && node.flags & F_BODY == 0
             && !matches!(node.tag, Tag::Html | Tag::Body | Tag::Main);
-        if !(structural || hinted) {
+        if !(structural || hinted || hidden) {
             continue;
         }
         let a = &raw[i];

@@ -154,7 +154,7 @@ pub fn decide(declared: &[Option<String>], text: &str) -> Option<String> {
             .clone()
     });
     // Detect on a bounded sample.
-    let mut end = text.len().min(4000);
+    let mut end = text.len().min(1500);
     while !text.is_char_boundary(end) {
         end -= 1;
     }

@@ -20,6 +20,8 @@ pub struct Meta {
     pub canonical: Option<String>,
     pub ld: Ld,
     pub time_dates: Vec<String>,
+    /// Short visible texts of `<time>` and date/byline-flagged elements.
+    pub date_texts: Vec<String>,
     pub byline_authors: Vec<String>,
 }
 
@@ -157,6 +159,20 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
                 }
             }
             _ => {}
+        }
+        // Visible dates: <time> text and date/byline-flagged elements.
+        if m.date_texts.len() < 12
+            && (node.tag == Tag::Time || node.flags & F_BYLINE != 0)
+            && !matches!(node.tag, Tag::Meta | Tag::Link | Tag::Script)
+            && node.end as usize - i < 40
+            && !in_comment(dom, i)
+        {
+            buf.clear();
+            dom.text_of(i, &mut buf);
+            let t = normalize(&buf);
+            if !t.is_empty() && t.len() < 160 {
+                m.date_texts.push(t);
+            }
         }
         // Visible bylines: rel=author links, itemprop=author, byline/author classes.
         if m.byline_authors.len() < 6 && !matches!(node.tag, Tag::Meta | Tag::Link | Tag::Script) {
@@ -590,6 +606,68 @@ static URL_DATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"/((?:19|20)\d{2})[/-](0?[1-9]|1[0-2])[/-](0?[1-9]|[12]\d|3[01])(?:/|\b)")
         .expect("static regex")
 });
+static TEXT_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)((?:19|20)\d{2}-\d{1,2}-\d{1,2})",
+        r"|((?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2})",
+        r"|(\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?\s+(?:19|20)\d{2})",
+        r"|(\d{1,2}[./]\d{1,2}[./](?:19|20)\d{2})"
+    ))
+    .expect("static regex")
+});
+
+/// Find a date inside visible text ("Published March 3, 2024 at 10:00").
+pub fn date_in_text(s: &str) -> Option<String> {
+    let c = TEXT_DATE.captures(s)?;
+    if let Some(m) = c.get(1) {
+        let parts: Vec<&str> = m.as_str().split('-').collect();
+        let d = NaiveDate::from_ymd_opt(
+            parts[0].parse().ok()?,
+            parts[1].parse().ok()?,
+            parts[2].parse().ok()?,
+        )?;
+        return valid(d.format("%Y-%m-%d").to_string(), d);
+    }
+    if let Some(m) = c.get(2).or(c.get(3)) {
+        let cleaned: String = m
+            .as_str()
+            .replace(['.', ','], " ")
+            .replace("st ", " ")
+            .replace("nd ", " ")
+            .replace("rd ", " ")
+            .replace("th ", " ")
+            .replace("Sept ", "Sep ")
+            .replace("sept ", "sep ");
+        let cleaned = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+        for f in ["%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y"] {
+            if let Ok(d) = NaiveDate::parse_from_str(&cleaned, f) {
+                return valid(d.format("%Y-%m-%d").to_string(), d);
+            }
+        }
+        return None;
+    }
+    if let Some(m) = c.get(4) {
+        let parts: Vec<u32> = m
+            .as_str()
+            .split(['.', '/'])
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if parts.len() != 3 {
+            return None;
+        }
+        // Day first unless impossible (the common order outside the US); US order when the
+        // first number cannot be a day-of-month ambiguity-free month.
+        let (d, mo) = if parts[1] > 12 {
+            (parts[1], parts[0])
+        } else {
+            (parts[0], parts[1])
+        };
+        let date = NaiveDate::from_ymd_opt(parts[2] as i32, mo, d)?;
+        return valid(date.format("%Y-%m-%d").to_string(), date);
+    }
+    None
+}
+
 static ISO_IN_TEXT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"((?:19|20)\d{2})-(\d{2})-(\d{2})").expect("static regex"));
 
@@ -750,6 +828,9 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
         published = m.time_dates.iter().find_map(|t| normalize_date(t));
     }
     if published.is_none() {
+        published = m.date_texts.iter().find_map(|t| date_in_text(t));
+    }
+    if published.is_none() {
         if let Some(u) = url {
             if let Some(c) = URL_DATE.captures(u.path()) {
                 let d = NaiveDate::from_ymd_opt(
@@ -773,6 +854,10 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
                 }
             }
         }
+    }
+    // As htmldate does, the modification date is the reserve for the publication date.
+    if published.is_none() {
+        published = modified.clone();
     }
     (published, modified)
 }
@@ -813,6 +898,15 @@ mod tests {
         );
         assert_eq!(normalize_date("May 3, 2019").as_deref(), Some("2019-05-03"));
         assert_eq!(normalize_date("garbage"), None);
+        assert_eq!(
+            date_in_text("Published March 3rd, 2024 at 10:00").as_deref(),
+            Some("2024-03-03")
+        );
+        assert_eq!(
+            date_in_text("Updated 14 Nov 2023").as_deref(),
+            Some("2023-11-14")
+        );
+        assert_eq!(date_in_text("13/11/2025").as_deref(), Some("2025-11-13"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use url::Url;
 pub use charset::{charset_from_content_type, meta_charset};
 
 /// Largest body the extractor accepts (bytes).
-pub const MAX_BODY_BYTES: usize = 24 * 1024 * 1024;
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Largest number of DOM nodes processed.
 pub const MAX_NODES: usize = 1_500_000;
 /// Deepest element nesting accepted (checked on the raw markup before parsing: the HTML parser's
