@@ -64,7 +64,12 @@ if [[ $build == 1 ]]; then
   (cd "$root" && cargo build --release --bin paperboy --example fixture_server --example bench_e2e \
      --example extract_corpus >&2)
 fi
-pb="$target/paperboy" drv="$target/examples/bench_e2e"
+# The target directory may be shared with other checkouts: run private copies of what was just built.
+bin="$out/bin"; mkdir -p "$bin"
+for b in paperboy examples/fixture_server examples/bench_e2e examples/extract_corpus; do
+  cp "$target/$b" "$bin/"
+done
+pb="$bin/paperboy" drv="$bin/bench_e2e"
 id="$(date +%Y%m%d%H%M%S)-$$"
 hz="$(getconf CLK_TCK)"
 log() { echo "bench-e2e: $*" >&2; }
@@ -97,10 +102,10 @@ names_env() {  # the amqp.* names and the Redis prefix of one run
 
 # ---------------------------------------------------------------- fixture server
 ready="$out/fixture.ready"; rm -f "$ready"
-"$target/examples/fixture_server" --hosts "$hosts" --ready-file "$ready" \
+"$bin/fixture_server" --hosts "$hosts" --ready-file "$ready" \
   "$corpus/aeb-dev/html" "$corpus/wcxb-dev/html" >"$out/fixture.log" 2>&1 &
 fixture_pid=$!; pids+=("$fixture_pid")
-for _ in $(seq 600); do [[ -s "$ready" ]] && break; kill -0 "$fixture_pid" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1200); do [[ -s "$ready" ]] && break; kill -0 "$fixture_pid" 2>/dev/null || break; sleep 0.1; done
 [[ -s "$ready" ]] || { log "fixture server did not start:"; cat "$out/fixture.log" >&2; exit 1; }
 port="$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$ready")"
 npages="$(sed -n 's/.*pages=\([0-9]*\).*/\1/p' "$ready")"
@@ -186,7 +191,7 @@ fi
 
 # ---------------------------------------------------------------- extraction alone (one thread)
 log "extraction alone: extract_corpus on the same pages, one thread"
-"$target/examples/extract_corpus" --quiet "$corpus/aeb-dev/html" "$corpus/wcxb-dev/html" \
+"$bin/extract_corpus" --quiet "$corpus/aeb-dev/html" "$corpus/wcxb-dev/html" \
   2>"$out/extract.txt" >/dev/null
 cat "$out/extract.txt" >&2
 
