@@ -76,6 +76,14 @@ async fn cleanup(settings: &Settings, rest: &[String]) {
     let conn = connect(settings).await;
     let ch = conn.create_channel().await.expect("channel");
     let topo = Topology::from_settings(settings);
+    // Only ever delete a benchmark's own names, never a real deployment's (e.g. the default paperboy.*).
+    if !topo.jobs_queue.starts_with("bench.") {
+        eprintln!(
+            "bench_e2e: cleanup refuses to delete {} (only bench.* names)",
+            topo.jobs_queue
+        );
+        std::process::exit(2);
+    }
     if let Err(e) = topo.delete(&ch).await {
         eprintln!("bench_e2e: cleanup: {e}");
     }
