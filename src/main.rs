@@ -11,6 +11,13 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use paperboy::config::{LogFormat, Settings};
+
+/// mimalloc instead of glibc malloc: glibc keeps one arena per thread that touched the heap (the tokio
+/// workers and the blocking pool that runs extraction), which left a worker at concurrency 64 at
+/// 300-460 MB RSS in the end-to-end benchmark; mimalloc returns freed pages and is faster on the parser's
+/// many small allocations.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use paperboy::{commands, dedup, fetch, metrics, pipeline, worker};
 
 /// Turns URLs into clean, structured news articles: URL jobs in (RabbitMQ), JSON articles out.

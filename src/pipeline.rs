@@ -184,8 +184,8 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         mut timings: Timings,
     ) -> (Decision, Timings) {
         let outcome = |kind, reason: &str, detail: String| make_outcome(job, kind, reason, detail);
-        let mut article = build_article(job, url, page, extracted);
-        let fp = fingerprint(&article.text);
+        let fp = fingerprint(&extracted.text);
+        let mut article = build_article(job, url, page, extracted, fp.hash.clone());
         let verdict = match self.seen.check_and_record(&fp, &job.job_id).await {
             Ok(v) => v,
             Err(e) => {
@@ -357,9 +357,14 @@ pub fn is_html_content_type(ct: &str) -> bool {
     )
 }
 
-/// Assemble the article message.
-pub fn build_article(job: &JobInput, url: &Url, page: &FetchedPage, x: Extracted) -> Article {
-    let content_hash = crate::dedup::content_hash(&x.text);
+/// Assemble the article message; `content_hash` is [`crate::dedup::content_hash`] of `x.text`.
+pub fn build_article(
+    job: &JobInput,
+    url: &Url,
+    page: &FetchedPage,
+    x: Extracted,
+    content_hash: String,
+) -> Article {
     let final_url = page.final_url.to_string();
     Article {
         schema: SCHEMA_VERSION.to_string(),

@@ -26,16 +26,30 @@ pub struct Fingerprint {
 
 /// Both fingerprints of `text`.
 pub fn fingerprint(text: &str) -> Fingerprint {
+    // Fold once for both (folding is the costly part on long texts).
+    let folded = fold(text);
     Fingerprint {
-        hash: content_hash(text),
-        simhash: simhash(text),
+        hash: hash_folded(&folded),
+        simhash: simhash_folded(&folded),
     }
+}
+
+/// Unicode NFKC, lower-cased (full case mapping). ASCII text takes a fast path: NFKC is the identity
+/// there and full lower-casing is ASCII lower-casing.
+fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
+    text.nfkc().flat_map(char::to_lowercase).collect()
 }
 
 /// The text as hashed: Unicode NFKC, lower-cased (full case mapping), whitespace runs collapsed to one
 /// space, trimmed.
 pub fn normalize(text: &str) -> String {
-    let folded: String = text.nfkc().flat_map(char::to_lowercase).collect();
+    collapse(&fold(text))
+}
+
+fn collapse(folded: &str) -> String {
     let mut out = String::with_capacity(folded.len());
     for word in folded.split_whitespace() {
         if !out.is_empty() {
@@ -48,9 +62,13 @@ pub fn normalize(text: &str) -> String {
 
 /// `blake3:<hex>` of the text, normalised (NFKC, case folded, whitespace collapsed).
 pub fn content_hash(text: &str) -> String {
+    hash_folded(&fold(text))
+}
+
+fn hash_folded(folded: &str) -> String {
     format!(
         "blake3:{}",
-        blake3::hash(normalize(text).as_bytes()).to_hex()
+        blake3::hash(collapse(folded).as_bytes()).to_hex()
     )
 }
 
@@ -113,7 +131,10 @@ fn is_mark(c: char) -> bool {
 /// counts like changed body text. Each shingle is hashed with BLAKE3 (stable across builds and machines: the value is
 /// shared through Redis by the whole fleet). An empty text has SimHash 0.
 pub fn simhash(text: &str) -> u64 {
-    let folded: String = text.nfkc().flat_map(char::to_lowercase).collect();
+    simhash_folded(&fold(text))
+}
+
+fn simhash_folded(folded: &str) -> u64 {
     let lines: Vec<Vec<&str>> = folded
         .lines()
         .map(tokens)
