@@ -17,7 +17,7 @@ bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/extract_corpus"
 venv="$root/.venv-bench"
 if [[ ! -x "$venv/bin/python" ]]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet trafilatura
+  "$venv/bin/pip" install --quiet trafilatura lxml_html_clean
 fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
