@@ -249,6 +249,11 @@ if on:
     print(f"politeness on: achieved {on['pages_per_s']:.1f} pages/s of ideal {ideal:.1f} "
           f"({100 * on['pages_per_s'] / ideal:.1f} %); smallest gap between two requests to one host "
           f"{min(gaps) if gaps else float('nan'):.0f} ms (min delay {delay} ms)")
+    robots = sum(h["robots"] for h in srv["hosts"])
+    short = sum(1 for g in gaps if g < 0.9 * delay)
+    if short or robots == 0:
+        print(f"WARNING politeness not enforced: {short} of {len(gaps)} hosts saw two requests less than "
+              f"{0.9 * delay:.0f} ms apart; robots.txt requests: {robots}")
 print(f"extraction alone (extract_corpus, 1 thread, same pages): {alone:.1f} pages/s; "
       f"end to end / extraction alone = {100 * off['pages_per_s'] / alone:.0f} %")
 if peer:
