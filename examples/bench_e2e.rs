@@ -96,9 +96,10 @@ async fn cleanup(settings: &Settings, rest: &[String]) {
                 .queue_delete(ShortString::from(name.as_str()), Default::default())
                 .await
                 .map(|_| ()),
-            "--exchange" => ch
-                .exchange_delete(ShortString::from(name.as_str()), Default::default())
-                .await,
+            "--exchange" => {
+                ch.exchange_delete(ShortString::from(name.as_str()), Default::default())
+                    .await
+            }
             _ => usage(),
         };
         if let Err(e) = r {
@@ -120,7 +121,9 @@ async fn run(settings: &Settings, rest: &[String]) {
         match a.as_str() {
             "--urls" => urls_file = Some(val()),
             "--out" => out_file = Some(val()),
-            "--timeout-s" => timeout = Duration::from_secs(val().parse().unwrap_or_else(|_| usage())),
+            "--timeout-s" => {
+                timeout = Duration::from_secs(val().parse().unwrap_or_else(|_| usage()))
+            }
             "--window" => window = val().parse().unwrap_or_else(|_| usage()),
             "--rate" => rate = val().parse().unwrap_or_else(|_| usage()),
             _ => usage(),

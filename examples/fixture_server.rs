@@ -47,7 +47,9 @@ fn read_page(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: fixture_server [--hosts 64] [--port 0] [--first 2] [--ready-file FILE] DIR...");
+    eprintln!(
+        "usage: fixture_server [--hosts 64] [--port 0] [--first 2] [--ready-file FILE] DIR..."
+    );
     std::process::exit(2)
 }
 
@@ -166,7 +168,10 @@ async fn serve(
                 .await;
         }));
     }
-    let line = format!("ready port={port} pages={} hosts={hosts}", shared.pages.len());
+    let line = format!(
+        "ready port={port} pages={} hosts={hosts}",
+        shared.pages.len()
+    );
     println!("{line}");
     if let Some(f) = ready_file {
         std::fs::write(f, format!("{line}\n")).expect("ready file");
@@ -197,10 +202,7 @@ fn host_index(shared: &Shared, req: &Request<Body>) -> Option<usize> {
     (i < shared.log.len()).then_some(i)
 }
 
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    req: Request<Body>,
-) -> Response<Body> {
+async fn handle(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path();
     let now_us = shared.start.elapsed().as_micros() as u64;
     if let Some(id) = path.strip_prefix("/p/") {
