@@ -382,6 +382,16 @@ fn table_json(t: &FieldTable) -> Value {
     )
 }
 
+/// The next dead letter, unacknowledged (None when the queue is empty).
+async fn next_dead_letter(
+    ch: &lapin::Channel,
+    queue: &ShortString,
+) -> Result<Option<lapin::message::BasicGetMessage>, AmqpError> {
+    ch.basic_get(queue.clone(), BasicGetOptions { no_ack: false })
+        .await
+        .map_err(|e| AmqpError::Consume(e.to_string()))
+}
+
 /// Print up to `max` dead letters as JSON lines (`headers`, `body`) without removing them: they are read
 /// unacknowledged and go back to the queue when the channel closes.
 pub async fn dlq_list(
@@ -397,11 +407,7 @@ pub async fn dlq_list(
     let queue = ShortString::from(settings.amqp.dead_letter_queue.as_str());
     let mut n = 0;
     while n < max {
-        let Some(m) = ch
-            .basic_get(queue.clone(), BasicGetOptions { no_ack: false })
-            .await
-            .map_err(|e| AmqpError::Consume(e.to_string()))?
-        else {
+        let Some(m) = next_dead_letter(&ch, &queue).await? else {
             break;
         };
         let d = &m.delivery;
@@ -440,11 +446,7 @@ pub async fn dlq_replay(settings: &Settings, max: usize) -> Result<usize, AmqpEr
     let queue = ShortString::from(settings.amqp.dead_letter_queue.as_str());
     let mut n = 0;
     while n < max {
-        let Some(m) = ch
-            .basic_get(queue.clone(), BasicGetOptions { no_ack: false })
-            .await
-            .map_err(|e| AmqpError::Consume(e.to_string()))?
-        else {
+        let Some(m) = next_dead_letter(&ch, &queue).await? else {
             break;
         };
         let d = &m.delivery;

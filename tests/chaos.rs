@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{article_html, cleanup_redis, FixtureServer, Route, TestBroker};
@@ -23,19 +23,6 @@ enum Kind {
     Flaky,
     DupA,
     DupB,
-}
-
-fn spawn_worker(env: &[(String, String)]) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_paperboy"));
-    c.env_remove("RUST_LOG");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.arg("work")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 /// Take what is in `queue` now, tolerating connection drops (returns what it got).
@@ -136,7 +123,7 @@ async fn chaos_every_job_gets_exactly_one_outcome() {
     broker.declare().await;
     let env = broker.env.clone();
     let started = Instant::now();
-    let mut workers: Vec<Child> = (0..3).map(|_| spawn_worker(&env)).collect();
+    let mut workers: Vec<Child> = (0..3).map(|_| common::spawn_worker_process(&env)).collect();
 
     // --- submit everything with the CLI ------------------------------------------------------------------
     let list = tempfile::NamedTempFile::new().unwrap();
@@ -185,7 +172,7 @@ async fn chaos_every_job_gets_exactly_one_outcome() {
             let i = (seed % 3) as usize;
             let _ = workers[i].kill(); // SIGKILL
             let _ = workers[i].wait();
-            workers[i] = spawn_worker(&env);
+            workers[i] = common::spawn_worker_process(&env);
             kills += 1;
             last_kill = Instant::now();
         }

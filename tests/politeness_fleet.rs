@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::{article_html, cleanup_redis, FixtureServer, Route, TestBroker};
@@ -12,19 +12,6 @@ use common::{article_html, cleanup_redis, FixtureServer, Route, TestBroker};
 const HOSTS: usize = 4;
 const PER_HOST: usize = 20;
 const INTERVAL_MS: u64 = 300;
-
-fn spawn_worker(env: &[(String, String)]) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_paperboy"));
-    c.env_remove("RUST_LOG");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.arg("work")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_keep_the_per_host_interval_together() {
@@ -54,7 +41,9 @@ async fn three_workers_keep_the_per_host_interval_together() {
         ],
     );
     broker.declare().await;
-    let mut workers: Vec<Child> = (0..3).map(|_| spawn_worker(&broker.env)).collect();
+    let mut workers: Vec<Child> = (0..3)
+        .map(|_| common::spawn_worker_process(&broker.env))
+        .collect();
     // Let the workers connect, so the jobs spread over all three.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let started = Instant::now();

@@ -472,3 +472,17 @@ pub async fn cleanup_redis(prefix: &str) {
         let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
     }
 }
+
+/// `paperboy work` as a child process with `env`, its output discarded.
+pub fn spawn_worker_process(env: &[(String, String)]) -> std::process::Child {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
+    c.env_remove("RUST_LOG");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.arg("work")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start paperboy work")
+}
