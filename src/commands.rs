@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -338,15 +337,6 @@ pub fn extract_file(source: &str, url: Option<&Url>, max_html_bytes: usize) -> V
     }
 }
 
-/// A shared handle for scrape's processor.
-pub fn processor<F: Fetcher, S: Seen>(
-    fetcher: F,
-    seen: S,
-    settings: Arc<Settings>,
-) -> Processor<F, S> {
-    Processor::new(Arc::new(fetcher), Arc::new(seen), settings)
-}
-
 /// A header value as JSON (strings decoded as UTF-8, tables and arrays recursively).
 pub fn amqp_value_json(v: &AMQPValue) -> Value {
     match v {
@@ -382,6 +372,21 @@ fn table_json(t: &FieldTable) -> Value {
     )
 }
 
+/// A channel for reading the dead-letter queue, and the queue's name.
+async fn dead_letter_channel(
+    conn: &lapin::Connection,
+    settings: &Settings,
+) -> Result<(lapin::Channel, ShortString), AmqpError> {
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(|e| AmqpError::Channel(e.to_string()))?;
+    Ok((
+        ch,
+        ShortString::from(settings.amqp.dead_letter_queue.as_str()),
+    ))
+}
+
 /// The next dead letter, unacknowledged (None when the queue is empty).
 async fn next_dead_letter(
     ch: &lapin::Channel,
@@ -400,11 +405,7 @@ pub async fn dlq_list(
     out: &mut (dyn Write + Send),
 ) -> Result<usize, AmqpError> {
     let conn = amqp::connect(settings.amqp_url(), "paperboy-dlq").await?;
-    let ch = conn
-        .create_channel()
-        .await
-        .map_err(|e| AmqpError::Channel(e.to_string()))?;
-    let queue = ShortString::from(settings.amqp.dead_letter_queue.as_str());
+    let (ch, queue) = dead_letter_channel(&conn, settings).await?;
     let mut n = 0;
     while n < max {
         let Some(m) = next_dead_letter(&ch, &queue).await? else {
@@ -439,11 +440,7 @@ pub async fn dlq_replay(settings: &Settings, max: usize) -> Result<usize, AmqpEr
         Duration::from_millis(settings.amqp.confirm_timeout_ms),
     )
     .await?;
-    let ch = conn
-        .create_channel()
-        .await
-        .map_err(|e| AmqpError::Channel(e.to_string()))?;
-    let queue = ShortString::from(settings.amqp.dead_letter_queue.as_str());
+    let (ch, queue) = dead_letter_channel(&conn, settings).await?;
     let mut n = 0;
     while n < max {
         let Some(m) = next_dead_letter(&ch, &queue).await? else {

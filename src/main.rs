@@ -161,7 +161,8 @@ async fn run_async(command: Command, settings: Arc<Settings>) -> anyhow::Result<
         Command::Scrape { urls } => {
             let fetcher = fetch::PoliteFetcher::new(&settings, None)?;
             let seen = dedup::build_store(&settings, None).await?;
-            let processor = commands::processor(fetcher, seen, settings.clone());
+            let processor =
+                pipeline::Processor::new(Arc::new(fetcher), Arc::new(seen), settings.clone());
             let mut out = std::io::stdout();
             let concurrency = usize::from(settings.worker.concurrency);
             let (_articles, others) =

@@ -219,7 +219,7 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
                         (HEADER_ERROR, string_value(&e.to_string())),
                     ],
                 );
-                self.dead_letter(&delivery, headers)
+                self.dead_letter_body(&delivery.data, headers)
                     .await
                     .map(|_| "dead_letter.undecodable".to_string())
             }
@@ -392,10 +392,6 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
         self.publisher
             .publish("", queue, &job_body(job), props)
             .await
-    }
-
-    async fn dead_letter(&self, delivery: &Delivery, headers: FieldTable) -> Result<(), AmqpError> {
-        self.dead_letter_body(&delivery.data, headers).await
     }
 
     async fn dead_letter_body(&self, body: &[u8], headers: FieldTable) -> Result<(), AmqpError> {
