@@ -268,6 +268,7 @@ async fn run(settings: &Settings, rest: &[String]) {
     let elapsed = ((last - t0) / 1e3).max(1e-9);
     let summary = json!({
         "jobs": n,
+        "rate": rate,
         "confirmed": confirmed,
         "not_confirmed": nacked,
         "completed": done,

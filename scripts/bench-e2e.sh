@@ -3,6 +3,7 @@
 #
 # usage: scripts/bench-e2e.sh [--jobs 5000] [--workers 2] [--concurrency 64] [--hosts 64]
 #                             [--peer-jobs 3000] [--polite-jobs 1280] [--polite-delay-ms 1000]
+#                             [--latency-jobs 1000] [--latency-rate R] [--skip-latency]
 #                             [--store redis|memory] [--skip-peer] [--skip-polite] [--no-build]
 #                             [--corpus DIR] [--out DIR]
 #
@@ -15,6 +16,9 @@
 #    confirmed), CPU seconds of the workers per 1,000 pages and each worker's peak RSS (VmHWM);
 # 4. politeness on (min delay 1 s, 1 request in flight per host): achieved pages/s against the ideal
 #    hosts / delay, and the smallest gap the server saw between two requests to one host;
+# 4b. latency at a steady load: --latency-jobs jobs submitted at --latency-rate jobs/s (default: half the
+#    rate measured in step 3), politeness off, so p50/p99 show the time a job spends in paperboy rather than
+#    in the queue;
 # 5. extraction alone: examples/extract_corpus single-threaded on the same pages;
 # 6. the peer: Scrapy + trafilatura (metadata on) + pika with confirms (bench/peer, installed from PyPI
 #    into .venv-bench), crawling the first --peer-jobs URLs of the same list from the same server;
@@ -26,7 +30,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 jobs=5000 workers=2 conc=64 hosts=64 peer_jobs=3000 polite_jobs="" polite_delay=1000
-store=redis skip_peer=0 skip_polite=0 build=1
+store=redis skip_peer=0 skip_polite=0 build=1 lat_jobs=1000 lat_rate="" skip_lat=0
 corpus="$root/../shared/corpus"
 out="$root/bench-out/e2e"
 while [[ $# -gt 0 ]]; do
@@ -39,12 +43,15 @@ while [[ $# -gt 0 ]]; do
     --polite-jobs) polite_jobs="$2"; shift 2 ;;
     --polite-delay-ms) polite_delay="$2"; shift 2 ;;
     --store) store="$2"; shift 2 ;;
+    --latency-jobs) lat_jobs="$2"; shift 2 ;;
+    --latency-rate) lat_rate="$2"; shift 2 ;;
+    --skip-latency) skip_lat=1; shift ;;
     --skip-peer) skip_peer=1; shift ;;
     --skip-polite) skip_polite=1; shift ;;
     --no-build) build=0; shift ;;
     --corpus) corpus="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "bench-e2e: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -121,8 +128,8 @@ proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 proc_hwm_kb() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------- one paperboy run
-run_paperboy() {  # NAME JOBS MIN_DELAY_MS MAX_PER_HOST
-  local name="$1" n="$2" delay="$3" per_host="$4"
+run_paperboy() {  # NAME JOBS MIN_DELAY_MS MAX_PER_HOST [RATE]
+  local name="$1" n="$2" delay="$3" per_host="$4" rate="${5:-0}"
   local p="bench.$id.$name"; prefixes+=("$p")
   local urls="$out/urls-$name.txt"; make_urls "$n" "$urls"
   local -a envv
@@ -155,8 +162,12 @@ run_paperboy() {  # NAME JOBS MIN_DELAY_MS MAX_PER_HOST
   for i in "${wpids[@]}"; do cpu0+=("$(proc_cpu_ticks "$i")"); done
   local timeout_s=$((120 + n / 5))
   [[ $delay -gt 0 ]] && timeout_s=$((120 + 3 * n * delay / 1000 / hosts))
-  log "$name: $n jobs, $workers workers x concurrency $conc, min_delay_ms=$delay, per host $per_host, store=$store"
-  env "${envv[@]}" "$drv" run --urls "$urls" --out "$out/$name.json" --timeout-s "$timeout_s" \
+  local -a pace=()
+  if [[ $rate != 0 ]]; then
+    pace=(--rate "$rate"); timeout_s=$((timeout_s + $(python3 -c "print(int($n / $rate))")))
+  fi
+  log "$name: $n jobs, $workers workers x concurrency $conc, min_delay_ms=$delay, per host $per_host, store=$store${pace:+, submitted at $rate jobs/s}"
+  env "${envv[@]}" "$drv" run --urls "$urls" --out "$out/$name.json" --timeout-s "$timeout_s" "${pace[@]}" \
     >/dev/null || log "$name: not every job completed before the timeout (see $out/$name.json)"
   local cpu=0 hwm=() w=0
   for i in "${wpids[@]}"; do
@@ -185,6 +196,10 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before="$(loadavg)"
 
 run_paperboy off "$jobs" 0 "$conc"
+if [[ $skip_lat == 0 ]]; then
+  [[ -z $lat_rate ]] && lat_rate="$(python3 -c "import json; print(round(json.load(open('$out/off.json'))['pages_per_s'] / 2, 1))")"
+  run_paperboy latency "$lat_jobs" 0 "$conc" "$lat_rate"
+fi
 if [[ $skip_polite == 0 ]]; then
   run_paperboy on "$polite_jobs" "$polite_delay" 1
 fi
@@ -222,7 +237,7 @@ workers, conc, hosts, delay = int(workers), int(conc), int(hosts), int(delay)
 def load(n):
     p = os.path.join(out, n)
     return json.load(open(p)) if os.path.exists(p) else None
-off, on, peer = load("off.json"), load("on.json"), load("peer.json")
+off, on, peer, lat = load("off.json"), load("on.json"), load("peer.json"), load("latency.json")
 m = re.search(r"([0-9.]+) pages/s", open(os.path.join(out, "extract.txt")).read())
 alone = float(m.group(1)) if m else float("nan")
 def split(r):
@@ -234,7 +249,7 @@ print(f"\npaperboy end to end: {workers} workers x concurrency {conc}, {hosts} h
       f"(load average before {lb}, after {la})")
 print(f"{'run':<16}{'jobs':>7}{'done':>7}{'pages/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
       f"{'CPU s/1k':>10}{'peak RSS MB':>16}")
-for name, r in (("politeness off", off), ("politeness on", on)):
+for name, r in (("politeness off", off), ("steady load", lat), ("politeness on", on)):
     if not r:
         continue
     rss = "/".join(f"{x:.0f}" for x in r["peak_rss_mb"])
@@ -242,6 +257,9 @@ for name, r in (("politeness off", off), ("politeness on", on)):
           f"{r['latency_ms']['p50']:>10.0f}{r['latency_ms']['p99']:>10.0f}"
           f"{r['cpu_s_per_1000']:>10.1f}{rss:>16}")
     print(f"{'':<16}results: {split(r)}")
+if lat:
+    print(f"steady load: jobs submitted at {lat.get('rate', 0):.1f} jobs/s (politeness off); p50/p99 job "
+          f"latency {lat['latency_ms']['p50']:.0f} / {lat['latency_ms']['p99']:.0f} ms")
 if on:
     srv = load("on.server.json")
     ideal = hosts * 1000 / delay
