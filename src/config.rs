@@ -71,6 +71,8 @@ pub struct AmqpSettings {
     pub delivery_limit: u32,
     pub delay_queue: String,
     pub confirm_timeout_ms: u64,
+    /// PEM file of CA certificates trusted for amqps:// in addition to the system store (empty = none).
+    pub ca_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +135,8 @@ pub struct RedisSettings {
     /// Empty = embedded mode. Secret because it may carry a password.
     pub url: SecretString,
     pub key_prefix: String,
+    /// PEM file of CA certificates trusted for rediss:// instead of the system store (empty = system store).
+    pub ca_file: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -357,6 +361,18 @@ impl Settings {
                         "empty (embedded mode) or a redis:// / rediss:// URL such as redis://127.0.0.1:6379",
                     ))
                 }
+            }
+        }
+        for (key, file) in [
+            ("amqp.ca_file", &self.amqp.ca_file),
+            ("redis.ca_file", &self.redis.ca_file),
+        ] {
+            if !file.is_empty() && !Path::new(file).is_file() {
+                return Err(invalid(
+                    key,
+                    format!("{file:?}"),
+                    "empty or the path of a PEM file of CA certificates (the file does not exist)",
+                ));
             }
         }
         if self.dedup.store == DedupStoreKind::Redis && redis_url.is_empty() {

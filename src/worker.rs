@@ -102,9 +102,8 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
 
     /// One broker session: connect, declare, consume until shutdown or an unrecoverable error.
     async fn run_session(&self, shutdown: &CancellationToken) -> Result<(), AmqpError> {
-        let url = self.settings.amqp_url();
-        let consume_conn = amqp::connect(url, "paperboy-worker-consume").await?;
-        let publish_conn = amqp::connect(url, "paperboy-worker-publish").await?;
+        let consume_conn = amqp::connect(&self.settings, "paperboy-worker-consume").await?;
+        let publish_conn = amqp::connect(&self.settings, "paperboy-worker-publish").await?;
         let confirm_timeout = Duration::from_millis(self.settings.amqp.confirm_timeout_ms);
         let publisher = Publisher::open(&publish_conn, confirm_timeout).await?;
         self.topology.declare(publisher.channel()).await?;
