@@ -63,19 +63,27 @@ pub async fn connect(settings: &Settings) -> Result<Option<ConnectionManager>, R
     let url = settings.redis_url().unwrap_or_default();
     let redacted = redact_url(url);
     let timeout = Duration::from_secs(10);
+    let timed_out = |_| RedisConnectError::Timeout {
+        url: redacted.clone(),
+        timeout,
+    };
+    let failed = |e: redis::RedisError| {
+        let detail = e.to_string().replace(url, &redacted);
+        RedisConnectError::Connect {
+            hint: tls::connect_hint(&detail, "redis.url", "redis.ca_file"),
+            url: redacted.clone(),
+            detail,
+        }
+    };
+    // One plain attempt first: the connection manager retries a failing connect until the timeout, which
+    // would hide why (refused, TLS, password).
+    tokio::time::timeout(timeout, client.get_multiplexed_async_connection())
+        .await
+        .map_err(timed_out)?
+        .map_err(failed)?;
     let conn = tokio::time::timeout(timeout, ConnectionManager::new(client))
         .await
-        .map_err(|_| RedisConnectError::Timeout {
-            url: redacted.clone(),
-            timeout,
-        })?
-        .map_err(|e| {
-            let detail = e.to_string().replace(url, &redacted);
-            RedisConnectError::Connect {
-                hint: tls::connect_hint(&detail, "redis.url", "redis.ca_file"),
-                url: redacted.clone(),
-                detail,
-            }
-        })?;
+        .map_err(timed_out)?
+        .map_err(failed)?;
     Ok(Some(conn))
 }
