@@ -1,7 +1,9 @@
-//! Broker restart: a private RabbitMQ node (never the shared one) has its application stopped for ~10 s
-//! and started again (`rabbitmqctl -n NODE stop_app` / `start_app`) while a `paperboy work` process is
-//! consuming. `/readyz` says 503 during the outage while `/healthz` stays 200, readiness comes back, and
-//! jobs submitted before, during and after the outage each end with exactly one outcome.
+//! Broker restart: a private RabbitMQ node (never the shared one) has its application stopped and started
+//! again (`rabbitmqctl -n NODE stop_app` / `start_app`) twice while a `paperboy work` process is consuming:
+//! for ~10 s (lapin's auto-recovery reconnects) and for ~25 s (longer than lapin keeps trying, so the
+//! worker rebuilds its session). `/readyz` says 503 during each outage while `/healthz` stays 200,
+//! readiness comes back, and jobs submitted before, during and after each outage end with exactly one
+//! outcome each.
 
 mod common;
 mod private_services;
@@ -13,11 +15,16 @@ use common::{article_html, wait_for, FixtureServer, Message, Route, TestBroker};
 use private_services::{free_port, get, LoggedWorker, PrivateRabbit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn worker_rides_out_a_broker_restart() {
-    const BEFORE: usize = 20;
-    const DURING: usize = 5;
-    const AFTER: usize = 5;
-    const N: usize = BEFORE + DURING + AFTER;
+async fn worker_rides_out_broker_restarts() {
+    /// Jobs per round: submitted before the outage, while the broker is down (the submitter retries until
+    /// the broker takes them), and after the worker is ready again.
+    const BEFORE: usize = 12;
+    const DURING: usize = 4;
+    const AFTER: usize = 4;
+    const ROUND: usize = BEFORE + DURING + AFTER;
+    /// Outage lengths: within lapin's recovery, then beyond it (the worker rebuilds after 15 s down).
+    const OUTAGES: [Duration; 2] = [Duration::from_secs(10), Duration::from_secs(25)];
+    const N: usize = ROUND * OUTAGES.len();
     let rabbit = tokio::task::block_in_place(|| PrivateRabbit::start(None));
     let mut routes = HashMap::new();
     for i in 0..N {
@@ -50,121 +57,125 @@ async fn worker_rides_out_a_broker_restart() {
         "worker never ready:\n{}",
         worker.log_text()
     );
+    let page = |i: usize| (site.url(&format!("/p/{i}")), format!("job-{i}"));
 
-    for i in 0..BEFORE {
-        broker
-            .publish_job(&site.url(&format!("/p/{i}")), &format!("job-{i}"))
-            .await;
-    }
-    let mut got = broker.outputs(3, Duration::from_secs(60)).await;
-    assert_eq!(got.len(), 3, "worker not processing before the outage");
-
-    // Outage: the application stops, every connection drops and new ones are refused.
-    tokio::task::block_in_place(|| rabbit.stop_app());
-    let outage = Instant::now();
-    // Jobs submitted during the outage: the submitter retries until the broker takes them.
-    let during = {
-        let (url, queue, site_urls) = (
-            url.clone(),
-            broker.settings.amqp.jobs_queue.clone(),
-            (BEFORE..BEFORE + DURING)
-                .map(|i| (i, site.url(&format!("/p/{i}"))))
-                .collect::<Vec<_>>(),
-        );
-        tokio::spawn(async move {
-            for (i, page) in site_urls {
-                while !publish_once(&url, &queue, &page, &format!("job-{i}")).await {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                }
-            }
-        })
-    };
-    assert!(
-        wait_for(Duration::from_secs(30), || async {
-            readyz().await == Some(503)
-        })
-        .await,
-        "/readyz did not turn 503 during the outage:\n{}",
-        worker.log_text()
-    );
-    let (_, body) = get(&format!("{base}/readyz")).await.unwrap();
-    assert!(body.contains("\"broker_connected\":false"), "{body}");
-    // Down for ~10 s in all; /healthz answers 200 throughout (the process is alive, only not ready).
-    let mut samples = 0;
-    while outage.elapsed() < Duration::from_secs(10) {
-        assert_eq!(
-            healthz().await,
-            Some(200),
-            "/healthz must stay 200 during the outage"
-        );
-        assert_eq!(
-            readyz().await,
-            Some(503),
-            "/readyz must stay 503 while the broker is down"
-        );
-        samples += 1;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert!(
-        !during.is_finished(),
-        "a job was accepted while the broker was stopped"
-    );
-    tokio::task::block_in_place(|| rabbit.start_app());
-    println!(
-        "broker down for {:.1} s ({samples} /healthz + /readyz samples)",
-        outage.elapsed().as_secs_f64()
-    );
-    assert!(
-        wait_for(Duration::from_secs(120), || async {
-            readyz().await == Some(200)
-        })
-        .await,
-        "worker not ready again after the broker came back:\n{}",
-        worker.log_text()
-    );
-    println!(
-        "ready again {:.1} s after the outage began",
-        outage.elapsed().as_secs_f64()
-    );
-    tokio::time::timeout(Duration::from_secs(60), during)
-        .await
-        .expect("jobs submitted during the outage not accepted after it")
-        .unwrap();
-    for i in BEFORE + DURING..N {
-        broker
-            .publish_job(&site.url(&format!("/p/{i}")), &format!("job-{i}"))
-            .await;
-    }
-
-    // Every job ends with exactly one outcome: an article, with one message_id however often it was
-    // (re)published, and nothing else.
-    let deadline = Instant::now() + Duration::from_secs(120);
     let mut message_ids: HashMap<String, HashSet<String>> = HashMap::new();
     let mut copies = 0;
-    loop {
-        for m in got.drain(..) {
-            record(&mut message_ids, &m);
+    for (round, outage_len) in OUTAGES.into_iter().enumerate() {
+        let first = round * ROUND;
+        for i in first..first + BEFORE {
+            let (u, id) = page(i);
+            broker.publish_job(&u, &id).await;
+        }
+        // Some jobs done, others in flight or queued when the broker goes.
+        let got = broker.outputs(3, Duration::from_secs(60)).await;
+        assert_eq!(
+            got.len(),
+            3,
+            "round {round}: worker not processing before the outage"
+        );
+        for m in &got {
+            record(&mut message_ids, m);
             copies += 1;
         }
-        if message_ids.len() == N || Instant::now() > deadline {
-            break;
+
+        tokio::task::block_in_place(|| rabbit.stop_app());
+        let outage = Instant::now();
+        let during = {
+            let (url, queue) = (url.clone(), broker.settings.amqp.jobs_queue.clone());
+            let jobs: Vec<(String, String)> = (first + BEFORE..first + BEFORE + DURING)
+                .map(page)
+                .collect();
+            tokio::spawn(async move {
+                for (u, id) in jobs {
+                    while !publish_once(&url, &queue, &u, &id).await {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                }
+            })
+        };
+        assert!(
+            wait_for(Duration::from_secs(30), || async {
+                readyz().await == Some(503)
+            })
+            .await,
+            "round {round}: /readyz did not turn 503 during the outage:\n{}",
+            worker.log_text()
+        );
+        let (_, body) = get(&format!("{base}/readyz")).await.unwrap();
+        assert!(body.contains("\"broker_connected\":false"), "{body}");
+        // /healthz answers 200 throughout (the process is alive), /readyz 503 (it cannot work).
+        let mut samples = 0;
+        while outage.elapsed() < outage_len {
+            assert_eq!(
+                healthz().await,
+                Some(200),
+                "/healthz must stay 200 during the outage"
+            );
+            assert_eq!(
+                readyz().await,
+                Some(503),
+                "/readyz must stay 503 while the broker is down"
+            );
+            samples += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        got = broker.outputs(N, Duration::from_secs(2)).await;
+        assert!(
+            !during.is_finished(),
+            "a job was accepted while the broker was stopped"
+        );
+        tokio::task::block_in_place(|| rabbit.start_app());
+        let down = outage.elapsed();
+        assert!(
+            wait_for(Duration::from_secs(120), || async {
+                readyz().await == Some(200)
+            })
+            .await,
+            "round {round}: worker not ready again after the broker came back:\n{}",
+            worker.log_text()
+        );
+        println!(
+            "round {round}: broker down {:.1} s ({samples} /healthz + /readyz samples), worker ready again {:.1} s after the outage began",
+            down.as_secs_f64(),
+            outage.elapsed().as_secs_f64()
+        );
+        tokio::time::timeout(Duration::from_secs(60), during)
+            .await
+            .expect("jobs submitted during the outage not accepted after it")
+            .unwrap();
+        for i in first + BEFORE + DURING..first + ROUND {
+            let (u, id) = page(i);
+            broker.publish_job(&u, &id).await;
+        }
+
+        // Every job of the round ends with exactly one outcome: an article, with one message_id however
+        // often it was (re)published, and nothing else.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let done = |ids: &HashMap<String, HashSet<String>>| {
+            (first..first + ROUND).all(|i| ids.contains_key(&format!("job-{i}")))
+        };
+        while !done(&message_ids) && Instant::now() < deadline {
+            for m in broker.outputs(ROUND, Duration::from_secs(2)).await {
+                record(&mut message_ids, &m);
+                copies += 1;
+            }
+        }
+        let missing: Vec<String> = (first..first + ROUND)
+            .map(|i| format!("job-{i}"))
+            .filter(|id| !message_ids.contains_key(id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "round {round}: jobs without an outcome: {missing:?}\n{}",
+            worker.log_text()
+        );
     }
-    // Late copies of redelivered jobs, if any, arrive within the confirm round-trip.
+    // Late copies of redelivered jobs, if any, arrive within a confirm round-trip.
     for m in broker.outputs(N, Duration::from_secs(3)).await {
         record(&mut message_ids, &m);
         copies += 1;
     }
-    let missing: Vec<String> = (0..N)
-        .map(|i| format!("job-{i}"))
-        .filter(|id| !message_ids.contains_key(id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "jobs without an outcome: {missing:?}\n{}",
-        worker.log_text()
-    );
+    assert_eq!(message_ids.len(), N, "outputs for jobs never submitted");
     for (id, ids) in &message_ids {
         assert_eq!(
             ids.len(),
@@ -185,13 +196,17 @@ async fn worker_rides_out_a_broker_restart() {
         !log.contains(&rabbit.password),
         "the AMQP password is in the log"
     );
+    assert!(
+        log.contains("broker session lost; rebuilding"),
+        "the 25 s outage should outlast lapin's recovery and rebuild the session:\n{log}"
+    );
     for line in log
         .lines()
         .filter(|l| l.contains("paperboy::worker") && l.contains("broker"))
     {
         println!("worker: {line}");
     }
-    println!("{N} jobs, {copies} output messages, one outcome each across the restart");
+    println!("{N} jobs, {copies} output messages, one outcome each across both restarts");
     drop(worker);
     broker.cleanup().await;
 }
