@@ -525,6 +525,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("disk"), "{e}");
+        let e = Settings::load_with_env(
+            None,
+            env(&[("PAPERBOY__REDIS__CA_FILE", "/nonexistent/ca.pem")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("redis.ca_file") && e.contains("does not exist"),
+            "{e}"
+        );
     }
 
     #[test]
