@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{wait_for, FixtureServer, TestBroker};
 use paperboy::config::Settings;
+use paperboy::fetch::Fetcher;
 use private_services::{free_port, get, LoggedWorker, PrivateRabbit, PrivateRedis, TestCerts};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,6 +72,21 @@ async fn worker_runs_on_amqps_and_rediss_with_a_private_ca() {
         .to_string();
     println!("rediss:// to localhost: {e}");
     assert!(e.contains("does not name the host in redis.url"), "{e}");
+
+    // The page fetcher (reqwest) still does TLS with ring installed as the process default (the connects
+    // above installed it): against the broker's TLS port it gets as far as checking the certificate, which
+    // it refuses because the test CA is not a web CA.
+    assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    let fetcher = paperboy::fetch::HttpClient::new(&broker.settings.fetch).unwrap();
+    let tls_url =
+        url::Url::parse(&format!("https://127.0.0.1:{}/", rabbit.tls_port.unwrap())).unwrap();
+    let e = fetcher.fetch(&tls_url).await.unwrap_err();
+    println!("https:// to the broker's TLS port: {e}");
+    assert!(
+        matches!(e, paperboy::fetch::FetchError::Tls { .. })
+            && e.to_string().contains("UnknownIssuer"),
+        "{e:?}"
+    );
 
     let mut worker = LoggedWorker::spawn(&broker.env);
     let base = format!("http://{listen}");
