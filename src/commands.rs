@@ -76,7 +76,7 @@ pub async fn submit(
         urls.extend(more);
         invalid += bad;
     }
-    let conn = amqp::connect(settings.amqp_url(), "paperboy-submit").await?;
+    let conn = amqp::connect(settings, "paperboy-submit").await?;
     let publisher = Publisher::open(
         &conn,
         Duration::from_millis(settings.amqp.confirm_timeout_ms),
@@ -150,7 +150,7 @@ pub async fn tail(
     idle: Option<Duration>,
     out: &mut (dyn Write + Send),
 ) -> Result<usize, AmqpError> {
-    let conn = amqp::connect(settings.amqp_url(), "paperboy-tail").await?;
+    let conn = amqp::connect(settings, "paperboy-tail").await?;
     let ch = conn
         .create_channel()
         .await
@@ -404,7 +404,7 @@ pub async fn dlq_list(
     max: usize,
     out: &mut (dyn Write + Send),
 ) -> Result<usize, AmqpError> {
-    let conn = amqp::connect(settings.amqp_url(), "paperboy-dlq").await?;
+    let conn = amqp::connect(settings, "paperboy-dlq").await?;
     let (ch, queue) = dead_letter_channel(&conn, settings).await?;
     let mut n = 0;
     while n < max {
@@ -434,7 +434,7 @@ pub async fn dlq_list(
 /// Move up to `max` dead letters back to the jobs queue (attempt count reset), each acked only after its
 /// republish is confirmed. Undecodable bodies are moved too: fix them first, or purge the queue.
 pub async fn dlq_replay(settings: &Settings, max: usize) -> Result<usize, AmqpError> {
-    let conn = amqp::connect(settings.amqp_url(), "paperboy-dlq").await?;
+    let conn = amqp::connect(settings, "paperboy-dlq").await?;
     let publisher = Publisher::open(
         &conn,
         Duration::from_millis(settings.amqp.confirm_timeout_ms),

@@ -71,6 +71,8 @@ pub struct AmqpSettings {
     pub delivery_limit: u32,
     pub delay_queue: String,
     pub confirm_timeout_ms: u64,
+    /// PEM file of CA certificates trusted for amqps:// in addition to the system store (empty = none).
+    pub ca_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +135,8 @@ pub struct RedisSettings {
     /// Empty = embedded mode. Secret because it may carry a password.
     pub url: SecretString,
     pub key_prefix: String,
+    /// PEM file of CA certificates trusted for rediss:// instead of the system store (empty = system store).
+    pub ca_file: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -359,6 +363,18 @@ impl Settings {
                 }
             }
         }
+        for (key, file) in [
+            ("amqp.ca_file", &self.amqp.ca_file),
+            ("redis.ca_file", &self.redis.ca_file),
+        ] {
+            if !file.is_empty() && !Path::new(file).is_file() {
+                return Err(invalid(
+                    key,
+                    format!("{file:?}"),
+                    "empty or the path of a PEM file of CA certificates (the file does not exist)",
+                ));
+            }
+        }
         if self.dedup.store == DedupStoreKind::Redis && redis_url.is_empty() {
             return Err(invalid(
                 "dedup.store",
@@ -509,6 +525,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("disk"), "{e}");
+        let e = Settings::load_with_env(
+            None,
+            env(&[("PAPERBOY__REDIS__CA_FILE", "/nonexistent/ca.pem")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("redis.ca_file") && e.contains("does not exist"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`commands`]: the `submit`, `tail`, `scrape` and `extract` subcommands.
 //! - [`metrics`]: every metric name in one place; `/metrics`, `/healthz`, `/readyz`.
 //! - [`pipeline`]: job -> article/outcome decision without a broker (shared by `work` and `scrape`).
+//! - [`redis_conn`]: the Redis connection (redis:// or rediss:// with `redis.ca_file`).
+//! - [`tls`]: one rustls crypto provider (ring) for the process, CA files, hints for TLS errors.
 
 pub mod amqp;
 pub mod commands;
@@ -21,4 +23,6 @@ pub mod fetch;
 pub mod message;
 pub mod metrics;
 pub mod pipeline;
+pub mod redis_conn;
+pub mod tls;
 pub mod worker;

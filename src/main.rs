@@ -191,7 +191,7 @@ async fn run_async(command: Command, settings: Arc<Settings>) -> anyhow::Result<
 }
 
 async fn run_worker(settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
-    let redis = redis_connection(&settings).await?;
+    let redis = paperboy::redis_conn::connect(&settings).await?;
     let fetcher = fetch::PoliteFetcher::new(&settings, redis.clone())?;
     let seen = dedup::build_store(&settings, redis.clone()).await?;
     let processor = pipeline::Processor::new(Arc::new(fetcher), Arc::new(seen), settings.clone());
@@ -248,30 +248,6 @@ fn extract(settings: &Settings, url: Option<&str>, files: &[String]) -> anyhow::
     } else {
         ExitCode::from(1)
     })
-}
-
-async fn redis_connection(
-    settings: &Settings,
-) -> anyhow::Result<Option<redis::aio::ConnectionManager>> {
-    let Some(url) = settings.redis_url() else {
-        return Ok(None);
-    };
-    let redacted = paperboy::config::redact_url(url);
-    let client = redis::Client::open(url)
-        .with_context(|| format!("redis.url {redacted} is not a valid Redis URL"))?;
-    let conn = tokio::time::timeout(
-        Duration::from_secs(10),
-        redis::aio::ConnectionManager::new(client),
-    )
-    .await
-    .with_context(|| format!("connecting to Redis at {redacted} timed out"))?
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "cannot connect to Redis at {redacted}: {}",
-            e.to_string().replace(url, &redacted)
-        )
-    })?;
-    Ok(Some(conn))
 }
 
 /// First SIGTERM/SIGINT: graceful shutdown. Second: exit at once (unacked jobs are redelivered).

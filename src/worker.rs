@@ -34,6 +34,12 @@ use crate::message::{Job, Outcome};
 use crate::metrics::{Health, Metrics};
 use crate::pipeline::{make_outcome, Decision, JobInput, Processor};
 
+/// How often the worker looks at its broker connections (for `/readyz` and to notice a stalled recovery).
+const CONNECTION_CHECK: Duration = Duration::from_millis(250);
+/// How long the connections may stay down while lapin recovers them before the session is rebuilt from
+/// scratch. lapin makes up to `amqp::RECONNECT_ATTEMPTS` attempts (about 12 s) and then stops silently.
+const RECOVERY_WAIT: Duration = Duration::from_secs(15);
+
 /// A worker process's consuming loop, rebuilt by [`Worker::run`] after broker failures.
 pub struct Worker<F, S> {
     processor: Processor<F, S>,
@@ -81,6 +87,7 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
             if sessions > 1 {
                 self.metrics.reconnected("amqp");
             }
+            let started = Instant::now();
             match self.run_session(&shutdown).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
@@ -88,6 +95,10 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
                     self.health.set_consumer_running(false);
                     if shutdown.is_cancelled() {
                         return Ok(());
+                    }
+                    if started.elapsed() > Duration::from_secs(60) {
+                        // The session ran fine for a while: this is a new outage, start backing off afresh.
+                        backoff = Duration::from_millis(500);
                     }
                     warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "broker session lost; rebuilding");
                     tokio::select! {
@@ -102,9 +113,8 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
 
     /// One broker session: connect, declare, consume until shutdown or an unrecoverable error.
     async fn run_session(&self, shutdown: &CancellationToken) -> Result<(), AmqpError> {
-        let url = self.settings.amqp_url();
-        let consume_conn = amqp::connect(url, "paperboy-worker-consume").await?;
-        let publish_conn = amqp::connect(url, "paperboy-worker-publish").await?;
+        let consume_conn = amqp::connect(&self.settings, "paperboy-worker-consume").await?;
+        let publish_conn = amqp::connect(&self.settings, "paperboy-worker-publish").await?;
         let confirm_timeout = Duration::from_millis(self.settings.amqp.confirm_timeout_ms);
         let publisher = Publisher::open(&publish_conn, confirm_timeout).await?;
         self.topology.declare(publisher.channel()).await?;
@@ -132,10 +142,38 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
         info!(queue = %self.topology.jobs_queue, prefetch, "consuming");
 
         let tracker = TaskTracker::new();
+        // lapin's auto-recovery neither tells the consumer stream that the connection is down nor, when it
+        // gives up reconnecting, that it stopped trying: watch both connections for /readyz, and rebuild the
+        // session when they stay down longer than lapin's recovery can take.
+        let mut watch = tokio::time::interval(CONNECTION_CHECK);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut down_since: Option<Instant> = None;
         let result = loop {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break Ok(()),
+                _ = watch.tick() => {
+                    let up = consume_conn.status().connected() && publish_conn.status().connected();
+                    self.health.set_broker_connected(up);
+                    match (up, down_since) {
+                        (true, None) => {}
+                        (true, Some(since)) => {
+                            down_since = None;
+                            self.metrics.reconnected("amqp");
+                            info!(down_ms = since.elapsed().as_millis() as u64, "broker connection recovered");
+                        }
+                        (false, None) => {
+                            down_since = Some(Instant::now());
+                            warn!(reconnecting = consume_conn.status().reconnecting(), "broker connection lost; lapin is reconnecting");
+                        }
+                        (false, Some(since)) if since.elapsed() > RECOVERY_WAIT => {
+                            break Err(AmqpError::Consume(format!(
+                                "the broker connection did not recover within {RECOVERY_WAIT:?}"
+                            )));
+                        }
+                        (false, Some(_)) => {}
+                    }
+                }
                 next = consumer.next() => match next {
                     Some(Ok(delivery)) => {
                         let ctx = JobContext { processor: self.processor.clone(), publisher: publisher.clone(), topology: self.topology.clone(), settings: self.settings.clone(), metrics: self.metrics.clone() };
@@ -144,12 +182,14 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
                     Some(Err(e)) => {
                         warn!(error = %e, "consumer error; waiting for lapin recovery");
                         self.health.set_broker_connected(false);
-                        if let Err(e) = channel.wait_for_recovery(e).await {
-                            break Err(AmqpError::Consume(e.to_string()));
+                        down_since.get_or_insert_with(Instant::now);
+                        match tokio::time::timeout(RECOVERY_WAIT, channel.wait_for_recovery(e)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => break Err(AmqpError::Consume(e.to_string())),
+                            Err(_) => break Err(AmqpError::Consume(format!(
+                                "the consumer did not recover within {RECOVERY_WAIT:?}"
+                            ))),
                         }
-                        self.health.set_broker_connected(true);
-                        self.metrics.reconnected("amqp");
-                        info!("broker connection recovered");
                     }
                     None => break Err(AmqpError::Consume("the broker cancelled the consumer (queue deleted?)".into())),
                 }

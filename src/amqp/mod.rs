@@ -7,10 +7,12 @@ mod topology;
 
 use std::time::Duration;
 
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Connect, Connection, ConnectionProperties};
 
-use crate::config::redact_url;
+use crate::config::{redact_url, Settings};
+use crate::tls;
 
 pub use publisher::Publisher;
 pub use topology::{Topology, DELAY_TIERS_MS};
@@ -32,10 +34,15 @@ pub const HEADER_DEFERRALS: &str = "x-paperboy-deferrals";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AmqpError {
-    #[error(
-        "cannot connect to the broker at {url}: {detail} (is RabbitMQ running? check amqp.url)"
-    )]
-    Connect { url: String, detail: String },
+    #[error("cannot connect to the broker at {url}: {detail} ({hint})")]
+    Connect {
+        url: String,
+        detail: String,
+        /// What to check: the broker, `amqp.ca_file` or the host name (see [`tls::connect_hint`]).
+        hint: String,
+    },
+    #[error(transparent)]
+    CaFile(#[from] tls::CaFileError),
     #[error("cannot open a channel: {0}")]
     Channel(String),
     #[error("cannot declare {what}: {detail}. If it exists with other arguments, delete it or choose another name in the config")]
@@ -63,8 +70,20 @@ pub enum AmqpError {
 /// supervisor then rebuilds the whole session, so a broker that is down for long is waited for.
 const RECONNECT_ATTEMPTS: usize = 4;
 
-/// Connect with lapin's auto-recovery (reconnect, then replay channels, QoS, consumers and confirms).
-pub async fn connect(url: &str, name: &str) -> Result<Connection, AmqpError> {
+/// Connect to `amqp.url` with lapin's auto-recovery (reconnect, then replay channels, QoS, consumers and
+/// confirms). amqps:// trusts the system store plus `amqp.ca_file`; reconnects reuse the same TLS set-up.
+pub async fn connect(settings: &Settings, name: &str) -> Result<Connection, AmqpError> {
+    let url = settings.amqp_url();
+    tls::install_crypto_provider();
+    let tls_config = OwnedTLSConfig {
+        identity: None,
+        cert_chain: match settings.amqp.ca_file.as_str() {
+            "" => None,
+            path => Some(
+                String::from_utf8_lossy(&tls::read_ca_file("amqp.ca_file", path)?).into_owned(),
+            ),
+        },
+    };
     let props = ConnectionProperties::default()
         .enable_auto_recover()
         .configure_backoff(|b| {
@@ -72,12 +91,16 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, AmqpError> {
                 .with_max_delay(Duration::from_secs(5))
         })
         .with_connection_name(LongString::from(name));
-    Connection::connect(url, props)
+    let connect_error = |detail: String| AmqpError::Connect {
+        hint: tls::connect_hint(&detail, "amqp.url", "amqp.ca_file"),
+        url: redact_url(url),
+        detail,
+    };
+    let runtime = lapin::runtime::default_runtime()
+        .map_err(|e| connect_error(format!("no async runtime: {e}")))?;
+    url.connect_with_config(props, tls_config, runtime)
         .await
-        .map_err(|e| AmqpError::Connect {
-            url: redact_url(url),
-            detail: scrub(&e.to_string(), url),
-        })
+        .map_err(|e| connect_error(scrub(&e.to_string(), url)))
 }
 
 /// Remove a URL (with its password) from an error text.

@@ -175,6 +175,8 @@ impl Drop for FixtureServer {
 
 /// Unique broker names for one test, the env vars that select them, and helpers to read results.
 pub struct TestBroker {
+    /// The broker the test itself talks to (default [`amqp_url`]; tests with a private broker set theirs).
+    pub amqp_url: String,
     pub prefix: String,
     pub env: Vec<(String, String)>,
     pub settings: Settings,
@@ -239,6 +241,7 @@ impl TestBroker {
         }
         let settings = Settings::load_with_env(None, env.clone()).expect("test settings");
         Self {
+            amqp_url: amqp_url(),
             prefix,
             env,
             settings,
@@ -250,7 +253,7 @@ impl TestBroker {
     }
 
     pub async fn channel(&self) -> (Connection, Channel) {
-        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        let conn = Connection::connect(&self.amqp_url, ConnectionProperties::default())
             .await
             .expect("connect to RabbitMQ");
         let ch = conn.create_channel().await.unwrap();
