@@ -69,7 +69,11 @@ async fn three_workers_keep_the_per_host_interval_together() {
     );
 
     let ideal = Duration::from_millis(INTERVAL_MS * (PER_HOST as u64 - 1));
-    let tolerance = Duration::from_millis(5);
+    // The limiter spaces request *starts* (on Redis' clock); the server sees arrivals, which also carry
+    // each request's own send path (a new connection vs a pooled one, a worker thread waking late on a
+    // loaded machine): arrivals 300 ms apart at the worker were seen 293 ms apart here under load 7.
+    // 20 ms of that jitter is allowed; a real breach (two workers in one slot) shows as a gap near 0.
+    let tolerance = Duration::from_millis(20);
     let mut worst_gap = Duration::MAX;
     let mut span = Duration::ZERO;
     for site in &sites {
