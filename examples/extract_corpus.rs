@@ -14,6 +14,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The allocator the `paperboy` binary uses (src/main.rs), so the figures are the service's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn read_page(path: &Path) -> std::io::Result<Vec<u8>> {
     let raw = std::fs::read(path)?;
     if path.extension().is_some_and(|e| e == "gz") {

@@ -291,15 +291,22 @@ fn binary_kind(body: &[u8]) -> Option<&'static str> {
 }
 
 /// Cheap upper estimate of element nesting depth on the raw markup: counts start tags of
-/// non-void elements minus end tags. Stops counting once `limit` is exceeded.
+/// non-void elements minus end tags. Stops counting once `limit` is exceeded. Linear: every search
+/// moves forward (memchr/memmem), and an unterminated comment or raw-text element ends the scan
+/// (the parser treats the rest of the document as its content too).
 fn nesting_depth(html: &str, limit: usize) -> usize {
     let b = html.as_bytes();
     let mut depth: usize = 0;
     let mut max = 0;
     let mut i = 0;
     let n = b.len();
+    // Position of the next `>` at or after `i` (None: there is none left), cached so that many
+    // start tags without a `>` cannot make the self-closing check quadratic.
+    let mut next_gt: Option<usize> = Some(0);
     while i < n {
-        let Some(off) = memchr_lt(&b[i..]) else { break };
+        let Some(off) = memchr::memchr(b'<', &b[i..]) else {
+            break;
+        };
         i += off + 1;
         if i >= n {
             break;
@@ -312,8 +319,9 @@ fn nesting_depth(html: &str, limit: usize) -> usize {
         if c == b'!' || c == b'?' {
             // Comments/doctype: skip to the end of the comment.
             if b[i..].starts_with(b"!--") {
-                if let Some(e) = find(&b[i..], b"-->") {
-                    i += e + 3;
+                match memchr::memmem::find(&b[i..], b"-->") {
+                    Some(e) => i += e + 3,
+                    None => break,
                 }
             }
             continue;
@@ -363,17 +371,18 @@ fn nesting_depth(html: &str, limit: usize) -> usize {
         }
         if matches!(nm, b"script" | b"style" | b"textarea" | b"title") {
             // Raw text: skip to the matching end tag.
-            let mut close = Vec::with_capacity(10);
-            close.extend_from_slice(b"</");
-            close.extend_from_slice(nm);
-            if let Some(e) = find_ci(&b[i..], &close) {
-                i += e + close.len();
+            match find_end_tag(&b[i..], nm) {
+                Some(e) => i += e + 2 + nm.len(),
+                None => break,
             }
             continue;
         }
         // Self-closing syntax.
-        if let Some(gt) = b[i..].iter().position(|&x| x == b'>') {
-            if gt > 0 && b[i + gt - 1] == b'/' {
+        if next_gt.is_some_and(|g| g < i) {
+            next_gt = memchr::memchr(b'>', &b[i..]).map(|g| i + g);
+        }
+        if let Some(g) = next_gt {
+            if g > i && b[g - 1] == b'/' {
                 continue;
             }
         }
@@ -388,17 +397,21 @@ fn nesting_depth(html: &str, limit: usize) -> usize {
     max
 }
 
-fn memchr_lt(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&x| x == b'<')
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
+/// Offset of the first `</name` (ASCII case-insensitive; `name` is lowercase) in `hay`.
+fn find_end_tag(hay: &[u8], name: &[u8]) -> Option<usize> {
+    let mut k = 0;
+    while let Some(off) = memchr::memchr(b'<', &hay[k..]) {
+        let at = k + off;
+        let rest = &hay[at + 1..];
+        if rest.len() > name.len()
+            && rest[0] == b'/'
+            && rest[1..=name.len()].eq_ignore_ascii_case(name)
+        {
+            return Some(at);
+        }
+        k = at + 1;
+    }
+    None
 }
 
 #[cfg(test)]
