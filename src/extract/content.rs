@@ -82,7 +82,28 @@ fn context_bits(dom: &Dom<'_>) -> Vec<u8> {
     bits
 }
 
-fn aggregate(dom: &Dom<'_>, excluded: &[bool], bits: &[u8]) -> Vec<Agg> {
+/// (non-whitespace chars, commas) of every text node outside `hard` exclusions, measured once for
+/// both aggregation passes (the soft exclusions only remove more).
+fn text_measures(dom: &Dom<'_>, hard: &[bool]) -> Vec<(u32, u32)> {
+    dom.nodes
+        .iter()
+        .zip(hard)
+        .map(|(node, &h)| {
+            if node.tag == Tag::Text && !h {
+                (char_len(node.text), commas(node.text))
+            } else {
+                (0, 0)
+            }
+        })
+        .collect()
+}
+
+fn aggregate(
+    dom: &Dom<'_>,
+    excluded: &[bool],
+    bits: &[u8],
+    measures: &[(u32, u32)],
+) -> Vec<Agg> {
     let n = dom.nodes.len();
     let mut agg = vec![Agg::default(); n];
     for i in (0..n).rev() {
@@ -92,10 +113,10 @@ fn aggregate(dom: &Dom<'_>, excluded: &[bool], bits: &[u8]) -> Vec<Agg> {
         }
         match node.tag {
             Tag::Text => {
-                let c = char_len(node.text);
+                let (c, cm) = measures[i];
                 let a = &mut agg[i];
                 a.chars = c;
-                a.commas = commas(node.text);
+                a.commas = cm;
                 if bits[i] & IN_LINK != 0 {
                     a.link_chars = c;
                 }
@@ -137,7 +158,8 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
         let inherited = p < n && hard[p];
         hard[i] = inherited || node.tag.is_junk();
     }
-    let raw = aggregate(dom, &hard, &bits);
+    let measures = text_measures(dom, &hard);
+    let raw = aggregate(dom, &hard, &bits, &measures);
     let body = find_body(dom);
     let total = raw[body].chars.max(1);
     // Pass 2: soft exclusions, guarded.
@@ -185,7 +207,7 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
         // Header inside an article often holds nothing but title/byline: dropping is right.
         excluded[i] = true;
     }
-    let agg = aggregate(dom, &excluded, &bits);
+    let agg = aggregate(dom, &excluded, &bits, &measures);
     Analysis {
         excluded,
         agg,

@@ -337,67 +337,64 @@ const SUBSTR: &[(&str, u32)] = &[
     ("paywall", F_POPUP),
 ];
 
-/// Exact tokens (class/id values split on `-`, `_` and spaces).
-const TOKENS: &[(&str, u32)] = &[
-    ("ad", F_AD),
-    ("ads", F_AD),
-    ("adv", F_AD),
-    ("advertisement", F_AD),
-    ("promo", F_AD),
-    ("promotion", F_AD),
-    ("banner", F_AD),
-    ("nav", F_NAV),
-    ("navigation", F_NAV),
-    ("menu", F_NAV),
-    ("pager", F_NAV),
-    ("skip", F_NAV),
-    ("footer", F_FOOTER),
-    ("foot", F_FOOTER),
-    ("copyright", F_FOOTER),
-    ("header", F_HEADER),
-    ("masthead", F_HEADER),
-    ("topbar", F_HEADER),
-    ("toolbar", F_NAV),
-    ("tags", F_TAGS),
-    ("tag", F_TAGS),
-    ("tagged", F_TAGS),
-    ("keywords", F_TAGS),
-    ("topics", F_TAGS),
-    ("categories", F_TAGS),
-    ("meta", F_META),
-    ("metadata", F_META),
-    ("info", F_META),
-    ("date", F_BYLINE),
-    ("time", F_BYLINE),
-    ("published", F_BYLINE),
-    ("hidden", F_HIDDEN),
-    ("hide", F_HIDDEN),
-    ("print", F_HIDDEN),
-    ("aside", F_SIDEBAR),
-    ("rail", F_SIDEBAR),
-    ("sidebar", F_SIDEBAR),
-    ("side", F_SIDEBAR),
-    ("follow", F_SHARE),
-    ("content", F_CONTENT),
-    ("article", F_CONTENT),
-    ("story", F_CONTENT),
-    ("post", F_CONTENT),
-    ("entry", F_CONTENT),
-    ("main", F_CONTENT),
-    ("text", F_CONTENT),
-    ("body", F_CONTENT),
-    ("title", F_TITLE),
-];
+/// Exact tokens (class/id values split on `-`, `_` and spaces): a `match`, which compiles to a
+/// length switch instead of a linear scan of string comparisons.
+fn token_flag(tok: &str) -> u32 {
+    match tok {
+        "ad" => F_AD,
+        "ads" => F_AD,
+        "adv" => F_AD,
+        "advertisement" => F_AD,
+        "promo" => F_AD,
+        "promotion" => F_AD,
+        "banner" => F_AD,
+        "nav" => F_NAV,
+        "navigation" => F_NAV,
+        "menu" => F_NAV,
+        "pager" => F_NAV,
+        "skip" => F_NAV,
+        "footer" => F_FOOTER,
+        "foot" => F_FOOTER,
+        "copyright" => F_FOOTER,
+        "header" => F_HEADER,
+        "masthead" => F_HEADER,
+        "topbar" => F_HEADER,
+        "toolbar" => F_NAV,
+        "tags" => F_TAGS,
+        "tag" => F_TAGS,
+        "tagged" => F_TAGS,
+        "keywords" => F_TAGS,
+        "topics" => F_TAGS,
+        "categories" => F_TAGS,
+        "meta" => F_META,
+        "metadata" => F_META,
+        "info" => F_META,
+        "date" => F_BYLINE,
+        "time" => F_BYLINE,
+        "published" => F_BYLINE,
+        "hidden" => F_HIDDEN,
+        "hide" => F_HIDDEN,
+        "print" => F_HIDDEN,
+        "aside" => F_SIDEBAR,
+        "rail" => F_SIDEBAR,
+        "sidebar" => F_SIDEBAR,
+        "side" => F_SIDEBAR,
+        "follow" => F_SHARE,
+        "content" => F_CONTENT,
+        "article" => F_CONTENT,
+        "story" => F_CONTENT,
+        "post" => F_CONTENT,
+        "entry" => F_CONTENT,
+        "main" => F_CONTENT,
+        "text" => F_CONTENT,
+        "body" => F_CONTENT,
+        "title" => F_TITLE,
+        _ => 0,
+    }
+}
 
 static AC: LazyLock<AhoCorasick> =
     LazyLock::new(|| AhoCorasick::new(SUBSTR.iter().map(|(p, _)| *p)).expect("static patterns"));
-
-fn token_flag(tok: &str) -> u32 {
-    TOKENS
-        .iter()
-        .find(|(t, _)| *t == tok)
-        .map_or(0, |(_, f)| *f)
-}
 
 /// Flags from one class/id value (already lowercased).
 fn value_flags(v: &str) -> u32 {
