@@ -98,12 +98,7 @@ fn text_measures(dom: &Dom<'_>, hard: &[bool]) -> Vec<(u32, u32)> {
         .collect()
 }
 
-fn aggregate(
-    dom: &Dom<'_>,
-    excluded: &[bool],
-    bits: &[u8],
-    measures: &[(u32, u32)],
-) -> Vec<Agg> {
+fn aggregate(dom: &Dom<'_>, excluded: &[bool], bits: &[u8], measures: &[(u32, u32)]) -> Vec<Agg> {
     let n = dom.nodes.len();
     let mut agg = vec![Agg::default(); n];
     for i in (0..n).rev() {

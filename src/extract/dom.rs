@@ -445,7 +445,8 @@ fn element_flags(e: &Element, lower: &mut String) -> u32 {
             continue;
         }
         lower.clear();
-        lower.extend(v.chars().map(|c| c.to_ascii_lowercase()));
+        lower.push_str(v);
+        lower.make_ascii_lowercase();
         // CamelCase ids ("articleBody") are covered by lowercasing + substrings.
         for part in lower.split_ascii_whitespace() {
             f |= value_flags(part);

@@ -62,7 +62,13 @@ pub fn fold(s: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.extend(w.chars().flat_map(char::to_lowercase));
+        if w.is_ascii() {
+            let at = out.len();
+            out.push_str(w);
+            out[at..].make_ascii_lowercase();
+        } else {
+            out.extend(w.chars().flat_map(char::to_lowercase));
+        }
     }
     out
 }
@@ -95,7 +101,13 @@ mod tests {
 
     #[test]
     fn ascii_fast_paths_agree_with_the_char_walk() {
-        for s in ["", " a\tb\nc\x0Bd\x0Ce\rf ", "a, b,, c", "\x1C\x1Fx", "x\u{A0}y, z，、"] {
+        for s in [
+            "",
+            " a\tb\nc\x0Bd\x0Ce\rf ",
+            "a, b,, c",
+            "\x1C\x1Fx",
+            "x\u{A0}y, z，、",
+        ] {
             let slow_len = s.chars().filter(|c| !c.is_whitespace()).count() as u32;
             let slow_commas = s
                 .chars()
