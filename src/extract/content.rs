@@ -452,8 +452,8 @@ pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) 
     let mut out: Vec<Para> = Vec::new();
     let mut cur = String::new();
     let mut cur_kind = ParaKind::Para;
-    // Open blocks: (end, tag).
-    let mut stack: Vec<(u32, Tag)> = Vec::new();
+    // Open blocks: (end, tag, paragraph kind inside it), so the current kind is the top's.
+    let mut stack: Vec<(u32, Tag, ParaKind)> = Vec::new();
     let mut pre_depth = 0usize;
 
     fn flush(out: &mut Vec<Para>, cur: &mut String, kind: ParaKind) {
@@ -471,7 +471,7 @@ pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) 
         let end = dom.nodes[root].end as usize;
         let mut j = root;
         while j < end {
-            while let Some(&(e, t)) = stack.last() {
+            while let Some(&(e, t, _)) = stack.last() {
                 if e as usize <= j {
                     stack.pop();
                     if t == Tag::Pre {
@@ -517,14 +517,15 @@ pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) 
                     if t == Tag::Pre {
                         pre_depth += 1;
                     }
-                    stack.push((node.end, t));
-                    cur_kind = stack_kind(&stack);
+                    let kind = own_kind(t).unwrap_or_else(|| stack_kind(&stack));
+                    stack.push((node.end, t, kind));
+                    cur_kind = kind;
                 }
                 _ => {}
             }
             j += 1;
         }
-        while let Some((_, t)) = stack.pop() {
+        while let Some((_, t, _)) = stack.pop() {
             if t == Tag::Pre {
                 pre_depth = pre_depth.saturating_sub(1);
             }
@@ -535,22 +536,24 @@ pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) 
     out
 }
 
-fn stack_kind(stack: &[(u32, Tag)]) -> ParaKind {
-    for &(_, t) in stack.iter().rev() {
-        if t == Tag::Pre {
-            return ParaKind::Pre;
-        }
-        if t.is_heading() {
-            return ParaKind::Heading;
-        }
-        if matches!(t, Tag::Li | Tag::Dt | Tag::Dd) {
-            return ParaKind::Item;
-        }
-        if matches!(t, Tag::P | Tag::Blockquote) {
-            return ParaKind::Para;
-        }
+/// The paragraph kind a block sets for its content, if it sets one.
+fn own_kind(t: Tag) -> Option<ParaKind> {
+    if t == Tag::Pre {
+        Some(ParaKind::Pre)
+    } else if t.is_heading() {
+        Some(ParaKind::Heading)
+    } else if matches!(t, Tag::Li | Tag::Dt | Tag::Dd) {
+        Some(ParaKind::Item)
+    } else if matches!(t, Tag::P | Tag::Blockquote) {
+        Some(ParaKind::Para)
+    } else {
+        None
     }
-    ParaKind::Para
+}
+
+/// Kind inside the innermost open block that sets one (O(1): each entry carries it).
+fn stack_kind(stack: &[(u32, Tag, ParaKind)]) -> ParaKind {
+    stack.last().map_or(ParaKind::Para, |&(_, _, k)| k)
 }
 
 /// Paragraph-only fallback: every non-excluded `<p>`/`<pre>`/`<blockquote>` of the body.
