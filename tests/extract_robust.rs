@@ -127,3 +127,48 @@ fn errors_say_what_was_wrong() {
     };
     assert!(e.to_string().contains("5000"));
 }
+
+#[test]
+fn self_closing_slash_on_divs_does_not_hide_deep_nesting() {
+    // `<div/>` opens a div in HTML: 100,000 of them nest 100,000 deep (the parser took ~30 s on
+    // this page before the pre-scan counted them).
+    let html = format!(
+        "<html><body>{}<p>deep text.</p></body></html>",
+        "<div/>".repeat(100_000)
+    );
+    let (r, _) = run(html.as_bytes());
+    assert!(matches!(r, Err(ExtractError::TooDeep { .. })), "{r:?}");
+}
+
+#[test]
+fn many_tags_deep_down_are_cut_off_with_an_error() {
+    // Under the depth limit, but a million tags at depth ~4,000: the parser's scope checks cost
+    // depth x tags (~20 s before this guard).
+    let html = format!(
+        "<html><body>{}{}</body></html>",
+        "<div>".repeat(3_990),
+        "<p></p>".repeat(1_000_000)
+    );
+    let (r, _) = run(html.as_bytes());
+    match r {
+        Err(e @ ExtractError::TooComplex { .. }) => assert!(e.to_string().contains("nesting")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unterminated_comments_and_scripts_do_not_stall_the_pre_scan() {
+    // Each opener swallows the rest of the page for the parser; the scan must see that too rather
+    // than search to the end of the page again from every opener.
+    let lead = "<html><body><p>The visible paragraph before the broken markup is still the article text.</p>";
+    for tail in ["<!--", "<script>"] {
+        let html = format!("{lead}{}", tail.repeat(200_000));
+        let (r, _) = run(html.as_bytes());
+        let text = r.unwrap_or_else(|e| panic!("{tail}: {e}")).text;
+        assert!(text.contains("still the article text"), "{tail}: {text:?}");
+    }
+    // Start tags that never end (no `>` anywhere after them): the estimate counts each as open.
+    let html = format!("{lead}{}", "<a".repeat(200_000));
+    let (r, _) = run(html.as_bytes());
+    assert!(matches!(r, Err(ExtractError::TooDeep { .. })), "{r:?}");
+}

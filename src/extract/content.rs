@@ -82,7 +82,23 @@ fn context_bits(dom: &Dom<'_>) -> Vec<u8> {
     bits
 }
 
-fn aggregate(dom: &Dom<'_>, excluded: &[bool], bits: &[u8]) -> Vec<Agg> {
+/// (non-whitespace chars, commas) of every text node outside `hard` exclusions, measured once for
+/// both aggregation passes (the soft exclusions only remove more).
+fn text_measures(dom: &Dom<'_>, hard: &[bool]) -> Vec<(u32, u32)> {
+    dom.nodes
+        .iter()
+        .zip(hard)
+        .map(|(node, &h)| {
+            if node.tag == Tag::Text && !h {
+                (char_len(node.text), commas(node.text))
+            } else {
+                (0, 0)
+            }
+        })
+        .collect()
+}
+
+fn aggregate(dom: &Dom<'_>, excluded: &[bool], bits: &[u8], measures: &[(u32, u32)]) -> Vec<Agg> {
     let n = dom.nodes.len();
     let mut agg = vec![Agg::default(); n];
     for i in (0..n).rev() {
@@ -92,10 +108,10 @@ fn aggregate(dom: &Dom<'_>, excluded: &[bool], bits: &[u8]) -> Vec<Agg> {
         }
         match node.tag {
             Tag::Text => {
-                let c = char_len(node.text);
+                let (c, cm) = measures[i];
                 let a = &mut agg[i];
                 a.chars = c;
-                a.commas = commas(node.text);
+                a.commas = cm;
                 if bits[i] & IN_LINK != 0 {
                     a.link_chars = c;
                 }
@@ -137,7 +153,8 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
         let inherited = p < n && hard[p];
         hard[i] = inherited || node.tag.is_junk();
     }
-    let raw = aggregate(dom, &hard, &bits);
+    let measures = text_measures(dom, &hard);
+    let raw = aggregate(dom, &hard, &bits, &measures);
     let body = find_body(dom);
     let total = raw[body].chars.max(1);
     // Pass 2: soft exclusions, guarded.
@@ -185,7 +202,7 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
         // Header inside an article often holds nothing but title/byline: dropping is right.
         excluded[i] = true;
     }
-    let agg = aggregate(dom, &excluded, &bits);
+    let agg = aggregate(dom, &excluded, &bits, &measures);
     Analysis {
         excluded,
         agg,
@@ -435,8 +452,8 @@ pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) 
     let mut out: Vec<Para> = Vec::new();
     let mut cur = String::new();
     let mut cur_kind = ParaKind::Para;
-    // Open blocks: (end, tag).
-    let mut stack: Vec<(u32, Tag)> = Vec::new();
+    // Open blocks: (end, tag, paragraph kind inside it), so the current kind is the top's.
+    let mut stack: Vec<(u32, Tag, ParaKind)> = Vec::new();
     let mut pre_depth = 0usize;
 
     fn flush(out: &mut Vec<Para>, cur: &mut String, kind: ParaKind) {
@@ -454,7 +471,7 @@ pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) 
         let end = dom.nodes[root].end as usize;
         let mut j = root;
         while j < end {
-            while let Some(&(e, t)) = stack.last() {
+            while let Some(&(e, t, _)) = stack.last() {
                 if e as usize <= j {
                     stack.pop();
                     if t == Tag::Pre {
@@ -500,14 +517,15 @@ pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) 
                     if t == Tag::Pre {
                         pre_depth += 1;
                     }
-                    stack.push((node.end, t));
-                    cur_kind = stack_kind(&stack);
+                    let kind = own_kind(t).unwrap_or_else(|| stack_kind(&stack));
+                    stack.push((node.end, t, kind));
+                    cur_kind = kind;
                 }
                 _ => {}
             }
             j += 1;
         }
-        while let Some((_, t)) = stack.pop() {
+        while let Some((_, t, _)) = stack.pop() {
             if t == Tag::Pre {
                 pre_depth = pre_depth.saturating_sub(1);
             }
@@ -518,22 +536,24 @@ pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) 
     out
 }
 
-fn stack_kind(stack: &[(u32, Tag)]) -> ParaKind {
-    for &(_, t) in stack.iter().rev() {
-        if t == Tag::Pre {
-            return ParaKind::Pre;
-        }
-        if t.is_heading() {
-            return ParaKind::Heading;
-        }
-        if matches!(t, Tag::Li | Tag::Dt | Tag::Dd) {
-            return ParaKind::Item;
-        }
-        if matches!(t, Tag::P | Tag::Blockquote) {
-            return ParaKind::Para;
-        }
+/// The paragraph kind a block sets for its content, if it sets one.
+fn own_kind(t: Tag) -> Option<ParaKind> {
+    if t == Tag::Pre {
+        Some(ParaKind::Pre)
+    } else if t.is_heading() {
+        Some(ParaKind::Heading)
+    } else if matches!(t, Tag::Li | Tag::Dt | Tag::Dd) {
+        Some(ParaKind::Item)
+    } else if matches!(t, Tag::P | Tag::Blockquote) {
+        Some(ParaKind::Para)
+    } else {
+        None
     }
-    ParaKind::Para
+}
+
+/// Kind inside the innermost open block that sets one (O(1): each entry carries it).
+fn stack_kind(stack: &[(u32, Tag, ParaKind)]) -> ParaKind {
+    stack.last().map_or(ParaKind::Para, |&(_, _, k)| k)
 }
 
 /// Paragraph-only fallback: every non-excluded `<p>`/`<pre>`/`<blockquote>` of the body.

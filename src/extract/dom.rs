@@ -337,67 +337,64 @@ const SUBSTR: &[(&str, u32)] = &[
     ("paywall", F_POPUP),
 ];
 
-/// Exact tokens (class/id values split on `-`, `_` and spaces).
-const TOKENS: &[(&str, u32)] = &[
-    ("ad", F_AD),
-    ("ads", F_AD),
-    ("adv", F_AD),
-    ("advertisement", F_AD),
-    ("promo", F_AD),
-    ("promotion", F_AD),
-    ("banner", F_AD),
-    ("nav", F_NAV),
-    ("navigation", F_NAV),
-    ("menu", F_NAV),
-    ("pager", F_NAV),
-    ("skip", F_NAV),
-    ("footer", F_FOOTER),
-    ("foot", F_FOOTER),
-    ("copyright", F_FOOTER),
-    ("header", F_HEADER),
-    ("masthead", F_HEADER),
-    ("topbar", F_HEADER),
-    ("toolbar", F_NAV),
-    ("tags", F_TAGS),
-    ("tag", F_TAGS),
-    ("tagged", F_TAGS),
-    ("keywords", F_TAGS),
-    ("topics", F_TAGS),
-    ("categories", F_TAGS),
-    ("meta", F_META),
-    ("metadata", F_META),
-    ("info", F_META),
-    ("date", F_BYLINE),
-    ("time", F_BYLINE),
-    ("published", F_BYLINE),
-    ("hidden", F_HIDDEN),
-    ("hide", F_HIDDEN),
-    ("print", F_HIDDEN),
-    ("aside", F_SIDEBAR),
-    ("rail", F_SIDEBAR),
-    ("sidebar", F_SIDEBAR),
-    ("side", F_SIDEBAR),
-    ("follow", F_SHARE),
-    ("content", F_CONTENT),
-    ("article", F_CONTENT),
-    ("story", F_CONTENT),
-    ("post", F_CONTENT),
-    ("entry", F_CONTENT),
-    ("main", F_CONTENT),
-    ("text", F_CONTENT),
-    ("body", F_CONTENT),
-    ("title", F_TITLE),
-];
+/// Exact tokens (class/id values split on `-`, `_` and spaces): a `match`, which compiles to a
+/// length switch instead of a linear scan of string comparisons.
+fn token_flag(tok: &str) -> u32 {
+    match tok {
+        "ad" => F_AD,
+        "ads" => F_AD,
+        "adv" => F_AD,
+        "advertisement" => F_AD,
+        "promo" => F_AD,
+        "promotion" => F_AD,
+        "banner" => F_AD,
+        "nav" => F_NAV,
+        "navigation" => F_NAV,
+        "menu" => F_NAV,
+        "pager" => F_NAV,
+        "skip" => F_NAV,
+        "footer" => F_FOOTER,
+        "foot" => F_FOOTER,
+        "copyright" => F_FOOTER,
+        "header" => F_HEADER,
+        "masthead" => F_HEADER,
+        "topbar" => F_HEADER,
+        "toolbar" => F_NAV,
+        "tags" => F_TAGS,
+        "tag" => F_TAGS,
+        "tagged" => F_TAGS,
+        "keywords" => F_TAGS,
+        "topics" => F_TAGS,
+        "categories" => F_TAGS,
+        "meta" => F_META,
+        "metadata" => F_META,
+        "info" => F_META,
+        "date" => F_BYLINE,
+        "time" => F_BYLINE,
+        "published" => F_BYLINE,
+        "hidden" => F_HIDDEN,
+        "hide" => F_HIDDEN,
+        "print" => F_HIDDEN,
+        "aside" => F_SIDEBAR,
+        "rail" => F_SIDEBAR,
+        "sidebar" => F_SIDEBAR,
+        "side" => F_SIDEBAR,
+        "follow" => F_SHARE,
+        "content" => F_CONTENT,
+        "article" => F_CONTENT,
+        "story" => F_CONTENT,
+        "post" => F_CONTENT,
+        "entry" => F_CONTENT,
+        "main" => F_CONTENT,
+        "text" => F_CONTENT,
+        "body" => F_CONTENT,
+        "title" => F_TITLE,
+        _ => 0,
+    }
+}
 
 static AC: LazyLock<AhoCorasick> =
     LazyLock::new(|| AhoCorasick::new(SUBSTR.iter().map(|(p, _)| *p)).expect("static patterns"));
-
-fn token_flag(tok: &str) -> u32 {
-    TOKENS
-        .iter()
-        .find(|(t, _)| *t == tok)
-        .map_or(0, |(_, f)| *f)
-}
 
 /// Flags from one class/id value (already lowercased).
 fn value_flags(v: &str) -> u32 {
@@ -413,25 +410,49 @@ fn value_flags(v: &str) -> u32 {
     f
 }
 
+/// Value of a plain (no namespace, no prefix) attribute: the same lookup as scraper's
+/// `Element::attr`, without interning `name` as an atom on every call (hashing plus, for names
+/// outside the static set, a global lock).
+pub fn attr<'a>(e: &'a Element, name: &str) -> Option<&'a str> {
+    e.attrs
+        .iter()
+        .find(|(q, _)| q.prefix.is_none() && q.ns.is_empty() && &*q.local == name)
+        .map(|(_, v)| &**v)
+}
+
 fn element_flags(e: &Element, lower: &mut String) -> u32 {
+    // One pass over the attributes instead of one lookup per name.
+    let (mut class, mut id, mut style, mut role, mut itemprop) = (None, None, None, None, None);
     let mut f = 0;
-    for name in ["class", "id"] {
-        if let Some(v) = e.attr(name) {
-            if v.len() > 400 {
-                continue;
-            }
-            lower.clear();
-            lower.extend(v.chars().map(|c| c.to_ascii_lowercase()));
-            // CamelCase ids ("articleBody") are covered by lowercasing + substrings.
-            for part in lower.split_ascii_whitespace() {
-                f |= value_flags(part);
-            }
+    for (q, v) in &e.attrs {
+        if q.prefix.is_some() || !q.ns.is_empty() {
+            continue;
+        }
+        let v: &str = v;
+        match &*q.local {
+            "class" => class = Some(v),
+            "id" => id = Some(v),
+            "hidden" => f |= F_HIDDEN,
+            "aria-hidden" if v == "true" => f |= F_HIDDEN,
+            "style" => style = Some(v),
+            "role" => role = Some(v),
+            "itemprop" => itemprop = Some(v),
+            _ => {}
         }
     }
-    if e.attr("hidden").is_some() || e.attr("aria-hidden") == Some("true") {
-        f |= F_HIDDEN;
+    for v in [class, id].into_iter().flatten() {
+        if v.len() > 400 {
+            continue;
+        }
+        lower.clear();
+        lower.push_str(v);
+        lower.make_ascii_lowercase();
+        // CamelCase ids ("articleBody") are covered by lowercasing + substrings.
+        for part in lower.split_ascii_whitespace() {
+            f |= value_flags(part);
+        }
     }
-    if let Some(s) = e.attr("style") {
+    if let Some(s) = style {
         if s.len() < 500 {
             let s: String = s
                 .chars()
@@ -443,7 +464,7 @@ fn element_flags(e: &Element, lower: &mut String) -> u32 {
             }
         }
     }
-    if let Some(r) = e.attr("role") {
+    if let Some(r) = role {
         f |= match r {
             "navigation" | "menu" | "menubar" => F_NAV,
             "complementary" => F_SIDEBAR,
@@ -455,7 +476,7 @@ fn element_flags(e: &Element, lower: &mut String) -> u32 {
             _ => 0,
         };
     }
-    if let Some(ip) = e.attr("itemprop") {
+    if let Some(ip) = itemprop {
         if ip.contains("articleBody") || ip == "text" || ip.contains("reviewBody") {
             f |= F_BODY;
         }
@@ -530,7 +551,7 @@ impl<'a> Dom<'a> {
     }
 
     pub fn attr(&self, i: usize, name: &str) -> Option<&'a str> {
-        self.nodes[i].elem.and_then(|e| e.attr(name))
+        self.nodes[i].elem.and_then(|e| attr(e, name))
     }
 
     /// Children of `i`, in order.

@@ -176,12 +176,11 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
         }
         // Visible bylines: rel=author links, itemprop=author, byline/author classes.
         if m.byline_authors.len() < 6 && !matches!(node.tag, Tag::Meta | Tag::Link | Tag::Script) {
-            let rel_author = e
-                .attr("rel")
-                .is_some_and(|r| r.split_ascii_whitespace().any(|x| x == "author"));
-            let ip_author = e.attr("itemprop") == Some("author");
+            let rel_author =
+                attr(e, "rel").is_some_and(|r| r.split_ascii_whitespace().any(|x| x == "author"));
+            let ip_author = attr(e, "itemprop") == Some("author");
             let cls_author = node.flags & F_BYLINE != 0
-                && e.attr("class").or(e.attr("id")).is_some_and(|c| {
+                && attr(e, "class").or(attr(e, "id")).is_some_and(|c| {
                     let l = c.to_ascii_lowercase();
                     l.contains("author") || l.contains("byline")
                 });

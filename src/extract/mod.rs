@@ -31,6 +31,12 @@ pub const MAX_NODES: usize = 1_500_000;
 /// Deepest element nesting accepted (checked on the raw markup before parsing: the HTML parser's
 /// scope checks are quadratic in nesting depth).
 pub const MAX_DEPTH: usize = 4_000;
+/// Largest nesting work accepted: the sum, over all start tags, of the nesting depth they open at
+/// (estimated on the raw markup before parsing). The parser's scope checks walk the open-element
+/// stack, so a page that repeats many tags deep down (a million `<p>` under 4,000 `<div>`s) costs
+/// depth x tags even under [`MAX_DEPTH`]. The most demanding page of both benchmark sets needs
+/// ~770,000 (and nests 180 deep).
+pub const MAX_NESTING_WORK: usize = 20_000_000;
 
 /// One page as fetched (or read from disk).
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +90,10 @@ pub enum ExtractError {
         "the page nests elements {depth} or more levels deep, over the extractor's limit of {max}"
     )]
     TooDeep { depth: usize, max: usize },
+    #[error(
+        "the page repeats tags deep in its nesting: {work} or more nesting steps to parse, over the extractor's limit of {max}"
+    )]
+    TooComplex { work: usize, max: usize },
     #[error("the page is not HTML text (binary content: {0})")]
     Binary(&'static str),
 }
@@ -109,11 +119,17 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         .and_then(|h| h.rsplit('.').next())
         .map(str::as_bytes);
     let (html_text, encoding) = charset::decode(body, page.content_type, tld);
-    let depth = nesting_depth(&html_text, MAX_DEPTH);
-    if depth > MAX_DEPTH {
+    let nest = nesting(&html_text, MAX_DEPTH, MAX_NESTING_WORK);
+    if nest.depth > MAX_DEPTH {
         return Err(ExtractError::TooDeep {
-            depth,
+            depth: nest.depth,
             max: MAX_DEPTH,
+        });
+    }
+    if nest.work > MAX_NESTING_WORK {
+        return Err(ExtractError::TooComplex {
+            work: nest.work,
+            max: MAX_NESTING_WORK,
         });
     }
     let doc = scraper::Html::parse_document(&html_text);
@@ -290,30 +306,90 @@ fn binary_kind(body: &[u8]) -> Option<&'static str> {
     None
 }
 
-/// Cheap upper estimate of element nesting depth on the raw markup: counts start tags of
-/// non-void elements minus end tags. Stops counting once `limit` is exceeded.
-fn nesting_depth(html: &str, limit: usize) -> usize {
+/// Nesting estimated on the raw markup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Nesting {
+    /// Deepest nesting reached.
+    depth: usize,
+    /// Sum of the nesting depth at every start tag.
+    work: usize,
+}
+
+/// HTML elements that a `/>` does not close (the parser ignores the slash on non-void HTML
+/// elements: `<div/>` opens a div). Other names with `/>` are taken as self-closing (SVG/MathML).
+fn slash_ignored(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"div"
+            | b"section"
+            | b"article"
+            | b"main"
+            | b"header"
+            | b"footer"
+            | b"nav"
+            | b"aside"
+            | b"ul"
+            | b"ol"
+            | b"dl"
+            | b"table"
+            | b"form"
+            | b"fieldset"
+            | b"blockquote"
+            | b"center"
+            | b"figure"
+            | b"details"
+            | b"h1"
+            | b"h2"
+            | b"h3"
+            | b"h4"
+            | b"h5"
+            | b"h6"
+    )
+}
+
+/// Cheap upper estimate of element nesting on the raw markup: counts start tags of non-void
+/// elements minus end tags, and sums the depth at every start tag. Stops counting once `max_depth`
+/// or `max_work` is exceeded. Linear: every search moves forward (memchr/memmem), and an
+/// unterminated comment or raw-text element ends the scan (the parser treats the rest of the
+/// document as its content too).
+fn nesting(html: &str, max_depth: usize, max_work: usize) -> Nesting {
     let b = html.as_bytes();
     let mut depth: usize = 0;
     let mut max = 0;
+    let mut work: usize = 0;
     let mut i = 0;
     let n = b.len();
+    // Position of the next `>` at or after `i` (None: there is none left), cached so that many
+    // start tags without a `>` cannot make the self-closing check quadratic.
+    let mut next_gt: Option<usize> = Some(0);
     while i < n {
-        let Some(off) = memchr_lt(&b[i..]) else { break };
+        let Some(off) = memchr::memchr(b'<', &b[i..]) else {
+            break;
+        };
         i += off + 1;
         if i >= n {
             break;
         }
         let c = b[i];
         if c == b'/' {
-            depth = depth.saturating_sub(1);
+            // End tag: closes one level, unless it is one of the names never counted as open.
+            let start = i + 1;
+            let mut k = start;
+            while k < n && b[k].is_ascii_alphanumeric() {
+                k += 1;
+            }
+            let (lower, len) = ascii_lower(&b[start..k]);
+            if !uncounted(&lower[..len]) {
+                depth = depth.saturating_sub(1);
+            }
             continue;
         }
         if c == b'!' || c == b'?' {
             // Comments/doctype: skip to the end of the comment.
             if b[i..].starts_with(b"!--") {
-                if let Some(e) = find(&b[i..], b"-->") {
-                    i += e + 3;
+                match memchr::memmem::find(&b[i..], b"-->") {
+                    Some(e) => i += e + 3,
+                    None => break,
                 }
             }
             continue;
@@ -326,79 +402,98 @@ fn nesting_depth(html: &str, limit: usize) -> usize {
             i += 1;
         }
         let name = &b[start..i];
-        let lower: [u8; 8] = {
-            let mut a = [0u8; 8];
-            for (k, ch) in name.iter().take(8).enumerate() {
-                a[k] = ch.to_ascii_lowercase();
-            }
-            a
-        };
-        let nm = &lower[..name.len().min(8)];
-        if matches!(
-            nm,
-            b"area"
-                | b"base"
-                | b"br"
-                | b"col"
-                | b"embed"
-                | b"hr"
-                | b"img"
-                | b"input"
-                | b"link"
-                | b"meta"
-                | b"source"
-                | b"track"
-                | b"wbr"
-                | b"param"
-                | b"p"
-                | b"li"
-                | b"td"
-                | b"tr"
-                | b"option"
-                | b"dt"
-                | b"dd"
-                | b"th"
-        ) {
+        let (lower, len) = ascii_lower(name);
+        let nm = &lower[..len];
+        work += depth;
+        if work > max_work {
+            return Nesting { depth: max, work };
+        }
+        if uncounted(nm) {
             continue;
         }
         if matches!(nm, b"script" | b"style" | b"textarea" | b"title") {
             // Raw text: skip to the matching end tag.
-            let mut close = Vec::with_capacity(10);
-            close.extend_from_slice(b"</");
-            close.extend_from_slice(nm);
-            if let Some(e) = find_ci(&b[i..], &close) {
-                i += e + close.len();
+            match find_end_tag(&b[i..], nm) {
+                Some(e) => i += e + 2 + nm.len(),
+                None => break,
             }
             continue;
         }
         // Self-closing syntax.
-        if let Some(gt) = b[i..].iter().position(|&x| x == b'>') {
-            if gt > 0 && b[i + gt - 1] == b'/' {
+        if next_gt.is_some_and(|g| g < i) {
+            next_gt = memchr::memchr(b'>', &b[i..]).map(|g| i + g);
+        }
+        if let Some(g) = next_gt {
+            if g > i && b[g - 1] == b'/' && !slash_ignored(nm) {
                 continue;
             }
         }
         depth += 1;
         if depth > max {
             max = depth;
-            if max > limit {
-                return max;
+            if max > max_depth {
+                break;
             }
         }
     }
-    max
+    Nesting { depth: max, work }
 }
 
-fn memchr_lt(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&x| x == b'<')
+/// Tag name, ASCII-lowercased, truncated to 12 bytes (every name matched here is shorter; a
+/// truncated longer name matches none of them).
+fn ascii_lower(name: &[u8]) -> ([u8; 12], usize) {
+    let mut a = [0u8; 12];
+    for (k, ch) in name.iter().take(12).enumerate() {
+        a[k] = ch.to_ascii_lowercase();
+    }
+    (a, name.len().min(12))
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Void elements and elements the parser closes implicitly (`<p>`, `<li>`, `<td>`…): never counted
+/// as open, and their end tags close nothing.
+fn uncounted(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"area"
+            | b"base"
+            | b"br"
+            | b"col"
+            | b"embed"
+            | b"hr"
+            | b"img"
+            | b"input"
+            | b"link"
+            | b"meta"
+            | b"source"
+            | b"track"
+            | b"wbr"
+            | b"param"
+            | b"p"
+            | b"li"
+            | b"td"
+            | b"tr"
+            | b"option"
+            | b"dt"
+            | b"dd"
+            | b"th"
+    )
 }
 
-fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
+/// Offset of the first `</name` (ASCII case-insensitive; `name` is lowercase) in `hay`.
+fn find_end_tag(hay: &[u8], name: &[u8]) -> Option<usize> {
+    let mut k = 0;
+    while let Some(off) = memchr::memchr(b'<', &hay[k..]) {
+        let at = k + off;
+        let rest = &hay[at + 1..];
+        if rest.len() > name.len()
+            && rest[0] == b'/'
+            && rest[1..=name.len()].eq_ignore_ascii_case(name)
+        {
+            return Some(at);
+        }
+        k = at + 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -419,9 +514,48 @@ mod tests {
         assert_eq!(run("  \n "), Err(ExtractError::Empty));
     }
 
+    fn depth(html: &str) -> usize {
+        nesting(html, 4000, usize::MAX).depth
+    }
+
     #[test]
     fn depth_estimate() {
-        assert_eq!(nesting_depth("<div><p>a<p>b</div><br><img/>", 100), 1);
-        assert!(nesting_depth(&"<div>".repeat(10_000), 4000) > 4000);
+        assert_eq!(depth("<div><p>a<p>b</div><br><img/>"), 1);
+        assert!(depth(&"<div>".repeat(10_000)) > 4000);
+        // The slash does not close a non-void HTML element; it does close SVG elements.
+        assert!(depth(&"<div/>".repeat(10_000)) > 4000);
+        assert_eq!(
+            depth(&format!("<svg>{}</svg>", "<path d=''/>".repeat(10_000))),
+            1
+        );
+        // Raw text and comments hide tags; unterminated ones end the scan.
+        assert_eq!(depth("<script>if (a<b) { x = '<div>'; }</script><div>"), 1);
+        assert_eq!(depth("<div><!-- <div><div>"), 1);
+        assert_eq!(depth("<div><title><div><div>"), 1);
+    }
+
+    #[test]
+    fn nesting_work_is_the_sum_of_start_tag_depths() {
+        assert_eq!(
+            nesting("<div><div><p></p><p></p></div></div>", 100, 1000).work,
+            5
+        );
+        let deep = format!("{}{}", "<div>".repeat(1000), "<p>".repeat(100_000));
+        let n = nesting(&deep, 4000, 1_000_000);
+        assert!(n.work > 1_000_000, "{n:?}");
+    }
+
+    #[test]
+    fn pathological_nesting_is_refused_before_parsing() {
+        let selfclosed = "<div/>".repeat(100_000);
+        assert!(matches!(
+            run(&selfclosed),
+            Err(ExtractError::TooDeep { .. })
+        ));
+        let repeated = format!("{}{}", "<div>".repeat(3_000), "<p>x</p>".repeat(10_000));
+        assert!(matches!(
+            run(&repeated),
+            Err(ExtractError::TooComplex { .. })
+        ));
     }
 }

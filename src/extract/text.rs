@@ -23,13 +23,25 @@ pub fn push_collapsed(out: &mut String, s: &str) {
     }
 }
 
+/// ASCII bytes that `char::is_whitespace` accepts (tab, LF, VT, FF, CR, space).
+fn is_ascii_ws(b: u8) -> bool {
+    matches!(b, 9..=13 | b' ')
+}
+
 /// Count of non-whitespace characters: a length measure that works for CJK (no spaces) too.
 pub fn char_len(s: &str) -> u32 {
+    if s.is_ascii() {
+        let ws = s.bytes().filter(|&b| is_ascii_ws(b)).count();
+        return (s.len() - ws) as u32;
+    }
     s.chars().filter(|c| !c.is_whitespace()).count() as u32
 }
 
 /// Commas in any script (Latin, Arabic, CJK full-width and ideographic).
 pub fn commas(s: &str) -> u32 {
+    if s.is_ascii() {
+        return s.bytes().filter(|&b| b == b',').count() as u32;
+    }
     s.chars()
         .filter(|c| matches!(c, ',' | '،' | '，' | '、'))
         .count() as u32
@@ -50,7 +62,13 @@ pub fn fold(s: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.extend(w.chars().flat_map(char::to_lowercase));
+        if w.is_ascii() {
+            let at = out.len();
+            out.push_str(w);
+            out[at..].make_ascii_lowercase();
+        } else {
+            out.extend(w.chars().flat_map(char::to_lowercase));
+        }
     }
     out
 }
@@ -79,5 +97,24 @@ mod tests {
     #[test]
     fn cjk_length() {
         assert_eq!(char_len("日本語 の テキスト"), 8);
+    }
+
+    #[test]
+    fn ascii_fast_paths_agree_with_the_char_walk() {
+        for s in [
+            "",
+            " a\tb\nc\x0Bd\x0Ce\rf ",
+            "a, b,, c",
+            "\x1C\x1Fx",
+            "x\u{A0}y, z，、",
+        ] {
+            let slow_len = s.chars().filter(|c| !c.is_whitespace()).count() as u32;
+            let slow_commas = s
+                .chars()
+                .filter(|c| matches!(c, ',' | '،' | '，' | '、'))
+                .count() as u32;
+            assert_eq!(char_len(s), slow_len, "{s:?}");
+            assert_eq!(commas(s), slow_commas, "{s:?}");
+        }
     }
 }
