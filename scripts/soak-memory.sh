@@ -5,6 +5,9 @@
 #
 #   scripts/soak-memory.sh [--jobs N] [--max-entries N]
 #
+# Prints one sample every 5 s (jobs done, VmRSS, VmHWM, store evictions so far), then a summary: RSS
+# after warm-up (the first 10 % of the jobs) as min / max, and the growth from the first to the last
+# quarter of that part of the run.
 # Needs RabbitMQ on 127.0.0.1:5672 and python3. Uses its own queue names and deletes them afterwards.
 # Pages come from a tiny local server (python3) that makes a distinct article for every /p/<n>.
 set -euo pipefail
@@ -22,7 +25,9 @@ done
 cargo build --release --quiet
 BIN=${CARGO_TARGET_DIR:-target}/release/paperboy
 RUN="soak.$$.$(date +%s)"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+MPORT=$(free_port)
 WORK=$(mktemp -d)
 
 cat > "$WORK/server.py" <<'PY'
@@ -57,7 +62,8 @@ export PAPERBOY__AMQP__JOBS_QUEUE=$RUN.jobs PAPERBOY__AMQP__OUTPUT_EXCHANGE=$RUN
   PAPERBOY__AMQP__DEAD_LETTER_EXCHANGE=$RUN.dlx PAPERBOY__AMQP__DEAD_LETTER_QUEUE=$RUN.dead PAPERBOY__AMQP__DELAY_QUEUE=$RUN.delay \
   PAPERBOY__FETCH__ALLOW_PRIVATE_NETWORKS=true PAPERBOY__POLITENESS__MIN_DELAY_MS=0 PAPERBOY__POLITENESS__RESPECT_ROBOTS=false \
   PAPERBOY__POLITENESS__MAX_CONCURRENT_PER_HOST=64 PAPERBOY__WORKER__CONCURRENCY=64 \
-  PAPERBOY__DEDUP__STORE=memory PAPERBOY__DEDUP__MAX_ENTRIES=$MAX_ENTRIES PAPERBOY__LOG__FORMAT=json RUST_LOG=warn
+  PAPERBOY__DEDUP__STORE=memory PAPERBOY__DEDUP__MAX_ENTRIES=$MAX_ENTRIES PAPERBOY__LOG__FORMAT=json RUST_LOG=warn \
+  PAPERBOY__METRICS__LISTEN=127.0.0.1:$MPORT
 
 cleanup() {
   kill "$WORKER" "$SERVER" 2>/dev/null || true
@@ -74,15 +80,26 @@ WORKER=$!
 sleep 1
 $BIN submit --file "$WORK/urls.txt" >/dev/null
 echo "jobs=$JOBS dedup.max_entries=$MAX_ENTRIES; sampling worker RSS (KiB) as the output queue fills"
-printf '%10s %10s %10s\n' done rss_kib hwm_kib
+printf '%10s %10s %10s %10s\n' done rss_kib hwm_kib evictions
 start=$(date +%s)
+: > "$WORK/samples"
 while :; do
   done_n=$(rabbitmqctl -q list_queues name messages | awk -v q="$RUN.out" '$1==q {print $2}')
   rss=$(awk '/VmRSS/ {print $2}' /proc/$WORKER/status)
   hwm=$(awk '/VmHWM/ {print $2}' /proc/$WORKER/status)
-  printf '%10s %10s %10s\n' "${done_n:-0}" "$rss" "$hwm"
+  ev=$(curl -fsS "http://127.0.0.1:$MPORT/metrics" 2>/dev/null | awk '/^paperboy_dedup_evictions_total / {print $2}')
+  printf '%10s %10s %10s %10s\n' "${done_n:-0}" "$rss" "$hwm" "${ev:--}" | tee -a "$WORK/samples"
   [[ "${done_n:-0}" -ge "$JOBS" ]] && break
   (( $(date +%s) - start > 3600 )) && { echo "gave up after an hour" >&2; exit 1; }
   sleep 5
 done
 echo "finished in $(( $(date +%s) - start )) s"
+awk -v jobs="$JOBS" '$1 >= jobs / 10 { r[++n] = $2 }
+  END {
+    if (n < 4) { print "too few samples after warm-up"; exit }
+    min = max = r[1]; q = int(n / 4); a = b = 0
+    for (i = 1; i <= n; i++) { if (r[i] < min) min = r[i]; if (r[i] > max) max = r[i] }
+    for (i = 1; i <= q; i++) { a += r[i]; b += r[n - q + i] }
+    printf "after warm-up (%d samples): RSS min %.1f MB, max %.1f MB; mean of the last quarter - first quarter: %+.1f MB\n",
+      n, min / 1024, max / 1024, (b - a) / q / 1024
+  }' "$WORK/samples"

@@ -102,6 +102,10 @@ pub struct FetchSettings {
     /// Host -> IP overrides.
     #[serde(default)]
     pub resolve: BTreeMap<String, String>,
+    /// Response bodies held in memory at once by the worker (being read or waiting for extraction).
+    pub max_buffered_bytes: u64,
+    /// Idle keep-alive connections kept per host (each holds a read buffer of up to ~400 KiB).
+    pub max_idle_connections_per_host: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -313,6 +317,13 @@ impl Settings {
                 "fetch.max_body_bytes",
                 self.fetch.max_body_bytes,
                 "at least 1024 bytes",
+            ));
+        }
+        if self.fetch.max_buffered_bytes < 1 << 20 {
+            return Err(invalid(
+                "fetch.max_buffered_bytes",
+                self.fetch.max_buffered_bytes,
+                "at least 1048576 bytes (1 MiB)",
             ));
         }
         for (host, ip) in &self.fetch.resolve {

@@ -12,12 +12,47 @@ use tokio_util::sync::CancellationToken;
 
 use paperboy::config::{LogFormat, Settings};
 
-/// mimalloc instead of glibc malloc: glibc keeps one arena per thread that touched the heap (the tokio
-/// workers and the blocking pool that runs extraction), which left a worker at concurrency 64 at
-/// 300-460 MB RSS in the end-to-end benchmark; mimalloc returns freed pages and is faster on the parser's
-/// many small allocations.
+/// mimalloc, built with its `no_thp` feature (Cargo.toml): by default mimalloc v3 asks for transparent
+/// huge pages on its arenas (`madvise(MADV_HUGEPAGE)`), and the 2 MiB pages kept a worker at concurrency
+/// 64 at 400-450 MB RSS in the end-to-end benchmark, against 235-250 MB without (MIMALLOC_ALLOW_THP=0)
+/// and 213-222 MB with glibc malloc; see docs/performance.md, "Memory". On a host whose THP mode is
+/// `always` (not `madvise`), also set `MIMALLOC_ALLOW_THP=0` in the worker's environment.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+extern "C" {
+    /// mimalloc's `mi_option_set` (the C library is linked in by the mimalloc crate).
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_purge_delay` in mimalloc v3's `mi_option_t` (mimalloc.h of libmimalloc-sys 0.1.49,
+/// pinned in Cargo.lock).
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// Return freed memory to the OS at once instead of after mimalloc's default 1 s delay: a worker frees
+/// parsed documents and bodies at a high rate, and the delayed pages were 80-90 MB of RSS at
+/// concurrency 64. `MIMALLOC_PURGE_DELAY` in the environment still wins.
+fn tune_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets an option value; mimalloc reads it at its next purge. No pointers involved.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
+}
+
+/// lapin keeps 2 x 32 frames of `frame_max` per connection as I/O buffers, and RabbitMQ offers 128 KiB
+/// frames: 8 MiB per connection. Unless the URL sets `frame_max`, ask for 16 KiB frames (2 MiB per
+/// connection; larger messages are split into more frames).
+const WORKER_FRAME_MAX: u32 = 16 * 1024;
+
+fn with_frame_max(url: &str) -> Option<String> {
+    let mut u = url::Url::parse(url).ok()?;
+    if u.query_pairs().any(|(k, _)| k == "frame_max") {
+        return None;
+    }
+    u.query_pairs_mut()
+        .append_pair("frame_max", &WORKER_FRAME_MAX.to_string());
+    Some(u.to_string())
+}
 use paperboy::{commands, dedup, fetch, metrics, pipeline, worker};
 
 /// Turns URLs into clean, structured news articles: URL jobs in (RabbitMQ), JSON articles out.
@@ -109,7 +144,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = Arc::new(Settings::load(cli.config.as_deref())?);
+    tune_allocator();
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if matches!(cli.command, Command::Work) {
+        if let Some(url) = with_frame_max(settings.amqp_url()) {
+            settings.amqp.url = url.into();
+        }
+    }
+    let settings = Arc::new(settings);
     init_logs(settings.log.format);
     if let Command::Extract { url, files } = &cli.command {
         return extract(&settings, url.as_deref(), files);
@@ -290,5 +332,26 @@ fn init_logs(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_frame_max;
+
+    #[test]
+    fn frame_max_is_added_unless_the_url_sets_it() {
+        assert_eq!(
+            with_frame_max("amqp://guest:guest@127.0.0.1:5672/%2f").as_deref(),
+            Some("amqp://guest:guest@127.0.0.1:5672/%2f?frame_max=16384")
+        );
+        assert_eq!(
+            with_frame_max("amqps://u:p@mq.example/vh?heartbeat=10").as_deref(),
+            Some("amqps://u:p@mq.example/vh?heartbeat=10&frame_max=16384")
+        );
+        assert_eq!(
+            with_frame_max("amqp://127.0.0.1/%2f?frame_max=131072"),
+            None
+        );
     }
 }

@@ -170,6 +170,51 @@ async fn body_over_the_cap_fails_with_and_without_content_length() {
     drop(big);
 }
 
+#[tokio::test]
+async fn bodies_hold_their_share_of_the_memory_budget_until_dropped() {
+    let srv = Server::start(move |r| match r.path.as_str() {
+        "/len" => Resp::html(vec![b'a'; 600 * 1024]),
+        "/chunked" => Resp::html(vec![b'b'; 700 * 1024]).chunked(),
+        "/big" => Resp::html(vec![b'c'; 3 * 1024 * 1024]),
+        _ => Resp::status(404),
+    })
+    .await;
+    // A 2 MiB budget; bodies up to 10 MiB.
+    let c = client(&[("PAPERBOY__FETCH__MAX_BUFFERED_BYTES", "2097152")]);
+    let a = c.fetch(&url(&srv.url("/len"))).await.unwrap();
+    assert_eq!(a.hold.kib(), 600, "announced length");
+    let b = c.fetch(&url(&srv.url("/chunked"))).await.unwrap();
+    assert_eq!(b.body.len(), 700 * 1024);
+    assert_eq!(
+        b.hold.kib(),
+        700,
+        "guessed, doubled, then trimmed to the body"
+    );
+    // 1,300 KiB of 2,048 are held: a 3 MiB body needs the whole budget, so it waits for both pages.
+    let c2 = c.clone();
+    let big_url = url(&srv.url("/big"));
+    let big = tokio::spawn(async move { c2.fetch(&big_url).await });
+    while !srv.requests().iter().any(|r| r.path == "/big") {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!big.is_finished());
+    drop((a, b));
+    let big = tokio::time::timeout(Duration::from_secs(10), big)
+        .await
+        .expect("the budget is given back when pages are dropped")
+        .unwrap()
+        .unwrap();
+    assert_eq!(big.body.len(), 3 * 1024 * 1024);
+    assert_eq!(
+        big.hold.kib(),
+        2048,
+        "a body over the budget takes all of it"
+    );
+    drop(big);
+    let again = c.fetch(&url(&srv.url("/len"))).await.unwrap();
+    assert_eq!(again.hold.kib(), 600);
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(data).unwrap();

@@ -7,7 +7,7 @@ use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use tokio::time::Instant;
 use url::{Host, Url};
@@ -149,6 +149,61 @@ pub struct HttpClient {
     client: reqwest::Client,
     settings: Arc<FetchSettings>,
     policy: Option<AddressPolicy>,
+    /// Shared by every clone: bounds the bodies held in memory (`fetch.max_buffered_bytes`).
+    budget: BodyBudget,
+}
+
+/// A byte budget for response bodies held in memory, shared by the clones of one [`HttpClient`].
+///
+/// A fetch takes its share before reading a body (the announced length, or a first guess it doubles
+/// as the body grows) and gives it back when the last clone of the [`FetchedPage`] is dropped, i.e.
+/// after extraction. Fetches never wait while holding a share (a growing body gives its share back,
+/// then waits for the bigger one), so the budget cannot deadlock; a body bigger than the whole budget
+/// takes all of it.
+#[derive(Clone, Debug)]
+struct BodyBudget {
+    permits: Arc<tokio::sync::Semaphore>,
+    /// The whole budget, KiB.
+    total_kib: u32,
+}
+
+/// First share of a body whose decoded length is not announced (chunked or compressed).
+const UNANNOUNCED_GUESS: u64 = 256 * 1024;
+
+fn kib(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
+}
+
+impl BodyBudget {
+    fn new(bytes: u64) -> Self {
+        let total_kib = kib(bytes).max(1);
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// Wait for a share of `bytes` (at most the whole budget).
+    async fn take(&self, bytes: u64) -> tokio::sync::OwnedSemaphorePermit {
+        let n = kib(bytes).clamp(1, self.total_kib);
+        self.permits
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .expect("the body budget's semaphore is never closed")
+    }
+}
+
+/// The share of the body budget a [`FetchedPage`]'s body holds; released when the last clone of the
+/// page is dropped. Pages built elsewhere (tests, saved pages) hold none: `BodyHold::default()`.
+#[derive(Clone, Debug, Default)]
+pub struct BodyHold(Option<Arc<tokio::sync::OwnedSemaphorePermit>>);
+
+impl BodyHold {
+    /// KiB of the budget held.
+    pub fn kib(&self) -> usize {
+        self.0.as_ref().map_or(0, |p| p.num_permits())
+    }
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -197,6 +252,9 @@ impl HttpClient {
             .connect_timeout(settings.connect_timeout())
             .timeout(settings.timeout())
             .redirect(reqwest::redirect::Policy::none())
+            // An idle connection keeps hyper's read buffer (it grows to ~400 KiB on large pages): reqwest's
+            // default keeps every idle connection of every host for 90 s.
+            .pool_max_idle_per_host(settings.max_idle_connections_per_host)
             // A proxy would resolve the target itself and bypass the guard.
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver {
@@ -212,6 +270,7 @@ impl HttpClient {
             client,
             settings: Arc::new(settings.clone()),
             policy,
+            budget: BodyBudget::new(settings.max_buffered_bytes),
         })
     }
 
@@ -378,7 +437,16 @@ impl HttpClient {
         {
             return Err(too_large());
         }
-        let mut body = BytesMut::new();
+        // The share of the body budget is taken before the body is read, and the buffer is sized to
+        // it: with the length announced, one allocation of the exact size.
+        let announced = if resp.headers().contains_key(header::CONTENT_ENCODING) {
+            None
+        } else {
+            resp.content_length()
+        };
+        let mut expected = announced.unwrap_or(UNANNOUNCED_GUESS).min(max_body);
+        let mut share = self.budget.take(expected).await;
+        let mut body: Vec<u8> = Vec::with_capacity(expected as usize);
         loop {
             let chunk = match resp.chunk().await {
                 Ok(Some(c)) => c,
@@ -386,19 +454,36 @@ impl HttpClient {
                 Err(e) => return Err(self.classify_body(&final_url, &e)),
             };
             let room = max_body.saturating_sub(body.len() as u64) as usize;
-            if chunk.len() > room {
+            let take = if chunk.len() > room {
                 match over_cap {
                     OverCap::Fail => {
                         tracing::info!(url = %final_url, max = max_body, "body over the cap");
                         return Err(too_large());
                     }
-                    OverCap::Truncate => {
-                        body.extend_from_slice(&chunk[..room]);
-                        break;
-                    }
+                    OverCap::Truncate => room,
                 }
+            } else {
+                chunk.len()
+            };
+            let needed = (body.len() + take) as u64;
+            if needed > expected {
+                // Longer than announced or guessed: give the share back, wait for twice as much.
+                expected = needed.max(expected.saturating_mul(2)).min(max_body);
+                drop(share);
+                share = self.budget.take(expected).await;
+                body.reserve_exact(expected as usize - body.len());
             }
-            body.extend_from_slice(&chunk);
+            body.extend_from_slice(&chunk[..take]);
+            if take < chunk.len() {
+                break;
+            }
+        }
+        // Keep only what the body uses: of the buffer (a guess or a doubling may have overshot) and of
+        // the budget.
+        body.shrink_to_fit();
+        let used = kib(body.len() as u64).max(1) as usize;
+        if share.num_permits() > used {
+            drop(share.split(share.num_permits() - used));
         }
         let page = FetchedPage {
             final_url,
@@ -406,6 +491,7 @@ impl HttpClient {
             content_type,
             content_language,
             body: Bytes::from(body),
+            hold: BodyHold(Some(Arc::new(share))),
             fetched_at,
             politeness_wait: std::time::Duration::ZERO,
         };

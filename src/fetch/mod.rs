@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use url::Url;
 
-pub use client::HttpClient;
+pub use client::{BodyHold, HttpClient};
 pub use polite::PoliteFetcher;
 
 /// A response as fetched: any HTTP status (the worker decides what a status means).
@@ -35,6 +35,9 @@ pub struct FetchedPage {
     pub content_language: Option<String>,
     /// Body, content-decoded (gzip/br/deflate), at most `fetch.max_body_bytes`.
     pub body: Bytes,
+    /// The body's share of the memory budget (`fetch.max_buffered_bytes`), given back when the last
+    /// clone of the page is dropped: drop the body as soon as it is no longer needed.
+    pub hold: BodyHold,
     /// When the response started (RFC 3339 UTC).
     pub fetched_at: String,
     /// Time spent waiting for the host's politeness slot and concurrency permit before the request.
