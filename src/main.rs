@@ -39,20 +39,6 @@ fn tune_allocator() {
     }
 }
 
-/// lapin keeps 2 x 32 frames of `frame_max` per connection as I/O buffers, and RabbitMQ offers 128 KiB
-/// frames: 8 MiB per connection. Unless the URL sets `frame_max`, ask for 16 KiB frames (2 MiB per
-/// connection; larger messages are split into more frames).
-const WORKER_FRAME_MAX: u32 = 16 * 1024;
-
-fn with_frame_max(url: &str) -> Option<String> {
-    let mut u = url::Url::parse(url).ok()?;
-    if u.query_pairs().any(|(k, _)| k == "frame_max") {
-        return None;
-    }
-    u.query_pairs_mut()
-        .append_pair("frame_max", &WORKER_FRAME_MAX.to_string());
-    Some(u.to_string())
-}
 use paperboy::{commands, dedup, fetch, metrics, pipeline, worker};
 
 /// Turns URLs into clean, structured news articles: URL jobs in (RabbitMQ), JSON articles out.
@@ -145,13 +131,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     tune_allocator();
-    let mut settings = Settings::load(cli.config.as_deref())?;
-    if matches!(cli.command, Command::Work) {
-        if let Some(url) = with_frame_max(settings.amqp_url()) {
-            settings.amqp.url = url.into();
-        }
-    }
-    let settings = Arc::new(settings);
+    let settings = Arc::new(Settings::load(cli.config.as_deref())?);
     init_logs(settings.log.format);
     if let Command::Extract { url, files } = &cli.command {
         return extract(&settings, url.as_deref(), files);
@@ -332,26 +312,5 @@ fn init_logs(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_frame_max;
-
-    #[test]
-    fn frame_max_is_added_unless_the_url_sets_it() {
-        assert_eq!(
-            with_frame_max("amqp://guest:guest@127.0.0.1:5672/%2f").as_deref(),
-            Some("amqp://guest:guest@127.0.0.1:5672/%2f?frame_max=16384")
-        );
-        assert_eq!(
-            with_frame_max("amqps://u:p@mq.example/vh?heartbeat=10").as_deref(),
-            Some("amqps://u:p@mq.example/vh?heartbeat=10&frame_max=16384")
-        );
-        assert_eq!(
-            with_frame_max("amqp://127.0.0.1/%2f?frame_max=131072"),
-            None
-        );
     }
 }

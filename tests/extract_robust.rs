@@ -92,7 +92,10 @@ fn binary_garbage_does_not_panic() {
         body.push(x as u8);
     }
     let (r, el) = run(&body);
-    assert!(matches!(r, Err(ExtractError::Binary(_))), "random bytes are refused as binary: {r:?}");
+    assert!(
+        matches!(r, Err(ExtractError::Binary(_))),
+        "random bytes are refused as binary: {r:?}"
+    );
     assert!(el < Duration::from_secs(10));
     // Magic numbers are named.
     let (r, _) = run(b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj");

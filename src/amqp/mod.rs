@@ -73,7 +73,8 @@ const RECONNECT_ATTEMPTS: usize = 4;
 /// Connect to `amqp.url` with lapin's auto-recovery (reconnect, then replay channels, QoS, consumers and
 /// confirms). amqps:// trusts the system store plus `amqp.ca_file`; reconnects reuse the same TLS set-up.
 pub async fn connect(settings: &Settings, name: &str) -> Result<Connection, AmqpError> {
-    let url = settings.amqp_url();
+    let with_frames = with_frame_max(settings.amqp_url());
+    let url = with_frames.as_deref().unwrap_or(settings.amqp_url());
     tls::install_crypto_provider();
     let tls_config = OwnedTLSConfig {
         identity: None,
@@ -101,6 +102,21 @@ pub async fn connect(settings: &Settings, name: &str) -> Result<Connection, Amqp
     url.connect_with_config(props, tls_config, runtime)
         .await
         .map_err(|e| connect_error(scrub(&e.to_string(), url)))
+}
+
+/// lapin keeps 2 x 32 frames of `frame_max` per connection as I/O buffers, and RabbitMQ offers 128 KiB
+/// frames: 8 MiB per connection. Unless the URL sets `frame_max`, ask for 16 KiB frames (2 MiB per
+/// connection; larger messages are split into more frames).
+const FRAME_MAX: u32 = 16 * 1024;
+
+pub(crate) fn with_frame_max(url: &str) -> Option<String> {
+    let mut u = url::Url::parse(url).ok()?;
+    if u.query_pairs().any(|(k, _)| k == "frame_max") {
+        return None;
+    }
+    u.query_pairs_mut()
+        .append_pair("frame_max", &FRAME_MAX.to_string());
+    Some(u.to_string())
 }
 
 /// Remove a URL (with its password) from an error text.
@@ -160,4 +176,25 @@ pub fn with_headers(props: &BasicProperties, entries: &[(&str, AMQPValue)]) -> F
 /// A long-string header value.
 pub fn string_value(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s))
+}
+
+#[cfg(test)]
+mod frame_max_tests {
+    use super::with_frame_max;
+
+    #[test]
+    fn frame_max_is_added_unless_the_url_sets_it() {
+        assert_eq!(
+            with_frame_max("amqp://guest:guest@127.0.0.1:5672/%2f").as_deref(),
+            Some("amqp://guest:guest@127.0.0.1:5672/%2f?frame_max=16384")
+        );
+        assert_eq!(
+            with_frame_max("amqps://u:p@mq.example/vh?heartbeat=10").as_deref(),
+            Some("amqps://u:p@mq.example/vh?heartbeat=10&frame_max=16384")
+        );
+        assert_eq!(
+            with_frame_max("amqp://127.0.0.1/%2f?frame_max=131072"),
+            None
+        );
+    }
 }
