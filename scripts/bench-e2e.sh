@@ -142,16 +142,22 @@ run_paperboy() {  # NAME JOBS MIN_DELAY_MS MAX_PER_HOST [RATE]
          PAPERBOY__DEDUP__STORE="$store"
          RUST_LOG="${RUST_LOG:-warn}")
   [[ $store == redis ]] && envv+=(PAPERBOY__REDIS__URL="$redis_url")
-  local mport=$((20000 + RANDOM % 20000)) wpids=() i
+  local mports=() wpids=() i
+  # Ports the kernel hands out as free (a random pick once collided with an ephemeral port in use).
+  read -r -a mports <<<"$(python3 -c "
+import socket
+ss = [socket.socket() for _ in range($workers)]
+for s in ss: s.bind(('127.0.0.1', 0))
+print(' '.join(str(s.getsockname()[1]) for s in ss))")"
   for ((i = 0; i < workers; i++)); do
-    env "${envv[@]}" PAPERBOY__METRICS__LISTEN="127.0.0.1:$((mport + i))" "$pb" work \
+    env "${envv[@]}" PAPERBOY__METRICS__LISTEN="127.0.0.1:${mports[$i]}" "$pb" work \
       >"$out/worker-$name-$i.log" 2>&1 &
     wpids+=($!); pids+=($!)
   done
   for ((i = 0; i < workers; i++)); do
     local ok=0
     for _ in $(seq 300); do
-      curl -fsS "http://127.0.0.1:$((mport + i))/readyz" >/dev/null 2>&1 && { ok=1; break; }
+      curl -fsS "http://127.0.0.1:${mports[$i]}/readyz" >/dev/null 2>&1 && { ok=1; break; }
       kill -0 "${wpids[$i]}" 2>/dev/null || break
       sleep 0.1
     done
