@@ -32,3 +32,40 @@ fn pruning_that_removes_nearly_everything_is_undone() {
     assert!(!x.text.contains("Outdoor Notes, 12 Hill Road"));
     assert!(!x.text.contains("Trips"));
 }
+
+/// Structured metadata first: the `<meta name="author">` wins even when it names a team, and
+/// a date shown right under the headline is found although nothing marks it up.
+#[test]
+fn meta_author_may_name_a_team_and_a_date_under_the_headline_is_read() {
+    let x = run("byline_segments.html");
+    assert_eq!(x.authors, vec!["Stonecraft Team".to_string()]);
+    assert_eq!(x.published_at.as_deref(), Some("2025-03-09"));
+}
+
+/// Without structured metadata, the author box is read segment by segment: the name, not the
+/// name glued to the role that follows it.
+#[test]
+fn author_box_gives_the_name_segment() {
+    let body = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/extract/byline_segments.html",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("<meta name=\"author\" content=\"Stonecraft Team\">", "");
+    let x = extract(&Page {
+        body: body.as_bytes(),
+        url: None,
+        content_type: Some("text/html"),
+        content_language: None,
+    })
+    .unwrap();
+    assert_eq!(x.authors, vec!["Mara Lindqvist".to_string()]);
+}
+
+/// A bare "Written by" label followed by the name, and a `<time>` without `datetime`.
+#[test]
+fn written_by_label_and_plain_time_text() {
+    let x = run("label_byline.html");
+    assert_eq!(x.authors, vec!["Tomas Ferreira".to_string()]);
+    assert_eq!(x.published_at.as_deref(), Some("2024-01-14"));
+}
