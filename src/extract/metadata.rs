@@ -167,7 +167,9 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
                 }
             }
             Tag::H1
-                if first_h1.is_none() && !in_zone(dom, i, F_COMMENT | F_SIDEBAR | F_RELATED) =>
+            // Layout classes ("right-rail", "sidebar-width") often carry sidebar words: only
+            // comments and related-story lists veto the headline.
+                if first_h1.is_none() && !in_zone(dom, i, F_COMMENT | F_RELATED) =>
             {
                 first_h1 = Some(i);
                 buf.clear();
@@ -929,6 +931,9 @@ static TEXT_DATE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+static ORDINAL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d)(?:st|nd|rd|th)\b").expect("static regex"));
+
 /// Find a date inside visible text ("Published March 3, 2024 at 10:00").
 pub fn date_in_text(s: &str) -> Option<String> {
     let c = TEXT_DATE.captures(s)?;
@@ -942,16 +947,21 @@ pub fn date_in_text(s: &str) -> Option<String> {
         return valid(d.format("%Y-%m-%d").to_string(), d);
     }
     if let Some(m) = c.get(2).or(c.get(3)) {
-        let cleaned: String = m
-            .as_str()
-            .replace(['.', ','], " ")
-            .replace("st ", " ")
-            .replace("nd ", " ")
-            .replace("rd ", " ")
-            .replace("th ", " ")
-            .replace("Sept ", "Sep ")
-            .replace("sept ", "sep ");
-        let cleaned = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+        // Drop ordinal suffixes after digits only ("3rd" -> "3"; "August" stays whole).
+        let cleaned = ORDINAL
+            .replace_all(m.as_str(), "$1")
+            .replace(['.', ','], " ");
+        let cleaned = cleaned
+            .split_whitespace()
+            .map(|w| {
+                if w.eq_ignore_ascii_case("sept") {
+                    "Sep"
+                } else {
+                    w
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
         for f in ["%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y"] {
             if let Ok(d) = NaiveDate::parse_from_str(&cleaned, f) {
                 return valid(d.format("%Y-%m-%d").to_string(), d);
@@ -1242,6 +1252,15 @@ mod tests {
             Some("2023-11-14")
         );
         assert_eq!(date_in_text("13/11/2025").as_deref(), Some("2025-11-13"));
+        // Month names that end in "st"/"th" letters must survive ordinal removal.
+        assert_eq!(
+            date_in_text("August 28, 2025 • 5 min read").as_deref(),
+            Some("2025-08-28")
+        );
+        assert_eq!(
+            date_in_text("Posted on 1st August 2024").as_deref(),
+            Some("2024-08-01")
+        );
     }
 
     #[test]
