@@ -69,3 +69,14 @@ fn written_by_label_and_plain_time_text() {
     assert_eq!(x.authors, vec!["Tomas Ferreira".to_string()]);
     assert_eq!(x.published_at.as_deref(), Some("2024-01-14"));
 }
+
+/// A script-rendered thread whose readable copy sits in `<noscript>`; author and date come from
+/// the Q&A JSON-LD `Question`.
+#[test]
+fn noscript_copy_of_a_script_rendered_thread() {
+    let x = run("noscript_forum.html");
+    assert!(x.text.starts_with("I replaced the fan"), "{}", x.text);
+    assert!(x.text.contains("reapply the thermal paste"));
+    assert_eq!(x.authors, vec!["quietfan42".to_string()]);
+    assert_eq!(x.published_at.as_deref(), Some("2024-06-02T09:15:00Z"));
+}

@@ -931,12 +931,175 @@ static TEXT_DATE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+/// Month names (and common short forms) in the languages we see most: de, fr, es, it, pt, nl,
+/// sv/da/no, pl, tr, id, ru, uk. English is handled by `TEXT_DATE`.
+const MONTHS: &[(&str, u32)] = &[
+    ("januar", 1),
+    ("jänner", 1),
+    ("janvier", 1),
+    ("enero", 1),
+    ("gennaio", 1),
+    ("janeiro", 1),
+    ("januari", 1),
+    ("stycznia", 1),
+    ("ocak", 1),
+    ("января", 1),
+    ("січня", 1),
+    ("janv", 1),
+    ("februar", 2),
+    ("février", 2),
+    ("fevrier", 2),
+    ("febrero", 2),
+    ("febbraio", 2),
+    ("fevereiro", 2),
+    ("februari", 2),
+    ("lutego", 2),
+    ("şubat", 2),
+    ("февраля", 2),
+    ("лютого", 2),
+    ("févr", 2),
+    ("märz", 3),
+    ("maerz", 3),
+    ("mars", 3),
+    ("marzo", 3),
+    ("março", 3),
+    ("maart", 3),
+    ("marca", 3),
+    ("mart", 3),
+    ("maret", 3),
+    ("марта", 3),
+    ("березня", 3),
+    ("april", 4),
+    ("avril", 4),
+    ("abril", 4),
+    ("aprile", 4),
+    ("kwietnia", 4),
+    ("nisan", 4),
+    ("апреля", 4),
+    ("квітня", 4),
+    ("mai", 5),
+    ("mayo", 5),
+    ("maggio", 5),
+    ("maio", 5),
+    ("mei", 5),
+    ("maj", 5),
+    ("maja", 5),
+    ("mayıs", 5),
+    ("мая", 5),
+    ("травня", 5),
+    ("juni", 6),
+    ("juin", 6),
+    ("junio", 6),
+    ("giugno", 6),
+    ("junho", 6),
+    ("czerwca", 6),
+    ("haziran", 6),
+    ("июня", 6),
+    ("червня", 6),
+    ("juli", 7),
+    ("juillet", 7),
+    ("julio", 7),
+    ("luglio", 7),
+    ("julho", 7),
+    ("lipca", 7),
+    ("temmuz", 7),
+    ("июля", 7),
+    ("липня", 7),
+    ("juil", 7),
+    ("august", 8),
+    ("août", 8),
+    ("aout", 8),
+    ("agosto", 8),
+    ("augustus", 8),
+    ("augusti", 8),
+    ("sierpnia", 8),
+    ("ağustos", 8),
+    ("agustus", 8),
+    ("августа", 8),
+    ("серпня", 8),
+    ("september", 9),
+    ("septembre", 9),
+    ("septiembre", 9),
+    ("setiembre", 9),
+    ("settembre", 9),
+    ("setembro", 9),
+    ("września", 9),
+    ("eylül", 9),
+    ("сентября", 9),
+    ("вересня", 9),
+    ("oktober", 10),
+    ("octobre", 10),
+    ("octubre", 10),
+    ("ottobre", 10),
+    ("outubro", 10),
+    ("października", 10),
+    ("ekim", 10),
+    ("октября", 10),
+    ("жовтня", 10),
+    ("november", 11),
+    ("novembre", 11),
+    ("noviembre", 11),
+    ("novembro", 11),
+    ("listopada", 11),
+    ("kasım", 11),
+    ("ноября", 11),
+    ("листопада", 11),
+    ("dezember", 12),
+    ("décembre", 12),
+    ("decembre", 12),
+    ("diciembre", 12),
+    ("dicembre", 12),
+    ("dezembro", 12),
+    ("december", 12),
+    ("grudnia", 12),
+    ("aralık", 12),
+    ("desember", 12),
+    ("декабря", 12),
+    ("грудня", 12),
+    ("déc", 12),
+];
+
+static INTL_DMY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(\d{1,2})(?:\.|º|er)?\s+(?:de\s+)?(\p{L}+)\.?,?\s+(?:de\s+)?((?:19|20)\d{2})\b")
+        .expect("static regex")
+});
+static INTL_MDY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(\p{L}+)\.?\s+(\d{1,2}),?\s+((?:19|20)\d{2})\b").expect("static regex")
+});
+
+fn month_number(word: &str) -> Option<u32> {
+    let w = word.to_lowercase();
+    MONTHS.iter().find(|(n, _)| *n == w).map(|(_, m)| *m)
+}
+
+/// "3. März 2024", "12 de marzo de 2024", "1er août 2023", "5 мая 2021", "März 3, 2024".
+fn date_in_text_intl(s: &str) -> Option<String> {
+    if !s.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (d, mo, y) = if let Some(c) = INTL_DMY
+        .captures_iter(s)
+        .find(|c| month_number(&c[2]).is_some())
+    {
+        (c[1].parse().ok()?, month_number(&c[2])?, c[3].parse().ok()?)
+    } else {
+        let c = INTL_MDY
+            .captures_iter(s)
+            .find(|c| month_number(&c[1]).is_some())?;
+        (c[2].parse().ok()?, month_number(&c[1])?, c[3].parse().ok()?)
+    };
+    let date = NaiveDate::from_ymd_opt(y, mo, d)?;
+    valid(date.format("%Y-%m-%d").to_string(), date)
+}
+
 static ORDINAL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d)(?:st|nd|rd|th)\b").expect("static regex"));
 
 /// Find a date inside visible text ("Published March 3, 2024 at 10:00").
 pub fn date_in_text(s: &str) -> Option<String> {
-    let c = TEXT_DATE.captures(s)?;
+    let Some(c) = TEXT_DATE.captures(s) else {
+        return date_in_text_intl(s);
+    };
     if let Some(m) = c.get(1) {
         let parts: Vec<&str> = m.as_str().split('-').collect();
         let d = NaiveDate::from_ymd_opt(
@@ -1261,6 +1424,21 @@ mod tests {
             date_in_text("Posted on 1st August 2024").as_deref(),
             Some("2024-08-01")
         );
+        assert_eq!(
+            date_in_text("Veröffentlicht am 3. März 2024").as_deref(),
+            Some("2024-03-03")
+        );
+        assert_eq!(
+            date_in_text("12 de marzo de 2024").as_deref(),
+            Some("2024-03-12")
+        );
+        assert_eq!(date_in_text("1er août 2023").as_deref(), Some("2023-08-01"));
+        assert_eq!(date_in_text("5 мая 2021").as_deref(), Some("2021-05-05"));
+        assert_eq!(
+            date_in_text("7 Ekim 2022 tarihinde").as_deref(),
+            Some("2022-10-07")
+        );
+        assert_eq!(date_in_text("vor 3 Tagen"), None);
     }
 
     #[test]

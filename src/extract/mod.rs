@@ -205,7 +205,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     })
 }
 
-/// The main text of the largest `<noscript>` block that holds markup (over 1,000 bytes with
+/// The main text of the largest `<noscript>` block that holds markup (over 500 bytes with
 /// paragraphs), extracted as a page of its own.
 fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>) -> Option<String> {
     let mut best: Option<&str> = None;
@@ -215,7 +215,7 @@ fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>) -> Option<String> {
         }
         for c in dom.children(i) {
             let t = dom.nodes[c].text;
-            if t.len() > 1000 && t.contains("<p") && best.is_none_or(|b| t.len() > b.len()) {
+            if t.len() > 500 && t.contains("<p") && best.is_none_or(|b| t.len() > b.len()) {
                 best = Some(t);
             }
         }
