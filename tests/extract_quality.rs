@@ -80,3 +80,21 @@ fn noscript_copy_of_a_script_rendered_thread() {
     assert_eq!(x.authors, vec!["quietfan42".to_string()]);
     assert_eq!(x.published_at.as_deref(), Some("2024-06-02T09:15:00Z"));
 }
+
+/// A date shown only in a sidebar-flagged meta column is used when nothing else dates the page.
+#[test]
+fn sidebar_date_is_the_last_resort() {
+    let html = r#"<!doctype html><html lang="en"><head><title>Pruning apple trees</title></head>
+<body><div class="single-post-sidebar"><div class="single-post-date">July 8, 2025</div></div>
+<article><p>Prune apple trees in late winter, when the buds are dormant and the shape of the tree is easy to see without leaves in the way.</p>
+<p>Remove dead, crossing and inward-growing branches first, then thin the crown so light and air reach the fruiting spurs in summer.</p></article>
+</body></html>"#;
+    let x = extract(&Page {
+        body: html.as_bytes(),
+        url: None,
+        content_type: Some("text/html"),
+        content_language: None,
+    })
+    .unwrap();
+    assert_eq!(x.published_at.as_deref(), Some("2025-07-08"));
+}

@@ -22,6 +22,8 @@ pub struct Meta {
     pub time_dates: Vec<String>,
     /// Short visible texts of `<time>` and date/byline-flagged elements.
     pub date_texts: Vec<String>,
+    /// Date texts inside sidebar-flagged elements: used only when nothing else gives a date.
+    pub sidebar_date_texts: Vec<String>,
     /// Short texts just after (then just before) the first `<h1>`, where a date usually sits.
     pub near_title_texts: Vec<String>,
     /// Byline elements (rel=author, itemprop=author, author/byline classes), each as its text
@@ -210,13 +212,21 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
             && (node.tag == Tag::Time || node.flags & F_BYLINE != 0)
             && !matches!(node.tag, Tag::Meta | Tag::Link | Tag::Script)
             && node.end as usize - i < 40
-            && !in_comment(dom, i)
+            && !in_zone(dom, i, F_COMMENT | F_RELATED)
         {
             buf.clear();
             dom.text_of(i, &mut buf);
             let t = normalize(&buf);
             if !t.is_empty() && t.len() < 160 {
-                m.date_texts.push(t);
+                // Sidebar-flagged ones ("widget" page builders, "post-sidebar" meta columns) are
+                // a last resort: real sidebars list other posts' dates.
+                if in_zone(dom, i, F_SIDEBAR) {
+                    if m.sidebar_date_texts.len() < 4 {
+                        m.sidebar_date_texts.push(t);
+                    }
+                } else {
+                    m.date_texts.push(t);
+                }
             }
         }
         // Visible bylines: rel=author links, itemprop=author, byline/author classes.
@@ -1366,6 +1376,9 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
     // As htmldate does, the modification date is the reserve for the publication date.
     if published.is_none() {
         published = modified.clone();
+    }
+    if published.is_none() {
+        published = m.sidebar_date_texts.iter().find_map(|t| date_in_text(t));
     }
     (published, modified)
 }
