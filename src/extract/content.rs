@@ -157,8 +157,49 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
     let raw = aggregate(dom, &hard, &bits, &measures);
     let body = find_body(dom);
     let total = raw[body].chars.max(1);
-    // Pass 2: soft exclusions, guarded.
-    let mut excluded = hard;
+    let excluded = soft_exclusions(dom, &hard, &raw, total, true);
+    let agg = aggregate(dom, &excluded, &bits, &measures);
+    // As trafilatura does: undo the class/id pruning when it removed more than 6/7 of the text
+    // (page builders whose every block says "widget", CMS taxonomy classes on the article).
+    if agg[body].chars * 7 < total && total >= 200 {
+        let structural_only = soft_exclusions(dom, &hard, &raw, total, false);
+        let a2 = aggregate(dom, &structural_only, &bits, &measures);
+        if a2[body].chars > agg[body].chars {
+            return Analysis {
+                excluded: structural_only,
+                agg: a2,
+                body,
+            };
+        }
+    }
+    Analysis {
+        excluded,
+        agg,
+        body,
+    }
+}
+
+fn hidden_by_attr(dom: &Dom<'_>, i: usize) -> bool {
+    dom.attr(i, "hidden").is_some()
+        || dom.attr(i, "aria-hidden") == Some("true")
+        || dom.attr(i, "style").is_some_and(|s| {
+            let s = s.to_ascii_lowercase();
+            s.contains("none") && s.replace(' ', "").contains("display:none")
+                || s.contains("hidden") && s.replace(' ', "").contains("visibility:hidden")
+        })
+}
+
+/// Pass 2: soft exclusions (structural tags, hidden nodes and, with `hints`, class/id boilerplate
+/// hints), each guarded so that a wrapper holding most of the page is kept.
+fn soft_exclusions(
+    dom: &Dom<'_>,
+    hard: &[bool],
+    raw: &[Agg],
+    total: u32,
+    hints: bool,
+) -> Vec<bool> {
+    let n = dom.nodes.len();
+    let mut excluded = hard.to_vec();
     for i in 0..n {
         if excluded[i] {
             continue;
@@ -182,8 +223,14 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
                 | Tag::Figcaption
                 | Tag::Form
         );
-        let hidden = node.flags & F_HIDDEN != 0 && !matches!(node.tag, Tag::Html | Tag::Body);
-        let hinted = node.flags & F_BOILER != 0
+        // Without hints, a class saying "hidden" ("field-label-hidden") no longer counts: only the
+        // `hidden` / `aria-hidden` attributes and inline styles do.
+        let hidden = node.flags & F_HIDDEN != 0
+            && !matches!(node.tag, Tag::Html | Tag::Body)
+            && (hints || hidden_by_attr(dom, i));
+        // Without hints, only comment sections still count as boilerplate.
+        let boiler = if hints { F_BOILER } else { F_COMMENT };
+        let hinted = node.flags & boiler != 0
             && node.flags & F_BODY == 0
             && !matches!(node.tag, Tag::Html | Tag::Body | Tag::Main);
         if !(structural || hinted || hidden) {
@@ -202,12 +249,7 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
         // Header inside an article often holds nothing but title/byline: dropping is right.
         excluded[i] = true;
     }
-    let agg = aggregate(dom, &excluded, &bits, &measures);
-    Analysis {
-        excluded,
-        agg,
-        body,
-    }
+    excluded
 }
 
 fn class_weight(flags: u32) -> f32 {

@@ -22,7 +22,17 @@ pub struct Meta {
     pub time_dates: Vec<String>,
     /// Short visible texts of `<time>` and date/byline-flagged elements.
     pub date_texts: Vec<String>,
-    pub byline_authors: Vec<String>,
+    /// Date texts inside sidebar-flagged elements: used only when nothing else gives a date.
+    pub sidebar_date_texts: Vec<String>,
+    /// Short texts just after (then just before) the first `<h1>`, where a date usually sits.
+    pub near_title_texts: Vec<String>,
+    /// Byline elements (rel=author, itemprop=author, author/byline classes), each as its text
+    /// segments (one per text node), in document order.
+    pub bylines: Vec<Vec<String>>,
+    /// Visible "By …" / "Written by" label texts, each with the segments that follow the label.
+    pub text_bylines: Vec<Vec<String>>,
+    /// Links to an author or member profile (`/author/jane-doe`, `/members/jd.12/`).
+    pub author_links: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +40,11 @@ pub struct Ld {
     pub types: Vec<String>,
     pub headline: Option<String>,
     pub authors: Vec<String>,
+    /// Organization authors: used only when no person is named anywhere.
+    pub org_authors: Vec<String>,
+    /// Author and date of a Q&A `Question` (forum threads): used when no article object has them.
+    pub question_authors: Vec<String>,
+    pub question_published: Option<String>,
     pub published: Option<String>,
     pub modified: Option<String>,
     pub language: Option<String>,
@@ -62,6 +77,7 @@ const ARTICLE_TYPES: &[&str] = &[
     "satiricalarticle",
     "medicalscholarlyarticle",
     "advertisercontentarticle",
+    "discussionforumposting",
 ];
 
 pub fn is_article_type(t: &str) -> bool {
@@ -75,8 +91,17 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
     let n = dom.nodes.len();
     let mut buf = String::new();
     let mut ld_objs: Vec<Value> = Vec::new();
+    let mut first_h1: Option<usize> = None;
     for i in 0..n {
         let node = &dom.nodes[i];
+        if node.tag == Tag::Text {
+            if m.text_bylines.len() < 4 && node.text.len() < 80 {
+                if let Some(segs) = text_byline(dom, i) {
+                    m.text_bylines.push(segs);
+                }
+            }
+            continue;
+        }
         let Some(e) = node.elem else { continue };
         match node.tag {
             Tag::Html => {
@@ -143,6 +168,19 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
                     }
                 }
             }
+            Tag::H1
+            // Layout classes ("right-rail", "sidebar-width") often carry sidebar words: only
+            // comments and related-story lists veto the headline.
+                if first_h1.is_none() && !in_zone(dom, i, F_COMMENT | F_RELATED) =>
+            {
+                first_h1 = Some(i);
+                buf.clear();
+                dom.text_of(i, &mut buf);
+                let t = normalize(&buf);
+                if !excluded[i] && !t.is_empty() && t.len() < 500 {
+                    m.h1.push(t);
+                }
+            }
             Tag::H1 if !excluded[i] && m.h1.len() < 8 => {
                 buf.clear();
                 dom.text_of(i, &mut buf);
@@ -160,22 +198,39 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
             }
             _ => {}
         }
+        // Microdata dates on any element: <abbr itemprop="datePublished" title="2024-…">.
+        if node.tag != Tag::Meta
+            && m.time_dates.len() < 8
+            && e.attr("itemprop") == Some("datePublished")
+        {
+            if let Some(d) = e.attr("datetime").or(e.attr("content")).or(e.attr("title")) {
+                m.time_dates.insert(0, d.trim().to_string());
+            }
+        }
         // Visible dates: <time> text and date/byline-flagged elements.
         if m.date_texts.len() < 12
             && (node.tag == Tag::Time || node.flags & F_BYLINE != 0)
             && !matches!(node.tag, Tag::Meta | Tag::Link | Tag::Script)
             && node.end as usize - i < 40
-            && !in_comment(dom, i)
+            && !in_zone(dom, i, F_COMMENT | F_RELATED)
         {
             buf.clear();
             dom.text_of(i, &mut buf);
             let t = normalize(&buf);
             if !t.is_empty() && t.len() < 160 {
-                m.date_texts.push(t);
+                // Sidebar-flagged ones ("widget" page builders, "post-sidebar" meta columns) are
+                // a last resort: real sidebars list other posts' dates.
+                if in_zone(dom, i, F_SIDEBAR) {
+                    if m.sidebar_date_texts.len() < 4 {
+                        m.sidebar_date_texts.push(t);
+                    }
+                } else {
+                    m.date_texts.push(t);
+                }
             }
         }
         // Visible bylines: rel=author links, itemprop=author, byline/author classes.
-        if m.byline_authors.len() < 6 && !matches!(node.tag, Tag::Meta | Tag::Link | Tag::Script) {
+        if m.bylines.len() < 8 && !matches!(node.tag, Tag::Meta | Tag::Link | Tag::Script) {
             let rel_author =
                 attr(e, "rel").is_some_and(|r| r.split_ascii_whitespace().any(|x| x == "author"));
             let ip_author = attr(e, "itemprop") == Some("author");
@@ -187,15 +242,27 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
             if rel_author || ip_author || cls_author {
                 let a = node.end as usize - i;
                 if a < 60 && !in_comment(dom, i) {
-                    buf.clear();
-                    dom.text_of(i, &mut buf);
-                    let t = normalize(&buf);
-                    if !t.is_empty() && char_len(&t) < 80 {
-                        m.byline_authors.push(t);
+                    let segs = segments(dom, i);
+                    if !segs.is_empty() {
+                        m.bylines.push(segs);
                     }
+                }
+            } else if node.tag == Tag::A
+                && m.author_links.len() < 4
+                && e.attr("href").is_some_and(is_author_href)
+                && node.end as usize - i < 20
+                && !in_zone(dom, i, F_COMMENT | F_SIDEBAR | F_RELATED | F_NAV | F_FOOTER)
+                && !in_page_header(dom, i)
+            {
+                let segs = segments(dom, i);
+                if !segs.is_empty() {
+                    m.author_links.push(segs);
                 }
             }
         }
+    }
+    if let Some(h) = first_h1 {
+        near_title(dom, h, &mut m.near_title_texts);
     }
     let mut stack = ld_objs;
     let mut guard = 0;
@@ -224,17 +291,197 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
     m
 }
 
-fn in_comment(dom: &Dom<'_>, mut i: usize) -> bool {
+fn in_comment(dom: &Dom<'_>, i: usize) -> bool {
+    in_zone(dom, i, F_COMMENT | F_SIDEBAR | F_RELATED)
+}
+
+/// Is `i` inside an element flagged with any of `mask` (or a nav/aside/footer tag when the mask
+/// asks for navigation or footers)?
+fn in_zone(dom: &Dom<'_>, mut i: usize, mask: u32) -> bool {
     let n = dom.nodes.len();
+    let tags = mask & (F_NAV | F_FOOTER) != 0;
     let mut steps = 0;
-    while i < n && steps < 30 {
-        if dom.nodes[i].flags & (F_COMMENT | F_SIDEBAR | F_RELATED) != 0 {
+    while i < n && steps < 40 {
+        let node = &dom.nodes[i];
+        if node.flags & mask != 0 {
             return true;
         }
-        i = dom.nodes[i].parent as usize;
+        if tags && matches!(node.tag, Tag::Nav | Tag::Footer | Tag::Aside) {
+            return true;
+        }
+        i = node.parent as usize;
         steps += 1;
     }
     false
+}
+
+/// Inside a `<header>` that is not itself inside an `<article>` or `<main>` (the site's header).
+fn in_page_header(dom: &Dom<'_>, mut i: usize) -> bool {
+    let n = dom.nodes.len();
+    let mut header = false;
+    let mut steps = 0;
+    while i < n && steps < 60 {
+        let node = &dom.nodes[i];
+        match node.tag {
+            Tag::Header => header = true,
+            Tag::Article | Tag::Main => return false,
+            _ => {}
+        }
+        i = node.parent as usize;
+        steps += 1;
+    }
+    header
+}
+
+/// The text of a subtree as separate segments, one per non-empty text node (plus
+/// `<meta itemprop="name" content>` inside microdata authors). At most 12.
+fn segments(dom: &Dom<'_>, i: usize) -> Vec<String> {
+    let end = dom.nodes[i].end as usize;
+    let mut out = Vec::new();
+    let mut j = i + 1;
+    while j < end && out.len() < 12 {
+        let n = &dom.nodes[j];
+        if n.tag == Tag::Text {
+            let t = normalize(n.text);
+            if !t.is_empty() {
+                out.push(t);
+            }
+        } else if n.tag == Tag::Meta {
+            if let Some(e) = n.elem {
+                if e.attr("itemprop") == Some("name") {
+                    if let Some(c) = e.attr("content") {
+                        let t = normalize(c);
+                        if !t.is_empty() {
+                            out.push(t);
+                        }
+                    }
+                }
+            }
+        } else if n.tag.is_junk() {
+            j = n.end as usize;
+            continue;
+        }
+        j += 1;
+    }
+    out
+}
+
+/// A path that names an author or member profile: `/author/jane-doe`, `/members/jd.12/`, `/u/jd`.
+fn is_author_href(href: &str) -> bool {
+    let path = href
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let mut parts = path.split('/').skip(usize::from(!href.starts_with('/')));
+    while let Some(p) = parts.next() {
+        let p = p.to_ascii_lowercase();
+        if matches!(
+            p.as_str(),
+            "author"
+                | "authors"
+                | "autor"
+                | "autoren"
+                | "auteur"
+                | "auteurs"
+                | "autore"
+                | "writer"
+                | "writers"
+                | "members"
+                | "member"
+                | "u"
+                | "user"
+                | "users"
+                | "profile"
+                | "profiles"
+                | "contributor"
+                | "contributors"
+        ) {
+            return parts.next().is_some_and(|slug| !slug.is_empty());
+        }
+    }
+    false
+}
+
+static BY_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|by|author|authors|von|par|por|di|door|av|af|autor|autorin|auteur|autore|автор|作者)\s*[:：]?$").expect("static regex")
+});
+
+/// A short visible "By" / "Written by" label: the segments that follow it (up to 12 nodes on),
+/// or a text node that is itself "By Jane Doe" with a capitalised name.
+fn text_byline(dom: &Dom<'_>, i: usize) -> Option<Vec<String>> {
+    let t = dom.nodes[i].text.trim();
+    let p = dom.nodes[i].parent as usize;
+    if p >= dom.nodes.len() || dom.nodes[p].tag.is_junk() {
+        return None;
+    }
+    let first = t.chars().next()?;
+    if !first.is_alphabetic() || t.len() < 2 {
+        return None;
+    }
+    if t.len() <= 24 && BY_LABEL.is_match(t) {
+        let stop = (i + 12).min(dom.nodes.len());
+        let mut out = Vec::new();
+        for j in i + 1..stop {
+            let n = &dom.nodes[j];
+            if n.tag == Tag::Text {
+                let s = normalize(n.text);
+                if !s.is_empty() {
+                    out.push(s);
+                    break;
+                }
+            } else if n.tag.is_junk()
+                || n.tag.is_heading()
+                || (p < dom.nodes.len() && j >= dom.nodes[p].end as usize + 8)
+            {
+                break;
+            }
+        }
+        return (!out.is_empty() && !in_comment(dom, i)).then_some(out);
+    }
+    let rest = BY_PREFIX.find(t).map(|m| &t[m.end()..])?;
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let capitalised = (2..=4).contains(&words.len())
+        && words
+            .iter()
+            .all(|w| w.chars().next().is_some_and(|c| c.is_uppercase()));
+    (capitalised && !in_comment(dom, i)).then(|| vec![t.to_string()])
+}
+
+/// Short texts right after the first `<h1>` (then right before it): where a page shows its date.
+fn near_title(dom: &Dom<'_>, h1: usize, out: &mut Vec<String>) {
+    let n = dom.nodes.len();
+    let after = dom.nodes[h1].end as usize;
+    let mut j = after;
+    let mut seen = 0;
+    while j < n && seen < 80 && out.len() < 6 {
+        let node = &dom.nodes[j];
+        if node.tag == Tag::Text {
+            let t = node.text.trim();
+            if !t.is_empty() && t.len() < 120 && t.bytes().any(|b| b.is_ascii_digit()) {
+                out.push(normalize(t));
+            }
+        } else if node.tag.is_junk() {
+            j = node.end as usize;
+            continue;
+        }
+        j += 1;
+        seen += 1;
+    }
+    let mut j = h1;
+    let mut seen = 0;
+    while j > 0 && seen < 40 && out.len() < 8 {
+        j -= 1;
+        seen += 1;
+        let node = &dom.nodes[j];
+        if node.tag == Tag::Text && !dom.nodes[node.parent as usize].tag.is_junk() {
+            let t = node.text.trim();
+            if !t.is_empty() && t.len() < 120 && t.bytes().any(|b| b.is_ascii_digit()) {
+                out.push(normalize(t));
+            }
+        }
+    }
 }
 
 fn ld_types(o: &serde_json::Map<String, Value>) -> Vec<String> {
@@ -270,21 +517,21 @@ fn ld_image(v: Option<&Value>) -> Option<String> {
     }
 }
 
-fn ld_people(v: Option<&Value>, out: &mut Vec<String>) {
+fn ld_people(v: Option<&Value>, out: &mut Vec<String>, orgs: &mut Vec<String>) {
     let Some(v) = v else { return };
     match v {
-        Value::String(s) => out.push(normalize(s)),
+        Value::String(s) => out.push(normalize(&html_unescape(s))),
         Value::Array(a) => {
             for x in a.iter().take(20) {
-                ld_people(Some(x), out);
+                ld_people(Some(x), out, orgs);
             }
         }
         Value::Object(o) => {
             let types = ld_types(o);
-            if types.iter().any(|t| {
-                t.eq_ignore_ascii_case("Organization")
-                    || t.eq_ignore_ascii_case("NewsMediaOrganization")
-            }) {
+            if types.iter().any(|t| t.ends_with("Organization")) {
+                if let Some(n) = ld_str(o.get("name")) {
+                    orgs.push(n);
+                }
                 return;
             }
             if let Some(n) = ld_str(o.get("name")) {
@@ -312,6 +559,16 @@ fn read_ld_object(o: &serde_json::Map<String, Value>, ld: &mut Ld) {
     let is_page = types.iter().any(|t| t.ends_with("Page"));
     // Article objects override anything read from non-article objects.
     let take = is_article && !ld.is_article;
+    if types.iter().any(|t| t.eq_ignore_ascii_case("question")) {
+        if ld.question_authors.is_empty() {
+            let mut orgs = Vec::new();
+            ld_people(o.get("author"), &mut ld.question_authors, &mut orgs);
+            ld.question_authors.extend(orgs);
+        }
+        if ld.question_published.is_none() {
+            ld.question_published = ld_str(o.get("datePublished"));
+        }
+    }
     if !(is_article || ld.is_article || is_page) {
         if ld.language.is_none() {
             ld.language = ld_str(o.get("inLanguage"));
@@ -322,6 +579,7 @@ fn read_ld_object(o: &serde_json::Map<String, Value>, ld: &mut Ld) {
         ld.is_article = true;
         ld.headline = None;
         ld.authors.clear();
+        ld.org_authors.clear();
         ld.published = None;
         ld.modified = None;
         ld.body = None;
@@ -338,8 +596,12 @@ fn read_ld_object(o: &serde_json::Map<String, Value>, ld: &mut Ld) {
             }
         });
     }
-    if ld.authors.is_empty() {
-        ld_people(o.get("author").or(o.get("creator")), &mut ld.authors);
+    if ld.authors.is_empty() && ld.org_authors.is_empty() {
+        ld_people(
+            o.get("author").or(o.get("creator")),
+            &mut ld.authors,
+            &mut ld.org_authors,
+        );
     }
     if ld.published.is_none() {
         ld.published = ld_str(o.get("datePublished")).or_else(|| ld_str(o.get("dateCreated")));
@@ -509,24 +771,42 @@ static SPLIT_NAMES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\s*(?:,|;|&|\band\b|\bund\b|\bet\b|\by\b|\be\b|\|| و )\s*")
         .expect("static regex")
 });
+/// Strings that are not a byline name: links, handles, dates and reading times.
 static NOT_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(https?://|www\.|@|\d|\.com\b|\.org\b|\.net\b|staff|editor|team|admin|desk|newsroom|contributor|correspondent|reporter|updated|published|minutes?\b|read\b)").expect("static regex")
+    Regex::new(r"(?i)(https?://|www\.|@|\.com\b|\.org\b|\.net\b|\bupdated\b|\bpublished\b|\bminutes?\b|\bmin\b|\bread\b)").expect("static regex")
 });
 
+fn looks_like_name(name: &str) -> bool {
+    let chars = char_len(name);
+    if !(2..=50).contains(&chars) || NOT_NAME.is_match(name) {
+        return false;
+    }
+    if !name.chars().next().is_some_and(char::is_alphanumeric) || BY_LABEL.is_match(name) {
+        return false;
+    }
+    // A few digits are fine ("98 Buck Social", "E-RYT 200"); a date or a count is not.
+    let digits = name.chars().filter(char::is_ascii_digit).count();
+    if digits > 3 || (digits > 0 && date_in_text(name).is_some()) {
+        return false;
+    }
+    name.split_whitespace().count() <= 6
+}
+
 pub fn clean_authors(raw: &[String], site: Option<&str>) -> Vec<String> {
+    let _ = site;
     let mut out: Vec<String> = Vec::new();
     for r in raw {
         let r = html_unescape(r);
         let r = r.trim();
         if r.starts_with("http") {
-            // article:author is often a profile URL: take its last path segment as a name only if
-            // it looks like one ("jane-doe").
+            // article:author is often a profile URL, not a name.
             continue;
         }
-        let r = BY_PREFIX.replace(r, "");
+        let r = TEXT_DATE.replace_all(r, " ");
+        let r = BY_PREFIX.replace(r.trim(), "");
         // Cut "for Site", "| Site", " - Role" tails.
         let mut r = r.to_string();
-        for cut in [" for ", " | ", " - ", " – ", " — ", "\n"] {
+        for cut in [" for ", " | ", " - ", " – ", " — ", " · ", " • ", "\n"] {
             if let Some(p) = r.find(cut) {
                 r.truncate(p);
             }
@@ -536,20 +816,8 @@ pub fn clean_authors(raw: &[String], site: Option<&str>) -> Vec<String> {
                 .trim()
                 .trim_matches(|c: char| !c.is_alphanumeric() && c != '.' && c != '\'' && c != ')')
                 .trim();
-            if name.is_empty() || char_len(name) < 3 || char_len(name) > 50 {
+            if !looks_like_name(name) {
                 continue;
-            }
-            if NOT_NAME.is_match(name) {
-                continue;
-            }
-            let words = name.split_whitespace().count();
-            if words > 5 {
-                continue;
-            }
-            if let Some(s) = site {
-                if squash(s) == squash(name) {
-                    continue;
-                }
             }
             if !out.iter().any(|o| fold(o) == fold(name)) {
                 out.push(name.to_string());
@@ -562,38 +830,95 @@ pub fn clean_authors(raw: &[String], site: Option<&str>) -> Vec<String> {
     out
 }
 
-pub fn authors(m: &Meta) -> Vec<String> {
-    let site = site_name(m);
-    let sources: [Vec<String>; 4] = [
-        m.ld.authors.clone(),
-        m.metas
-            .iter()
-            .filter(|(k, _)| {
-                matches!(
-                    k.as_str(),
-                    "author"
-                        | "article:author"
-                        | "dc.creator"
-                        | "dcterms.creator"
-                        | "parsely-author"
-                        | "sailthru.author"
-                        | "byl"
-                        | "twitter:creator"
-                        | "citation_author"
-                        | "dc.contributor"
-                )
-            })
-            .map(|(_, v)| v.clone())
-            .collect(),
-        m.byline_authors.clone(),
-        vec![],
-    ];
-    for s in sources.iter() {
-        let a = clean_authors(s, site.as_deref());
-        // Require something that looks like a person (at least two words) or a single name from
-        // structured data.
+/// Names from one visible byline: its whole text when short ("By Jane Doe and John Smith"),
+/// else the first segment that is a name (skipping "Written by" labels, dates, roles).
+fn byline_names(segs: &[String]) -> Vec<String> {
+    // The whole text only when the segments are one line or joined by connectors ("Jane Doe",
+    // " and ", "John Smith"); separate blocks ("Jane Doe", "Senior Mason") are read one by one.
+    let connector = |s: &String| {
+        let t = s.trim();
+        t.is_empty()
+            || SPLIT_NAMES
+                .find(t)
+                .is_some_and(|m| m.start() == 0 && m.end() == t.len())
+    };
+    let joined = segs.len() == 1
+        || segs.iter().skip(1).any(connector)
+        || segs.first().is_some_and(|s| BY_LABEL.is_match(s.trim()));
+    let whole = segs.join(" ");
+    if joined && char_len(&whole) <= 60 {
+        let a = clean_authors(std::slice::from_ref(&whole), None);
+        if !a.is_empty() && a.iter().all(|n| n.split_whitespace().count() <= 4) {
+            return a;
+        }
+    }
+    for s in segs {
+        if BY_LABEL.is_match(s) || char_len(s) > 60 {
+            continue;
+        }
+        let a = clean_authors(std::slice::from_ref(s), None);
         if !a.is_empty() {
             return a;
+        }
+    }
+    vec![]
+}
+
+pub fn authors(m: &Meta) -> Vec<String> {
+    let a = clean_authors(&m.ld.authors, None);
+    if !a.is_empty() {
+        return a;
+    }
+    let metas: Vec<String> = m
+        .metas
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "author"
+                    | "authors"
+                    | "article:author"
+                    | "article:author_name"
+                    | "dc.creator"
+                    | "dc:creator"
+                    | "dcterms.creator"
+                    | "parsely-author"
+                    | "sailthru.author"
+                    | "byl"
+                    | "citation_author"
+                    | "dc.contributor"
+                    | "creator"
+            )
+        })
+        .map(|(_, v)| v.clone())
+        .collect();
+    let a = clean_authors(&metas, None);
+    if !a.is_empty() {
+        return a;
+    }
+    // Yoast and similar plugins: "twitter:label1" = "Written by", "twitter:data1" = the name.
+    if m.get(&["twitter:label1"]).is_some() {
+        if let Some(d) = m.get(&["twitter:data1"]) {
+            let a = clean_authors(&[d.to_string()], None);
+            if !a.is_empty() {
+                return a;
+            }
+        }
+    }
+    let a = clean_authors(&m.ld.org_authors, None);
+    if !a.is_empty() {
+        return a;
+    }
+    let a = clean_authors(&m.ld.question_authors, None);
+    if !a.is_empty() {
+        return a;
+    }
+    for group in [&m.bylines, &m.text_bylines, &m.author_links] {
+        for segs in group.iter() {
+            let a = byline_names(segs);
+            if !a.is_empty() {
+                return a;
+            }
         }
     }
     vec![]
@@ -615,9 +940,175 @@ static TEXT_DATE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+/// Month names (and common short forms) in the languages we see most: de, fr, es, it, pt, nl,
+/// sv/da/no, pl, tr, id, ru, uk. English is handled by `TEXT_DATE`.
+const MONTHS: &[(&str, u32)] = &[
+    ("januar", 1),
+    ("jänner", 1),
+    ("janvier", 1),
+    ("enero", 1),
+    ("gennaio", 1),
+    ("janeiro", 1),
+    ("januari", 1),
+    ("stycznia", 1),
+    ("ocak", 1),
+    ("января", 1),
+    ("січня", 1),
+    ("janv", 1),
+    ("februar", 2),
+    ("février", 2),
+    ("fevrier", 2),
+    ("febrero", 2),
+    ("febbraio", 2),
+    ("fevereiro", 2),
+    ("februari", 2),
+    ("lutego", 2),
+    ("şubat", 2),
+    ("февраля", 2),
+    ("лютого", 2),
+    ("févr", 2),
+    ("märz", 3),
+    ("maerz", 3),
+    ("mars", 3),
+    ("marzo", 3),
+    ("março", 3),
+    ("maart", 3),
+    ("marca", 3),
+    ("mart", 3),
+    ("maret", 3),
+    ("марта", 3),
+    ("березня", 3),
+    ("april", 4),
+    ("avril", 4),
+    ("abril", 4),
+    ("aprile", 4),
+    ("kwietnia", 4),
+    ("nisan", 4),
+    ("апреля", 4),
+    ("квітня", 4),
+    ("mai", 5),
+    ("mayo", 5),
+    ("maggio", 5),
+    ("maio", 5),
+    ("mei", 5),
+    ("maj", 5),
+    ("maja", 5),
+    ("mayıs", 5),
+    ("мая", 5),
+    ("травня", 5),
+    ("juni", 6),
+    ("juin", 6),
+    ("junio", 6),
+    ("giugno", 6),
+    ("junho", 6),
+    ("czerwca", 6),
+    ("haziran", 6),
+    ("июня", 6),
+    ("червня", 6),
+    ("juli", 7),
+    ("juillet", 7),
+    ("julio", 7),
+    ("luglio", 7),
+    ("julho", 7),
+    ("lipca", 7),
+    ("temmuz", 7),
+    ("июля", 7),
+    ("липня", 7),
+    ("juil", 7),
+    ("august", 8),
+    ("août", 8),
+    ("aout", 8),
+    ("agosto", 8),
+    ("augustus", 8),
+    ("augusti", 8),
+    ("sierpnia", 8),
+    ("ağustos", 8),
+    ("agustus", 8),
+    ("августа", 8),
+    ("серпня", 8),
+    ("september", 9),
+    ("septembre", 9),
+    ("septiembre", 9),
+    ("setiembre", 9),
+    ("settembre", 9),
+    ("setembro", 9),
+    ("września", 9),
+    ("eylül", 9),
+    ("сентября", 9),
+    ("вересня", 9),
+    ("oktober", 10),
+    ("octobre", 10),
+    ("octubre", 10),
+    ("ottobre", 10),
+    ("outubro", 10),
+    ("października", 10),
+    ("ekim", 10),
+    ("октября", 10),
+    ("жовтня", 10),
+    ("november", 11),
+    ("novembre", 11),
+    ("noviembre", 11),
+    ("novembro", 11),
+    ("listopada", 11),
+    ("kasım", 11),
+    ("ноября", 11),
+    ("листопада", 11),
+    ("dezember", 12),
+    ("décembre", 12),
+    ("decembre", 12),
+    ("diciembre", 12),
+    ("dicembre", 12),
+    ("dezembro", 12),
+    ("december", 12),
+    ("grudnia", 12),
+    ("aralık", 12),
+    ("desember", 12),
+    ("декабря", 12),
+    ("грудня", 12),
+    ("déc", 12),
+];
+
+static INTL_DMY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(\d{1,2})(?:\.|º|er)?\s+(?:de\s+)?(\p{L}+)\.?,?\s+(?:de\s+)?((?:19|20)\d{2})\b")
+        .expect("static regex")
+});
+static INTL_MDY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(\p{L}+)\.?\s+(\d{1,2}),?\s+((?:19|20)\d{2})\b").expect("static regex")
+});
+
+fn month_number(word: &str) -> Option<u32> {
+    let w = word.to_lowercase();
+    MONTHS.iter().find(|(n, _)| *n == w).map(|(_, m)| *m)
+}
+
+/// "3. März 2024", "12 de marzo de 2024", "1er août 2023", "5 мая 2021", "März 3, 2024".
+fn date_in_text_intl(s: &str) -> Option<String> {
+    if !s.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (d, mo, y) = if let Some(c) = INTL_DMY
+        .captures_iter(s)
+        .find(|c| month_number(&c[2]).is_some())
+    {
+        (c[1].parse().ok()?, month_number(&c[2])?, c[3].parse().ok()?)
+    } else {
+        let c = INTL_MDY
+            .captures_iter(s)
+            .find(|c| month_number(&c[1]).is_some())?;
+        (c[2].parse().ok()?, month_number(&c[1])?, c[3].parse().ok()?)
+    };
+    let date = NaiveDate::from_ymd_opt(y, mo, d)?;
+    valid(date.format("%Y-%m-%d").to_string(), date)
+}
+
+static ORDINAL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d)(?:st|nd|rd|th)\b").expect("static regex"));
+
 /// Find a date inside visible text ("Published March 3, 2024 at 10:00").
 pub fn date_in_text(s: &str) -> Option<String> {
-    let c = TEXT_DATE.captures(s)?;
+    let Some(c) = TEXT_DATE.captures(s) else {
+        return date_in_text_intl(s);
+    };
     if let Some(m) = c.get(1) {
         let parts: Vec<&str> = m.as_str().split('-').collect();
         let d = NaiveDate::from_ymd_opt(
@@ -628,16 +1119,21 @@ pub fn date_in_text(s: &str) -> Option<String> {
         return valid(d.format("%Y-%m-%d").to_string(), d);
     }
     if let Some(m) = c.get(2).or(c.get(3)) {
-        let cleaned: String = m
-            .as_str()
-            .replace(['.', ','], " ")
-            .replace("st ", " ")
-            .replace("nd ", " ")
-            .replace("rd ", " ")
-            .replace("th ", " ")
-            .replace("Sept ", "Sep ")
-            .replace("sept ", "sep ");
-        let cleaned = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+        // Drop ordinal suffixes after digits only ("3rd" -> "3"; "August" stays whole).
+        let cleaned = ORDINAL
+            .replace_all(m.as_str(), "$1")
+            .replace(['.', ','], " ");
+        let cleaned = cleaned
+            .split_whitespace()
+            .map(|w| {
+                if w.eq_ignore_ascii_case("sept") {
+                    "Sep"
+                } else {
+                    w
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
         for f in ["%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y"] {
             if let Ok(d) = NaiveDate::parse_from_str(&cleaned, f) {
                 return valid(d.format("%Y-%m-%d").to_string(), d);
@@ -812,7 +1308,11 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
         "article.updated",
         "og:article:modified_time",
     ];
-    let mut published = m.ld.published.as_deref().and_then(normalize_date);
+    let mut published =
+        m.ld.published
+            .as_deref()
+            .or(m.ld.question_published.as_deref())
+            .and_then(normalize_date);
     if published.is_none() {
         for k in published_keys {
             if let Some(v) = m.get(&[k]) {
@@ -824,10 +1324,28 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
         }
     }
     if published.is_none() {
-        published = m.time_dates.iter().find_map(|t| normalize_date(t));
+        // Other site-specific meta names: "published", "w-published-date", "article_date"…
+        published = m
+            .metas
+            .iter()
+            .filter(|(k, _)| {
+                (k.contains("publish") && !k.contains("publisher"))
+                    || k.ends_with("date")
+                    || k.ends_with("_date")
+            })
+            .find_map(|(_, v)| normalize_date(v).or_else(|| date_in_text(v)));
+    }
+    if published.is_none() {
+        published = m
+            .time_dates
+            .iter()
+            .find_map(|t| normalize_date(t).or_else(|| date_in_text(t)));
     }
     if published.is_none() {
         published = m.date_texts.iter().find_map(|t| date_in_text(t));
+    }
+    if published.is_none() {
+        published = m.near_title_texts.iter().find_map(|t| date_in_text(t));
     }
     if published.is_none() {
         if let Some(u) = url {
@@ -857,6 +1375,9 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
     // As htmldate does, the modification date is the reserve for the publication date.
     if published.is_none() {
         published = modified.clone();
+    }
+    if published.is_none() {
+        published = m.sidebar_date_texts.iter().find_map(|t| date_in_text(t));
     }
     (published, modified)
 }
@@ -906,6 +1427,30 @@ mod tests {
             Some("2023-11-14")
         );
         assert_eq!(date_in_text("13/11/2025").as_deref(), Some("2025-11-13"));
+        // Month names that end in "st"/"th" letters must survive ordinal removal.
+        assert_eq!(
+            date_in_text("August 28, 2025 • 5 min read").as_deref(),
+            Some("2025-08-28")
+        );
+        assert_eq!(
+            date_in_text("Posted on 1st August 2024").as_deref(),
+            Some("2024-08-01")
+        );
+        assert_eq!(
+            date_in_text("Veröffentlicht am 3. März 2024").as_deref(),
+            Some("2024-03-03")
+        );
+        assert_eq!(
+            date_in_text("12 de marzo de 2024").as_deref(),
+            Some("2024-03-12")
+        );
+        assert_eq!(date_in_text("1er août 2023").as_deref(), Some("2023-08-01"));
+        assert_eq!(date_in_text("5 мая 2021").as_deref(), Some("2021-05-05"));
+        assert_eq!(
+            date_in_text("7 Ekim 2022 tarihinde").as_deref(),
+            Some("2022-10-07")
+        );
+        assert_eq!(date_in_text("vor 3 Tagen"), None);
     }
 
     #[test]
@@ -935,5 +1480,34 @@ mod tests {
             vec!["Jane Doe"]
         );
         assert!(clean_authors(&["https://example.com/jane".into()], None).is_empty());
+        // Team and desk names are kept (sites credit them); dates and reading times are not.
+        assert_eq!(
+            clean_authors(&["News Desk".into()], None),
+            vec!["News Desk"]
+        );
+        assert!(clean_authors(&["March 3, 2024".into()], None).is_empty());
+        assert!(clean_authors(&["5 min read".into()], None).is_empty());
+    }
+
+    #[test]
+    fn byline_segments_and_profile_links() {
+        let segs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            byline_names(&segs(&["Written by", "Jane Doe"])),
+            vec!["Jane Doe"]
+        );
+        assert_eq!(
+            byline_names(&segs(&["Jane Doe", "August 28, 2025", "5 min read"])),
+            vec!["Jane Doe"]
+        );
+        assert_eq!(
+            byline_names(&segs(&["By ", "Jane Doe", " and ", "John Smith"])),
+            vec!["Jane Doe", "John Smith"]
+        );
+        assert!(is_author_href("/author/jane-doe/"));
+        assert!(is_author_href("https://forum.example/members/jd.123/"));
+        assert!(is_author_href("/u/jd"));
+        assert!(!is_author_href("/author/"));
+        assert!(!is_author_href("https://author.example/news/x"));
     }
 }

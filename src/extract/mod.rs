@@ -154,6 +154,15 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         }
     }
     let mut text = clean::finish(paras, title.as_deref());
+    if text::char_len(&text) < 250 {
+        // Pages rendered by script ship their readable version inside <noscript> (forum crawler
+        // views): the parser keeps that as raw text, so parse it on its own.
+        if let Some(t) = noscript_text(&dom, title.as_deref()) {
+            if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
+                text = t;
+            }
+        }
+    }
     if text.is_empty() {
         if let Some(b) = &meta.ld.body {
             text = text::normalize(&metadata::html_unescape(b));
@@ -210,6 +219,30 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         page_kind,
         charset: encoding.name().to_string(),
     })
+}
+
+/// The main text of the largest `<noscript>` block that holds markup (over 500 bytes with
+/// paragraphs), extracted as a page of its own.
+fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>) -> Option<String> {
+    let mut best: Option<&str> = None;
+    for (i, node) in dom.nodes.iter().enumerate() {
+        if node.tag != dom::Tag::Noscript {
+            continue;
+        }
+        for c in dom.children(i) {
+            let t = dom.nodes[c].text;
+            if t.len() > 500 && t.contains("<p") && best.is_none_or(|b| t.len() > b.len()) {
+                best = Some(t);
+            }
+        }
+    }
+    let doc = scraper::Html::parse_document(best?);
+    let inner = dom::Dom::build(&doc, MAX_NODES).ok()?;
+    let an = content::analyse(&inner);
+    let (roots, _) = content::select_roots(&inner, &an);
+    let paras = content::emit(&inner, &an, &roots, title);
+    let text = clean::finish(paras, title);
+    (!text.is_empty()).then_some(text)
 }
 
 fn page_kind(
