@@ -372,9 +372,6 @@ fn token_flag(tok: &str) -> u32 {
         "date" => F_BYLINE,
         "time" => F_BYLINE,
         "published" => F_BYLINE,
-        "hidden" => F_HIDDEN,
-        "hide" => F_HIDDEN,
-        "print" => F_HIDDEN,
         "aside" => F_SIDEBAR,
         "rail" => F_SIDEBAR,
         "sidebar" => F_SIDEBAR,
@@ -396,9 +393,20 @@ fn token_flag(tok: &str) -> u32 {
 static AC: LazyLock<AhoCorasick> =
     LazyLock::new(|| AhoCorasick::new(SUBSTR.iter().map(|(p, _)| *p)).expect("static patterns"));
 
+/// Whole class/id words that hide an element on screen. Only whole words: parts of longer names
+/// say something else ("field-label-hidden" hides a label, not the field; "hidden-xs" hides on
+/// phones only; "no-print"/"hidden-print" are visible on screen).
+fn whole_word_flag(v: &str) -> u32 {
+    match v {
+        "hidden" | "hide" | "is-hidden" | "u-hidden" | "d-none" | "invisible" | "print-only"
+        | "visible-print" | "show-for-print" | "printonly" => F_HIDDEN,
+        _ => 0,
+    }
+}
+
 /// Flags from one class/id value (already lowercased).
 fn value_flags(v: &str) -> u32 {
-    let mut f = 0;
+    let mut f = whole_word_flag(v);
     for m in AC.find_overlapping_iter(v) {
         f |= SUBSTR[m.pattern().as_usize()].1;
     }
