@@ -153,9 +153,10 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         }
         // The body (and its share of fetch.max_buffered_bytes) goes to the extractor and is dropped
         // there; what follows needs only the page's metadata.
-        let (page, body) = split_body(page);
+        let meta = page.without_body();
         let started = Instant::now();
-        let extracted = self.extract(body).await;
+        let extracted = self.extract(page).await;
+        let page = meta;
         timings.extract = Some(started.elapsed());
         let (kind, reason, detail) = match extracted {
             Ok(Ok(x)) => {
@@ -228,21 +229,6 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         };
         (d, timings)
     }
-}
-
-/// The page without its body (and without its share of the body budget), and the page as fetched.
-fn split_body(page: FetchedPage) -> (FetchedPage, FetchedPage) {
-    let meta = FetchedPage {
-        final_url: page.final_url.clone(),
-        status: page.status,
-        content_type: page.content_type.clone(),
-        content_language: page.content_language.clone(),
-        body: bytes::Bytes::new(),
-        hold: Default::default(),
-        fetched_at: page.fetched_at.clone(),
-        politeness_wait: page.politeness_wait,
-    };
-    (meta, page)
 }
 
 /// Extract from a fetched page, enforcing the size limit.

@@ -9,18 +9,12 @@ use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{article_html, FixtureServer, Route, TestBroker};
+use common::{article_routes, FixtureServer, TestBroker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_survives_close_all_connections() {
     const N: usize = 40;
-    let mut routes = HashMap::new();
-    for i in 0..N {
-        let mut r = Route::html(article_html(i));
-        r.delay = Duration::from_millis(150);
-        routes.insert(format!("/p/{i}"), r);
-    }
-    let site = FixtureServer::start(routes).await;
+    let site = FixtureServer::start(article_routes(N, Duration::from_millis(150))).await;
     let broker = TestBroker::with_env("faults", &[("PAPERBOY__WORKER__CONCURRENCY", "4")]);
     broker.declare().await;
     let mut worker = Command::new(env!("CARGO_BIN_EXE_paperboy"));

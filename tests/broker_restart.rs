@@ -11,7 +11,7 @@ mod private_services;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::{article_html, wait_for, FixtureServer, Message, Route, TestBroker};
+use common::{article_routes, wait_for, FixtureServer, Message, TestBroker};
 use private_services::{free_port, get, LoggedWorker, PrivateRabbit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,13 +26,7 @@ async fn worker_rides_out_broker_restarts() {
     const OUTAGES: [Duration; 2] = [Duration::from_secs(10), Duration::from_secs(25)];
     const N: usize = ROUND * OUTAGES.len();
     let rabbit = tokio::task::block_in_place(|| PrivateRabbit::start(None));
-    let mut routes = HashMap::new();
-    for i in 0..N {
-        let mut r = Route::html(article_html(i));
-        r.delay = Duration::from_millis(150);
-        routes.insert(format!("/p/{i}"), r);
-    }
-    let site = FixtureServer::start(routes).await;
+    let site = FixtureServer::start(article_routes(N, Duration::from_millis(150))).await;
     let listen = format!("127.0.0.1:{}", free_port());
     let url = rabbit.amqp_url();
     let mut broker = TestBroker::with_env(

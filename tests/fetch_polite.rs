@@ -55,6 +55,15 @@ async fn fetch_as_worker(f: &PoliteFetcher, u: &Url) -> Result<FetchedPage, Fetc
     }
 }
 
+/// [`fetch_as_worker`] on a task of its own.
+fn spawn_fetch(
+    f: &PoliteFetcher,
+    u: Url,
+) -> tokio::task::JoinHandle<Result<FetchedPage, FetchError>> {
+    let f = f.clone();
+    tokio::spawn(async move { fetch_as_worker(&f, &u).await })
+}
+
 /// Arrival times of page requests (robots.txt excluded) per Host header.
 fn arrivals_by_host(reqs: &[Req]) -> BTreeMap<String, Vec<Instant>> {
     let mut m: BTreeMap<String, Vec<Instant>> = BTreeMap::new();
@@ -164,9 +173,10 @@ async fn three_workers_sharing_redis_keep_each_hosts_interval() {
     let mut tasks = Vec::new();
     for i in 0..20 {
         for (h, _) in HOSTS {
-            let f = workers[(i + h.len()) % 3].clone();
-            let u = url(&srv.url_for(h, &format!("/p/{i}")));
-            tasks.push(tokio::spawn(async move { fetch_as_worker(&f, &u).await }));
+            tasks.push(spawn_fetch(
+                &workers[(i + h.len()) % 3],
+                url(&srv.url_for(h, &format!("/p/{i}"))),
+            ));
         }
     }
     for t in tasks {
@@ -220,9 +230,7 @@ async fn one_worker_without_redis_keeps_the_interval() {
     let mut tasks = Vec::new();
     for i in 0..8 {
         for h in ["h1.test", "h2.test"] {
-            let f = f.clone();
-            let u = url(&srv.url_for(h, &format!("/{i}")));
-            tasks.push(tokio::spawn(async move { fetch_as_worker(&f, &u).await }));
+            tasks.push(spawn_fetch(&f, url(&srv.url_for(h, &format!("/{i}")))));
         }
     }
     for t in tasks {
@@ -602,16 +610,18 @@ async fn a_slow_host_does_not_delay_a_fast_host() {
     let started = Instant::now();
     let mut slow = Vec::new();
     for i in 0..3 {
-        let f = f.clone();
-        let u = url(&srv.url_for("h1.test", &format!("/{i}")));
-        slow.push(tokio::spawn(async move { fetch_as_worker(&f, &u).await }));
+        slow.push(spawn_fetch(
+            &f,
+            url(&srv.url_for("h1.test", &format!("/{i}"))),
+        ));
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut fast = Vec::new();
     for i in 0..8 {
-        let f = f.clone();
-        let u = url(&srv.url_for("h2.test", &format!("/{i}")));
-        fast.push(tokio::spawn(async move { fetch_as_worker(&f, &u).await }));
+        fast.push(spawn_fetch(
+            &f,
+            url(&srv.url_for("h2.test", &format!("/{i}"))),
+        ));
     }
     for t in fast {
         t.await.unwrap().unwrap();
@@ -642,9 +652,10 @@ async fn max_concurrent_per_host_is_respected() {
     let f = PoliteFetcher::new(&s, None).unwrap();
     let mut tasks = Vec::new();
     for i in 0..6 {
-        let f = f.clone();
-        let u = url(&srv.url_for("h1.test", &format!("/{i}")));
-        tasks.push(tokio::spawn(async move { fetch_as_worker(&f, &u).await }));
+        tasks.push(spawn_fetch(
+            &f,
+            url(&srv.url_for("h1.test", &format!("/{i}"))),
+        ));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
@@ -829,9 +840,10 @@ async fn max_concurrent_per_host_holds_across_workers_with_redis() {
     for w in 0..3 {
         let f = PoliteFetcher::new(&s, Some(redis().await.unwrap())).unwrap();
         for i in 0..2 {
-            let f = f.clone();
-            let u = url(&srv.url_for("h1.test", &format!("/{w}/{i}")));
-            tasks.push(tokio::spawn(async move { fetch_as_worker(&f, &u).await }));
+            tasks.push(spawn_fetch(
+                &f,
+                url(&srv.url_for("h1.test", &format!("/{w}/{i}"))),
+            ));
         }
     }
     for t in tasks {

@@ -45,6 +45,17 @@ pub struct FetchedPage {
 }
 
 /// Why a fetch produced no response.
+impl FetchedPage {
+    /// The page's metadata without its body (nor its share of the body budget).
+    pub fn without_body(&self) -> FetchedPage {
+        FetchedPage {
+            body: Bytes::new(),
+            hold: BodyHold::default(),
+            ..self.clone()
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FetchError {

@@ -165,12 +165,7 @@ impl RobotsCache {
             if locked.is_some() {
                 // Whoever held the lock before us may have stored the entry between our GET and SET NX.
                 if let Some((body, ttl)) = self.get_shared(&mut conn, &key).await? {
-                    let _: i64 = self
-                        .unlock
-                        .key(&lock_key)
-                        .arg(&token)
-                        .invoke_async(&mut conn)
-                        .await?;
+                    self.release_lock(&mut conn, &lock_key, &token).await?;
                     return Ok(Ok(self.remember(origin, &body, ttl)));
                 }
                 let fetched = self.fetch(robots).await;
@@ -188,12 +183,7 @@ impl RobotsCache {
                     }
                     Err(e) => Err(e),
                 };
-                let _: i64 = self
-                    .unlock
-                    .key(&lock_key)
-                    .arg(&token)
-                    .invoke_async(&mut conn)
-                    .await?;
+                self.release_lock(&mut conn, &lock_key, &token).await?;
                 return Ok(out);
             }
             if started.elapsed() > Duration::from_millis(lock_ms + 1000) {
@@ -209,6 +199,22 @@ impl RobotsCache {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// Release the fetch lock if `token` still holds it.
+    async fn release_lock(
+        &self,
+        conn: &mut redis::aio::ConnectionManager,
+        lock_key: &str,
+        token: &str,
+    ) -> Result<(), redis::RedisError> {
+        let _: i64 = self
+            .unlock
+            .key(lock_key)
+            .arg(token)
+            .invoke_async(conn)
+            .await?;
+        Ok(())
     }
 
     /// The shared entry and its remaining lifetime, if any.

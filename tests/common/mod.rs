@@ -458,6 +458,17 @@ pub fn article_html(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Routes `/p/0` .. `/p/{n-1}`, each a distinct article answered after `delay`.
+pub fn article_routes(n: usize, delay: Duration) -> HashMap<String, Route> {
+    (0..n)
+        .map(|i| {
+            let mut r = Route::html(article_html(i));
+            r.delay = delay;
+            (format!("/p/{i}"), r)
+        })
+        .collect()
+}
+
 /// Delete every Redis key under `prefix` (tests give each run its own prefix).
 pub async fn cleanup_redis(prefix: &str) {
     let Ok(client) = redis::Client::open(redis_url()) else {
