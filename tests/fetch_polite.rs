@@ -819,6 +819,61 @@ async fn redirect_targets_are_checked_against_their_robots_txt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_hops_take_their_hosts_slots() {
+    // A redirector on h1 sends every request to h2, and h2 redirects /same to /landing on itself:
+    // every request that reaches a host must keep that host's interval, whichever hop made it.
+    let probe = NoiseProbe::start();
+    let srv = Server::start_on(&loopbacks()[..2], |r| {
+        let port = r.local.port();
+        match (r.host.as_str(), r.path.as_str()) {
+            (_, "/robots.txt") => Resp::status(404),
+            ("h1.test", p) if p.starts_with("/go/") => {
+                Resp::redirect(302, &format!("http://h2.test:{port}/story{}", &p[3..]))
+            }
+            ("h2.test", p) if p.starts_with("/same/") => {
+                Resp::redirect(301, &format!("/landing{}", &p[5..]))
+            }
+            _ => Resp::html("ok"),
+        }
+    })
+    .await;
+    let s = polite_settings(&[("PAPERBOY__POLITENESS__MIN_DELAY_MS", "300")]);
+    let f = PoliteFetcher::new(&s, None).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..3 {
+        tasks.push(spawn_fetch(
+            &f,
+            url(&srv.url_for("h1.test", &format!("/go/{i}"))),
+        ));
+        tasks.push(spawn_fetch(
+            &f,
+            url(&srv.url_for("h2.test", &format!("/same/{i}"))),
+        ));
+        tasks.push(spawn_fetch(
+            &f,
+            url(&srv.url_for("h2.test", &format!("/direct/{i}"))),
+        ));
+    }
+    for t in tasks {
+        let page = t.await.unwrap().expect("fetch");
+        assert_eq!(page.final_url.host_str(), Some("h2.test"));
+        assert_eq!(page.status, 200);
+    }
+    let by_host = arrivals_by_host(&srv.requests());
+    let h2 = &by_host["h2.test"];
+    // 3 redirected from h1, 3 /same plus their 3 /landing hops, 3 direct.
+    assert_eq!(h2.len(), 12, "requests reaching h2");
+    let slack = probe.slack(Duration::from_millis(300));
+    for (h, times) in &by_host {
+        assert!(
+            min_gap(times) >= Duration::from_millis(300) - slack,
+            "{h}: two requests {:?} apart (slack {slack:?})",
+            min_gap(times)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_concurrent_per_host_holds_across_workers_with_redis() {
     let Some(mut conn) = redis().await else {
         eprintln!("SKIPPED: Redis not reachable");

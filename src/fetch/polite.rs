@@ -90,37 +90,109 @@ impl PoliteFetcher {
         })
     }
 
-    /// With robots.txt on: every redirect target must be allowed by its origin's robots.txt too
-    /// (fetched and cached like any other). Redirect hops share the original request's slot.
-    fn robots_hop_check(&self) -> Option<Box<HopCheck>> {
-        if !self.inner.politeness.respect_robots {
-            return None;
-        }
+    /// Every redirect hop is a request of its own to its host: its target must be allowed by its
+    /// origin's robots.txt (fetched and cached like any other) and it takes that host's next slot,
+    /// waiting up to the deferral threshold (a longer wait defers the job, as for the first request).
+    /// So a redirector cannot make us hit a site faster than its interval, and neither can a
+    /// same-host redirect (http -> https, trailing slash). Hops take no concurrency permit: the
+    /// first request's permit covers the chain.
+    fn hop_check(&self) -> Box<HopCheck> {
         let inner = self.inner.clone();
-        Some(Box::new(move |next: Url| {
+        Box::new(move |next: Url| {
             let inner = inner.clone();
             Box::pin(async move {
-                let rules = inner.robots.rules_for(&next).await?;
-                match rules.check(&next) {
-                    Verdict::Allowed { .. } => Ok(()),
-                    Verdict::Disallowed => {
-                        tracing::info!(url = %next, "redirect target disallowed by robots.txt");
-                        Err(FetchError::RobotsDisallowed {
-                            url: next.to_string(),
-                        })
-                    }
-                    Verdict::Unavailable => Err(FetchError::RobotsUnavailable {
-                        url: next.to_string(),
-                        detail: rules.unavailable_detail().to_string(),
-                    }),
-                }
+                let Some(host) = next.host_str().map(|h| h.to_ascii_lowercase()) else {
+                    return Ok(()); // the client refuses a hop without a host
+                };
+                let interval = inner.robots_interval(&next, &host).await?;
+                inner.take_slot(&host, interval).await
             })
-        }))
+        })
     }
 
     /// The plain hardened client inside.
     pub fn client(&self) -> &HttpClient {
         &self.inner.client
+    }
+}
+
+impl Inner {
+    /// The interval between requests to `host`: its configured delay, raised to robots.txt's
+    /// crawl-delay; or the error that stops the request (disallowed, robots.txt unavailable,
+    /// crawl-delay over the cap).
+    async fn robots_interval(&self, url: &Url, host: &str) -> Result<Duration, FetchError> {
+        let p = &self.politeness;
+        let interval = p.min_delay_for(host);
+        if !p.respect_robots {
+            return Ok(interval);
+        }
+        let rules = self.robots.rules_for(url).await?;
+        match rules.check(url) {
+            Verdict::Allowed { crawl_delay: None } => Ok(interval),
+            Verdict::Allowed {
+                crawl_delay: Some(cd),
+            } => {
+                if cd > Duration::from_millis(p.max_crawl_delay_ms) {
+                    tracing::info!(host = %host, crawl_delay_ms = cd.as_millis() as u64, max_ms = p.max_crawl_delay_ms, "crawl-delay over the cap; skipping");
+                    return Err(FetchError::CrawlDelayTooLong {
+                        host: host.to_string(),
+                        delay: cd,
+                    });
+                }
+                Ok(interval.max(cd))
+            }
+            Verdict::Disallowed => {
+                tracing::info!(host = %host, url = %url, "disallowed by robots.txt");
+                Err(FetchError::RobotsDisallowed {
+                    url: url.to_string(),
+                })
+            }
+            Verdict::Unavailable => {
+                tracing::info!(host = %host, url = %url, detail = rules.unavailable_detail(), "robots.txt unavailable; not crawling the host for now");
+                Err(FetchError::RobotsUnavailable {
+                    url: url.to_string(),
+                    detail: rules.unavailable_detail().to_string(),
+                })
+            }
+        }
+    }
+
+    /// Wait for the host's next slot (this worker's, or the fleet's with Redis), or defer when it is
+    /// further away than the threshold.
+    async fn take_slot(&self, host: &str, interval: Duration) -> Result<(), FetchError> {
+        let threshold_ms = self.politeness.defer_threshold_ms;
+        let threshold = Duration::from_millis(threshold_ms);
+        match self.limiter.reserve(host, interval, threshold).await {
+            Reservation::Deferred { wait_ms } => {
+                tracing::info!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, cause = "slot", "host not free soon; deferring");
+                return Err(FetchError::Deferred {
+                    host: host.to_string(),
+                    wait: Duration::from_millis(wait_ms),
+                });
+            }
+            Reservation::Granted { wait_ms } if wait_ms > 0 => {
+                tracing::debug!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, "waiting for the host's slot");
+                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            }
+            Reservation::Granted { .. } => {}
+        }
+        // Keep the interval between actual starts (a late wake-up pushes the next start back) and
+        // respect a block that arrived while we waited.
+        loop {
+            let wait_ms = self.limiter.try_start(host, interval).await;
+            if wait_ms == 0 {
+                return Ok(());
+            }
+            if wait_ms > threshold_ms {
+                tracing::info!(host = %host, wait_ms, cause = "blocked", "host blocked while waiting; deferring");
+                return Err(FetchError::Deferred {
+                    host: host.to_string(),
+                    wait: Duration::from_millis(wait_ms),
+                });
+            }
+            tracing::debug!(host = %host, wait_ms, "previous request started late; waiting");
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        }
     }
 }
 
@@ -134,34 +206,7 @@ impl Fetcher for PoliteFetcher {
         };
 
         // 1. robots.txt
-        let mut interval = p.min_delay_for(&host);
-        if p.respect_robots {
-            let rules = me.robots.rules_for(url).await?;
-            match rules.check(url) {
-                Verdict::Allowed { crawl_delay } => {
-                    if let Some(cd) = crawl_delay {
-                        if cd > Duration::from_millis(p.max_crawl_delay_ms) {
-                            tracing::info!(host = %host, crawl_delay_ms = cd.as_millis() as u64, max_ms = p.max_crawl_delay_ms, "crawl-delay over the cap; skipping");
-                            return Err(FetchError::CrawlDelayTooLong { host, delay: cd });
-                        }
-                        interval = interval.max(cd);
-                    }
-                }
-                Verdict::Disallowed => {
-                    tracing::info!(host = %host, url = %url, "disallowed by robots.txt");
-                    return Err(FetchError::RobotsDisallowed {
-                        url: url.to_string(),
-                    });
-                }
-                Verdict::Unavailable => {
-                    tracing::info!(host = %host, url = %url, detail = rules.unavailable_detail(), "robots.txt unavailable; not crawling the host for now");
-                    return Err(FetchError::RobotsUnavailable {
-                        url: url.to_string(),
-                        detail: rules.unavailable_detail().to_string(),
-                    });
-                }
-            }
-        }
+        let interval = me.robots_interval(url, &host).await?;
 
         // 2. a concurrency permit for the host (this worker, then the fleet), then the host's next slot.
         let waiting_since = tokio::time::Instant::now();
@@ -187,50 +232,25 @@ impl Fetcher for PoliteFetcher {
             tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "fleet_concurrency", "host busy across the fleet; deferring");
             return Err(FetchError::Deferred { host, wait });
         };
-        match me.limiter.reserve(&host, interval, threshold).await {
-            Reservation::Deferred { wait_ms } => {
-                tracing::info!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, cause = "slot", "host not free soon; deferring");
-                return Err(FetchError::Deferred {
-                    host,
-                    wait: Duration::from_millis(wait_ms),
-                });
-            }
-            Reservation::Granted { wait_ms } if wait_ms > 0 => {
-                tracing::debug!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, "waiting for the host's slot");
-                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-            }
-            Reservation::Granted { .. } => {}
-        }
-        // Keep the interval between actual starts (a late wake-up pushes the next start back) and
-        // respect a block that arrived while we waited.
-        loop {
-            let wait_ms = me.limiter.try_start(&host, interval).await;
-            if wait_ms == 0 {
-                break;
-            }
-            if wait_ms > p.defer_threshold_ms {
-                tracing::info!(host = %host, wait_ms, cause = "blocked", "host blocked while waiting; deferring");
-                return Err(FetchError::Deferred {
-                    host,
-                    wait: Duration::from_millis(wait_ms),
-                });
-            }
-            tracing::debug!(host = %host, wait_ms, "previous request started late; waiting");
-            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        }
+        me.take_slot(&host, interval).await?;
 
         // 3. the fetch, and what the answer says about the host.
         let politeness_wait = waiting_since.elapsed();
-        let hop_check = self.robots_hop_check();
+        let hop_check = self.hop_check();
         let (mut page, retry_after) = me
             .client
             .get_checked(
                 url,
                 me.client.settings().max_body_bytes,
                 OverCap::Fail,
-                hop_check.as_deref(),
+                Some(&*hop_check),
             )
             .await?;
+        // After redirects the answer is the last hop's host's.
+        let host = page
+            .final_url
+            .host_str()
+            .map_or(host, |h| h.to_ascii_lowercase());
         if is_throttle_status(page.status) {
             let retry_after = retry_after
                 .as_deref()
