@@ -932,10 +932,10 @@ static URL_DATE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static TEXT_DATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)((?:19|20)\d{2}-\d{1,2}-\d{1,2})",
+        r"(?i)((?:19|20)\d{2}-\d{1,2}-\d{1,2}|(?:19|20)\d{2}[./]\d{1,2}[./]\d{1,2}\b)",
         r"|((?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2})",
         r"|(\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?\s+(?:19|20)\d{2})",
-        r"|(\d{1,2}[./]\d{1,2}[./](?:19|20)\d{2})"
+        r"|(\d{1,2}[./]\d{1,2}[./](?:19|20)\d{2}|\d{1,2}-\d{1,2}-(?:19|20)\d{2}\b)"
     ))
     .expect("static regex")
 });
@@ -1110,7 +1110,8 @@ pub fn date_in_text(s: &str) -> Option<String> {
         return date_in_text_intl(s);
     };
     if let Some(m) = c.get(1) {
-        let parts: Vec<&str> = m.as_str().split('-').collect();
+        // 2024-03-05, and the dotted or slashed forms of East Asian and Nordic pages (2024.03.05).
+        let parts: Vec<&str> = m.as_str().split(['-', '.', '/']).collect();
         let d = NaiveDate::from_ymd_opt(
             parts[0].parse().ok()?,
             parts[1].parse().ok()?,
@@ -1144,10 +1145,15 @@ pub fn date_in_text(s: &str) -> Option<String> {
     if let Some(m) = c.get(4) {
         let parts: Vec<u32> = m
             .as_str()
-            .split(['.', '/'])
+            .split(['.', '/', '-'])
             .filter_map(|x| x.parse().ok())
             .collect();
         if parts.len() != 3 {
+            return None;
+        }
+        // Hyphens join day and month in either order ("11-29-2024" in US forums, "29-11-2024"
+        // elsewhere): only an unambiguous one is read.
+        if m.as_str().contains('-') && parts[0] <= 12 && parts[1] <= 12 && parts[0] != parts[1] {
             return None;
         }
         // Day first unless impossible (the common order outside the US); US order when the
@@ -1226,6 +1232,9 @@ pub fn normalize_date(s: &str) -> Option<String> {
         "%A, %B %d, %Y",
         "%a, %d %b %Y",
         "%b. %d, %Y",
+        // Citation metadata (PubMed, Highwire): "2023 Jan 7".
+        "%Y %b %d",
+        "%Y %B %d",
     ] {
         if let Ok(d) = NaiveDate::parse_from_str(s, f) {
             return valid(d.format("%Y-%m-%d").to_string(), d);
@@ -1451,6 +1460,17 @@ mod tests {
             Some("2022-10-07")
         );
         assert_eq!(date_in_text("vor 3 Tagen"), None);
+        // Dotted year-first dates, unambiguous hyphenated month-day-year, citation dates.
+        assert_eq!(
+            date_in_text("Essay - Published: 2025.12.17 |").as_deref(),
+            Some("2025-12-17")
+        );
+        assert_eq!(
+            date_in_text("11-29-2024, 09:03 AM").as_deref(),
+            Some("2024-11-29")
+        );
+        assert_eq!(date_in_text("03-09-2026"), None);
+        assert_eq!(normalize_date("2023 Jan 7").as_deref(), Some("2023-01-07"));
     }
 
     #[test]
