@@ -1069,7 +1069,7 @@ const MONTHS: &[(&str, u32)] = &[
 ];
 
 static INTL_DMY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(\d{1,2})(?:\.|º|er)?\s+(?:de\s+)?(\p{L}+)\.?,?\s+(?:de\s+)?((?:19|20)\d{2})\b")
+    Regex::new(r"\b(\d{1,2})(?:\.|º|er)?(?:\s+(?:de\s+)?|-)(\p{L}+)\.?(?:,?\s+(?:de\s+)?|-)((?:19|20)\d{2})\b")
         .expect("static regex")
 });
 static INTL_MDY: LazyLock<Regex> = LazyLock::new(|| {
@@ -1078,7 +1078,23 @@ static INTL_MDY: LazyLock<Regex> = LazyLock::new(|| {
 
 fn month_number(word: &str) -> Option<u32> {
     let w = word.to_lowercase();
-    MONTHS.iter().find(|(n, _)| *n == w).map(|(_, m)| *m)
+    if let Some((_, m)) = MONTHS.iter().find(|(n, _)| *n == w) {
+        return Some(*m);
+    }
+    // Abbreviations ("ago", "dez", "okt"): a prefix of 3+ letters that names one month only.
+    if w.chars().count() < 3 {
+        return None;
+    }
+    let mut found = None;
+    for (n, m) in MONTHS {
+        if n.starts_with(&w) {
+            if found.is_some_and(|f| f != *m) {
+                return None;
+            }
+            found = Some(*m);
+        }
+    }
+    found
 }
 
 /// "3. März 2024", "12 de marzo de 2024", "1er août 2023", "5 мая 2021", "März 3, 2024".
@@ -1471,6 +1487,12 @@ mod tests {
         );
         assert_eq!(date_in_text("03-09-2026"), None);
         assert_eq!(normalize_date("2023 Jan 7").as_deref(), Some("2023-01-07"));
+        // Abbreviated month names of other languages, hyphenated.
+        assert_eq!(
+            date_in_text("By: FlowGuard EMEA on 04-ago-2021 5:11:10").as_deref(),
+            Some("2021-08-04")
+        );
+        assert_eq!(date_in_text("3 dez. 2024").as_deref(), Some("2024-12-03"));
     }
 
     #[test]
