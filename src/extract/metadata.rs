@@ -737,6 +737,37 @@ fn matches_site(part: &str, site: Option<&str>, host: Option<&str>) -> bool {
     false
 }
 
+/// Separators after which a short trailing segment is dropped even when it does not name the site:
+/// "Page | Section", "Topic - Product Docs". Bare "|" is left out ("A|B" is often one name).
+const TAIL_SEPARATORS: &[&str] = &[" | ", " – ", " — ", " - ", " · ", " » ", " :: ", " // "];
+
+/// [`strip_site`], then, when that leaves the title whole, drop trailing segments of up to six
+/// words ("Project layout — Flask Documentation (3.1.x)", "Electrical - Overview | Occupational Safety
+/// and Health Administration") as long as two words remain: a page's own name comes first.
+pub fn strip_tail(title: &str, site: Option<&str>, host: Option<&str>) -> String {
+    let t = strip_site(title, site, host);
+    if t != title.trim() {
+        return t;
+    }
+    for sep in TAIL_SEPARATORS {
+        if let Some(pos) = t.rfind(sep) {
+            let (head, tail) = (t[..pos].trim(), t[pos + sep.len()..].trim());
+            if head.split_whitespace().count() >= 2 && tail.split_whitespace().count() <= 6 {
+                return strip_tail(head, site, host);
+            }
+        }
+    }
+    t
+}
+
+/// Heading text without the permalink marks that documentation generators append ("Usage¶",
+/// "Setup #", icon-font glyphs from the private use area).
+fn heading_text(h: &str) -> &str {
+    h.trim_end_matches(|c: char| {
+        matches!(c, '¶' | '#' | '§' | '🔗') || ('\u{e000}'..='\u{f8ff}').contains(&c) || c.is_whitespace()
+    })
+}
+
 pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
     let site = site_name(m);
     let og = m.get(&["og:title", "twitter:title"]);
@@ -745,13 +776,21 @@ pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
     // A single h1 that matches (part of) the other titles is the cleanest form.
     let candidates: Vec<&str> = [og, ld, tag].into_iter().flatten().collect();
     if let Some(h1) = m.h1.first() {
+        let h1 = heading_text(h1);
         let fh = fold(h1);
         if !fh.is_empty() && candidates.iter().any(|c| fold(c).contains(&fh)) && char_len(h1) >= 4 {
-            return Some(h1.clone());
+            return Some(h1.to_string());
         }
     }
-    let raw = og.or(ld).or(tag).or(m.h1.first().map(String::as_str))?;
-    let t = strip_site(&html_unescape(raw), site.as_deref(), host);
+    // An article object's headline is written for the article alone; og:title and <title> often
+    // carry a site or section name.
+    let raw = if m.ld.is_article {
+        ld.or(og)
+    } else {
+        og.or(ld)
+    };
+    let raw = raw.or(tag).or(m.h1.first().map(String::as_str))?;
+    let t = strip_tail(&html_unescape(raw), site.as_deref(), host);
     (!t.is_empty()).then_some(t)
 }
 
@@ -1509,6 +1548,48 @@ mod tests {
             strip_site("Self-driving cars arrive", None, None),
             "Self-driving cars arrive"
         );
+    }
+
+    #[test]
+    fn trailing_segments_and_permalink_marks() {
+        assert_eq!(
+            strip_tail("Project layout — Flask Documentation (3.1.x)", None, None),
+            "Project layout"
+        );
+        assert_eq!(
+            strip_tail(
+                "Electrical - Overview | Occupational Safety and Health Administration",
+                None,
+                None
+            ),
+            "Electrical - Overview"
+        );
+        // One word would be left, or the tail is a long subtitle: kept whole.
+        assert_eq!(strip_tail("Flexbox - Guide", None, None), "Flexbox - Guide");
+        assert_eq!(
+            strip_tail(
+                "I Tried Amp — and It May Replace My Gym Membership for Good",
+                None,
+                None
+            ),
+            "I Tried Amp — and It May Replace My Gym Membership for Good"
+        );
+        assert_eq!(heading_text("Advanced Usage¶"), "Advanced Usage");
+        assert_eq!(heading_text("Playbooks\u{f0c1}"), "Playbooks");
+        let m = Meta {
+            title_tag: Some("Advanced Usage — Requests 2.33 documentation".into()),
+            h1: vec!["Advanced Usage¶".into()],
+            ..Meta::default()
+        };
+        assert_eq!(title(&m, None).as_deref(), Some("Advanced Usage"));
+        // An article's JSON-LD headline comes before og:title.
+        let mut m = Meta {
+            metas: vec![("og:title".into(), "Big news: the vote, explained (updated)".into())],
+            ..Meta::default()
+        };
+        m.ld.headline = Some("Big news: the vote".into());
+        m.ld.is_article = true;
+        assert_eq!(title(&m, None).as_deref(), Some("Big news: the vote"));
     }
 
     #[test]
