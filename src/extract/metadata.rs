@@ -628,24 +628,68 @@ fn read_ld_object(o: &serde_json::Map<String, Value>, ld: &mut Ld) {
     }
 }
 
+/// Decode the character references that JSON-LD and doubly escaped attributes carry: numeric
+/// (`&#038;`, `&#x2019;`) and the common named ones. Unknown names are kept as written.
 pub fn html_unescape(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
     }
-    s.replace("&amp;", "&")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#039;", "'")
-        .replace("&apos;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&nbsp;", " ")
-        .replace("&#8217;", "’")
-        .replace("&#8216;", "‘")
-        .replace("&#8220;", "“")
-        .replace("&#8221;", "”")
-        .replace("&#8211;", "–")
-        .replace("&#8212;", "—")
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(p) = rest.find('&') {
+        out.push_str(&rest[..p]);
+        rest = &rest[p..];
+        let decoded = rest[1..]
+            .find(';')
+            .filter(|&e| e > 0 && e <= 10)
+            .and_then(|e| Some((char_reference(&rest[1..=e])?, e + 2)));
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The character a reference names (`name` is what sits between `&` and `;`).
+fn char_reference(name: &str) -> Option<char> {
+    if let Some(num) = name.strip_prefix('#') {
+        let code = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => num.parse().ok()?,
+        };
+        return char::from_u32(code).filter(|c| *c != '\0');
+    }
+    Some(match name {
+        "amp" => '&',
+        "quot" => '"',
+        "apos" => '\'',
+        "lt" => '<',
+        "gt" => '>',
+        "nbsp" => ' ',
+        "rsquo" => '’',
+        "lsquo" => '‘',
+        "rdquo" => '”',
+        "ldquo" => '“',
+        "ndash" => '–',
+        "mdash" => '—',
+        "hellip" => '…',
+        "bull" => '•',
+        "middot" => '·',
+        "raquo" => '»',
+        "laquo" => '«',
+        "copy" => '©',
+        "reg" => '®',
+        "trade" => '™',
+        _ => return None,
+    })
 }
 
 impl Meta {
@@ -662,8 +706,8 @@ impl Meta {
 // ---------- title ----------
 
 const SEPARATORS: &[&str] = &[
-    " | ", " – ", " — ", " - ", " · ", " :: ", " » ", " « ", " || ", " // ", " ~ ", " — ", " | ",
-    "|",
+    " | ", " – ", " — ", " - ", " · ", " • ", " :: ", " » ", " « ", " || ", " // ", " ~ ", " — ",
+    " | ", "|",
 ];
 
 /// Remove a " | Site" style suffix (or "Site | " prefix).
@@ -739,7 +783,9 @@ fn matches_site(part: &str, site: Option<&str>, host: Option<&str>) -> bool {
 
 /// Separators after which a short trailing segment is dropped even when it does not name the site:
 /// "Page | Section", "Topic - Product Docs". Bare "|" is left out ("A|B" is often one name).
-const TAIL_SEPARATORS: &[&str] = &[" | ", " – ", " — ", " - ", " · ", " » ", " :: ", " // "];
+const TAIL_SEPARATORS: &[&str] = &[
+    " | ", " – ", " — ", " - ", " · ", " • ", " » ", " :: ", " // ",
+];
 
 /// [`strip_site`], then, when that leaves the title whole, drop trailing segments of up to six
 /// words ("Project layout — Flask Documentation (3.1.x)", "Electrical - Overview | Occupational Safety
@@ -1573,6 +1619,10 @@ mod tests {
                 None
             ),
             "I Tried Amp — and It May Replace My Gym Membership for Good"
+        );
+        assert_eq!(
+            html_unescape("M&#038;A &bull; Q&amp;A &#x2019; &unknown; & more"),
+            "M&A • Q&A ’ &unknown; & more"
         );
         assert_eq!(heading_text("Advanced Usage¶"), "Advanced Usage");
         assert_eq!(heading_text("Playbooks\u{f0c1}"), "Playbooks");
