@@ -822,10 +822,16 @@ pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
     // A single h1 that matches (part of) the other titles is the cleanest form.
     let candidates: Vec<&str> = [og, ld, tag].into_iter().flatten().collect();
     if let Some(h1) = m.h1.first() {
-        let h1 = heading_text(h1);
-        let fh = fold(h1);
-        if !fh.is_empty() && candidates.iter().any(|c| fold(c).contains(&fh)) && char_len(h1) >= 4 {
-            return Some(h1.to_string());
+        let h1 = html_unescape(heading_text(h1));
+        let fh = fold(&h1);
+        // An h1 that is the site's name (a blog's masthead) is not the page's title.
+        let is_site = site.as_deref().is_some_and(|s| squash(s) == squash(&h1));
+        if !fh.is_empty()
+            && !is_site
+            && candidates.iter().any(|c| fold(c).contains(&fh))
+            && char_len(&h1) >= 4
+        {
+            return Some(h1);
         }
     }
     // An article object's headline is written for the article alone; og:title and <title> often
@@ -837,6 +843,11 @@ pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
     };
     let raw = raw.or(tag).or(m.h1.first().map(String::as_str))?;
     let t = strip_tail(&html_unescape(raw), site.as_deref(), host);
+    // A headline stored with its quotation marks: "\"What is Git?\"".
+    let t = match t.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+        Some(inner) if !inner.contains('"') => inner.trim().to_string(),
+        _ => t,
+    };
     (!t.is_empty()).then_some(t)
 }
 
@@ -1632,6 +1643,17 @@ mod tests {
             ..Meta::default()
         };
         assert_eq!(title(&m, None).as_deref(), Some("Advanced Usage"));
+        // A masthead h1 that names the site is skipped; quotes around a headline are dropped.
+        let m = Meta {
+            title_tag: Some("A brief intro to git • Cory Doe".into()),
+            h1: vec!["Cory Doe".into()],
+            metas: vec![("og:site_name".into(), "Cory Doe".into())],
+            ..Meta::default()
+        };
+        assert_eq!(title(&m, None).as_deref(), Some("A brief intro to git"));
+        let mut m = Meta::default();
+        m.ld.headline = Some("\"What is Git?\"".into());
+        assert_eq!(title(&m, None).as_deref(), Some("What is Git?"));
         // An article's JSON-LD headline comes before og:title.
         let mut m = Meta {
             metas: vec![("og:title".into(), "Big news: the vote, explained (updated)".into())],
