@@ -405,7 +405,7 @@ fn is_author_href(href: &str) -> bool {
 }
 
 static BY_LABEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|by|author|authors|von|par|por|di|door|av|af|autor|autorin|auteur|autore|автор|作者)\s*[:：]?$").expect("static regex")
+    Regex::new(r"(?i)^(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|by|via|author|authors|von|par|por|di|door|av|af|autor|autorin|auteur|autore|автор|作者)\s*[:：]?$").expect("static regex")
 });
 
 /// A short visible "By" / "Written by" label: the segments that follow it (up to 12 nodes on),
@@ -872,6 +872,9 @@ static NOT_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(https?://|www\.|@|\.com\b|\.org\b|\.net\b|\bupdated\b|\bpublished\b|\bminutes?\b|\bmin\b|\bread\b)").expect("static regex")
 });
 
+static TIME_OF_DAY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d{1,2}:\d{2}\b").expect("static regex"));
+
 fn looks_like_name(name: &str) -> bool {
     let chars = char_len(name);
     if !(2..=50).contains(&chars) || NOT_NAME.is_match(name) {
@@ -880,9 +883,14 @@ fn looks_like_name(name: &str) -> bool {
     if !name.chars().next().is_some_and(char::is_alphanumeric) || BY_LABEL.is_match(name) {
         return false;
     }
-    // A few digits are fine ("98 Buck Social", "E-RYT 200"); a date or a count is not.
+    // A few digits are fine ("98 Buck Social", "E-RYT 200"), and any number of them in a one-word
+    // handle ("user3080392"); a date, a time or a count is not.
     let digits = name.chars().filter(char::is_ascii_digit).count();
-    if digits > 3 || (digits > 0 && date_in_text(name).is_some()) {
+    let handle = !name.contains(char::is_whitespace);
+    if !name.chars().any(char::is_alphabetic)
+        || (digits > 3 && !handle)
+        || (digits > 0 && (date_in_text(name).is_some() || TIME_OF_DAY.is_match(name)))
+    {
         return false;
     }
     name.split_whitespace().count() <= 6
@@ -946,6 +954,15 @@ fn byline_names(segs: &[String]) -> Vec<String> {
         let a = clean_authors(std::slice::from_ref(&whole), None);
         if !a.is_empty() && a.iter().all(|n| n.split_whitespace().count() <= 4) {
             return a;
+        }
+    }
+    // "Post", "by", "galitsyn": the name is what the label introduces.
+    for (k, s) in segs.iter().enumerate() {
+        if let (true, Some(next)) = (BY_LABEL.is_match(s.trim()), segs.get(k + 1)) {
+            let a = clean_authors(std::slice::from_ref(next), None);
+            if !a.is_empty() {
+                return a;
+            }
         }
     }
     for s in segs {
@@ -1699,6 +1716,19 @@ mod tests {
             byline_names(&segs(&["By ", "Jane Doe", " and ", "John Smith"])),
             vec!["Jane Doe", "John Smith"]
         );
+        assert_eq!(
+            byline_names(&segs(&["Post", "by", "galitsyn"])),
+            vec!["galitsyn"]
+        );
+        assert_eq!(
+            byline_names(&segs(&["via", "scvalex", "1 year ago"])),
+            vec!["scvalex"]
+        );
+        assert_eq!(
+            byline_names(&segs(&["user3080392", "user3080392", "193"])),
+            vec!["user3080392"]
+        );
+        assert!(byline_names(&segs(&["Thu   6:40 pm"])).is_empty());
         assert!(is_author_href("/author/jane-doe/"));
         assert!(is_author_href("https://forum.example/members/jd.123/"));
         assert!(is_author_href("/u/jd"));
