@@ -33,6 +33,10 @@ pub struct Meta {
     pub text_bylines: Vec<Vec<String>>,
     /// Links to an author or member profile (`/author/jane-doe`, `/members/jd.12/`).
     pub author_links: Vec<Vec<String>>,
+    /// Name of the first microdata `itemprop="author"` of an article or forum post
+    /// (`itemscope itemtype=".../DiscussionForumPosting"`): structured data like JSON-LD, so read
+    /// even in a side column (forum layouts often flag the thread so); not in related-story cards.
+    pub micro_author: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -239,6 +243,13 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
                     let l = c.to_ascii_lowercase();
                     l.contains("author") || l.contains("byline")
                 });
+            if ip_author
+                && m.micro_author.is_none()
+                && in_article_item(dom, i)
+                && !in_zone(dom, i, F_COMMENT | F_RELATED)
+            {
+                m.micro_author = microdata_name(dom, i);
+            }
             if rel_author || ip_author || cls_author {
                 let a = node.end as usize - i;
                 if a < 60 && !in_comment(dom, i) {
@@ -289,6 +300,58 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
         }
     }
     m
+}
+
+/// Is the nearest microdata item around `i` (an ancestor with `itemscope`) an article, a forum
+/// post or a question?
+fn in_article_item(dom: &Dom<'_>, i: usize) -> bool {
+    let n = dom.nodes.len();
+    let mut j = dom.nodes[i].parent as usize;
+    let mut steps = 0;
+    while j < n && steps < 60 {
+        if let Some(e) = dom.nodes[j].elem {
+            if e.attr("itemscope").is_some() {
+                return e.attr("itemtype").is_some_and(|t| {
+                    let t = t.trim();
+                    is_article_type(t) || t.rsplit('/').next() == Some("Question")
+                });
+            }
+        }
+        j = dom.nodes[j].parent as usize;
+        steps += 1;
+    }
+    false
+}
+
+/// The `itemprop="name"` inside a microdata person (a `<meta content>` or an element's text),
+/// else the element's own short text.
+fn microdata_name(dom: &Dom<'_>, i: usize) -> Option<String> {
+    let end = (dom.nodes[i].end as usize).min(i + 200);
+    let mut buf = String::new();
+    for j in i + 1..end {
+        let Some(e) = dom.nodes[j].elem else { continue };
+        if e.attr("itemprop") != Some("name") {
+            continue;
+        }
+        let t = match e.attr("content") {
+            Some(c) => normalize(c),
+            None => {
+                buf.clear();
+                dom.text_of(j, &mut buf);
+                normalize(&buf)
+            }
+        };
+        if !t.is_empty() {
+            return Some(t);
+        }
+    }
+    if dom.nodes[i].end as usize - i < 20 {
+        buf.clear();
+        dom.text_of(i, &mut buf);
+        let t = normalize(&buf);
+        return (!t.is_empty() && char_len(&t) <= 60).then_some(t);
+    }
+    None
 }
 
 fn in_comment(dom: &Dom<'_>, i: usize) -> bool {
@@ -810,7 +873,9 @@ pub fn strip_tail(title: &str, site: Option<&str>, host: Option<&str>) -> String
 /// "Setup #", icon-font glyphs from the private use area).
 fn heading_text(h: &str) -> &str {
     h.trim_end_matches(|c: char| {
-        matches!(c, '¶' | '#' | '§' | '🔗') || ('\u{e000}'..='\u{f8ff}').contains(&c) || c.is_whitespace()
+        matches!(c, '¶' | '#' | '§' | '🔗')
+            || ('\u{e000}'..='\u{f8ff}').contains(&c)
+            || c.is_whitespace()
     })
 }
 
@@ -981,6 +1046,12 @@ pub fn authors(m: &Meta) -> Vec<String> {
     let a = clean_authors(&m.ld.authors, None);
     if !a.is_empty() {
         return a;
+    }
+    if let Some(name) = &m.micro_author {
+        let a = clean_authors(std::slice::from_ref(name), None);
+        if !a.is_empty() {
+            return a;
+        }
     }
     let metas: Vec<String> = m
         .metas
@@ -1673,7 +1744,10 @@ mod tests {
         assert_eq!(title(&m, None).as_deref(), Some("What is Git?"));
         // An article's JSON-LD headline comes before og:title.
         let mut m = Meta {
-            metas: vec![("og:title".into(), "Big news: the vote, explained (updated)".into())],
+            metas: vec![(
+                "og:title".into(),
+                "Big news: the vote, explained (updated)".into(),
+            )],
             ..Meta::default()
         };
         m.ld.headline = Some("Big news: the vote".into());

@@ -591,6 +591,33 @@ mod tests {
         assert!(ExtractError::Empty.partial().is_none());
     }
 
+    #[test]
+    fn microdata_author_of_a_forum_post() {
+        let post = "<p>I have an old projector and would like to replace it with one that handles \
+            4K well, without spending too much on it this year.</p>"
+            .repeat(3);
+        let html = format!(
+            r#"<html><head><title>Projector advice</title></head><body>
+            <div class="sidebar-layout">
+              <div itemscope itemtype="https://schema.org/DiscussionForumPosting">
+                <div itemprop="author" itemscope itemtype="https://schema.org/Person">
+                  <span itemprop="name">JosephF</span><span>J</span></div>
+                <div class="message-body">{post}</div>
+              </div>
+              <div itemscope itemtype="https://schema.org/Comment">
+                <div itemprop="author" itemscope itemtype="https://schema.org/Person">
+                  <span itemprop="name">Replier</span></div><p>Get the Epson.</p>
+              </div>
+            </div>
+            <aside class="related"><article itemscope itemtype="https://schema.org/Article">
+              <div itemprop="author" itemscope itemtype="https://schema.org/Person">
+              <span itemprop="name">Other Writer</span></div></article></aside>
+            </body></html>"#
+        );
+        let x = run(&html).unwrap_or_else(|e| e.partial().expect("metadata").clone());
+        assert_eq!(x.authors, vec!["JosephF"]);
+    }
+
     fn depth(html: &str) -> usize {
         nesting(html, 4000, usize::MAX).depth
     }
