@@ -221,7 +221,8 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
             buf.clear();
             dom.text_of(i, &mut buf);
             let t = normalize(&buf);
-            if !t.is_empty() && t.len() < 160 {
+            // Only texts with a digit can hold a date: bylines without one would crowd them out.
+            if t.len() < 160 && t.bytes().any(|b| b.is_ascii_digit()) {
                 // Sidebar-flagged ones ("widget" page builders, "post-sidebar" meta columns) are
                 // a last resort: real sidebars list other posts' dates.
                 if in_zone(dom, i, F_SIDEBAR) {

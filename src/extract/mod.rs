@@ -618,6 +618,22 @@ mod tests {
         assert_eq!(x.authors, vec!["JosephF"]);
     }
 
+    #[test]
+    fn dated_texts_are_not_crowded_out_by_bylines() {
+        let body = "<p>Choosing an electric bike for your commute depends on range, motor power \
+            and the hills on your way to work, so start from the trip you make most days.</p>"
+            .repeat(4);
+        let names = r#"<span class="author-name">Shop Team</span>"#.repeat(5);
+        let html = format!(
+            r#"<html><head><title>How to choose an e-bike</title></head><body>
+            <div class="elementor-widget-wrap">{names}
+              <span class="post-date"><time>December 3, 2025</time></span></div>
+            <article>{body}</article></body></html>"#
+        );
+        let x = run(&html).expect("text");
+        assert_eq!(x.published_at.as_deref(), Some("2025-12-03"));
+    }
+
     fn depth(html: &str) -> usize {
         nesting(html, 4000, usize::MAX).depth
     }
