@@ -469,7 +469,7 @@ fn is_author_href(href: &str) -> bool {
 }
 
 static BY_LABEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|by|via|author|authors|von|par|por|di|door|av|af|autor|autorin|auteur|autore|автор|作者)\s*[:：]?$").expect("static regex")
+    Regex::new(r"(?i)^(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|article\s+by|recipe\s+by|by|via|author|authors|the\s+author|von|par|por|di|door|av|af|autor|autorin|auteur|autore|автор|作者)\s*[:：]?$").expect("static regex")
 });
 
 /// A short visible "By" / "Written by" label: the segments that follow it (up to 12 nodes on),
@@ -927,7 +927,7 @@ pub fn site_name(m: &Meta) -> Option<String> {
 // ---------- authors ----------
 
 static BY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|by|from|von|par|por|di|door|av|af|автор|作者)\s*[:：]?\s+").expect("static regex")
+    Regex::new(r"(?i)^\s*(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|article\s+by|recipe\s+by|by|from|author|autor|auteur|von|par|por|di|door|av|af|автор|作者)\s*[:：]?\s+").expect("static regex")
 });
 static SPLIT_NAMES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\s*(?:,|;|&|\band\b|\bund\b|\bet\b|\by\b|\be\b|\|| و )\s*")
@@ -976,7 +976,17 @@ pub fn clean_authors(raw: &[String], site: Option<&str>) -> Vec<String> {
         let r = BY_PREFIX.replace(r.trim(), "");
         // Cut "for Site", "| Site", " - Role" tails.
         let mut r = r.to_string();
-        for cut in [" for ", " | ", " - ", " – ", " — ", " · ", " • ", "\n"] {
+        for cut in [
+            " for ",
+            " on behalf of",
+            " | ",
+            " - ",
+            " – ",
+            " — ",
+            " · ",
+            " • ",
+            "\n",
+        ] {
             if let Some(p) = r.find(cut) {
                 r.truncate(p);
             }
@@ -1765,6 +1775,22 @@ mod tests {
         assert_eq!(
             clean_authors(&["Jane Doe | The Daily".into()], None),
             vec!["Jane Doe"]
+        );
+        assert_eq!(
+            clean_authors(&["Text by Hunter Dukes".into()], None),
+            vec!["Hunter Dukes"]
+        );
+        assert_eq!(
+            clean_authors(&["Author Isaiah Shelton".into()], None),
+            vec!["Isaiah Shelton"]
+        );
+        assert_eq!(
+            clean_authors(&["Niko Matsakis on behalf of the Rust team".into()], None),
+            vec!["Niko Matsakis"]
+        );
+        assert_eq!(
+            byline_names(&["Recipe by".to_string(), "PJ Hamel".to_string()]),
+            vec!["PJ Hamel"]
         );
         assert!(clean_authors(&["https://example.com/jane".into()], None).is_empty());
         // Team and desk names are kept (sites credit them); dates and reading times are not.
