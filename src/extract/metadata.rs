@@ -897,7 +897,9 @@ pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
             && candidates.iter().any(|c| fold(c).contains(&fh))
             && char_len(&h1) >= 4
         {
-            return Some(h1);
+            // Headings carry the same "Title – Subtitle" / "Title | Site" tails as <title>.
+            let t = strip_tail(&h1, site.as_deref(), host);
+            return Some(if char_len(&t) >= 4 { t } else { h1 });
         }
     }
     // An article object's headline is written for the article alone; og:title and <title> often
@@ -1742,6 +1744,16 @@ mod tests {
             ..Meta::default()
         };
         assert_eq!(title(&m, None).as_deref(), Some("Advanced Usage"));
+        // An h1 that matches the other titles loses its tail the same way.
+        let m = Meta {
+            title_tag: Some("Gym Workouts for Beginners — Strength Training - Gold's Gym".into()),
+            h1: vec!["Gym Workouts for Beginners — Strength Training".into()],
+            ..Meta::default()
+        };
+        assert_eq!(
+            title(&m, None).as_deref(),
+            Some("Gym Workouts for Beginners")
+        );
         // A masthead h1 that names the site is skipped; quotes around a headline are dropped.
         let m = Meta {
             title_tag: Some("A brief intro to git • Cory Doe".into()),
