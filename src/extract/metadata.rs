@@ -1535,6 +1535,32 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
             .as_deref()
             .or(m.ld.question_published.as_deref())
             .and_then(normalize_date);
+    if let Some(ld) = &published {
+        // JSON-LD and the page's publish meta tags disagree: the one whose day the page shows
+        // (and the other's it does not) wins.
+        let day = |d: &str| d.get(..10).map(str::to_string);
+        let metas: Vec<String> = published_keys
+            .iter()
+            .filter_map(|k| m.get(&[k]).and_then(normalize_date))
+            .filter(|d| day(d) != day(ld))
+            .collect();
+        if !metas.is_empty() {
+            let shown: Vec<String> = m
+                .date_texts
+                .iter()
+                .chain(&m.near_title_texts)
+                .filter_map(|t| date_in_text(t))
+                .collect();
+            if !shown.iter().any(|s| Some(s.as_str()) == ld.get(..10)) {
+                if let Some(d) = metas
+                    .into_iter()
+                    .find(|d| shown.iter().any(|s| Some(s.as_str()) == d.get(..10)))
+                {
+                    published = Some(d);
+                }
+            }
+        }
+    }
     if published.is_none() {
         for k in published_keys {
             if let Some(v) = m.get(&[k]) {

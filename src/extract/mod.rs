@@ -634,6 +634,30 @@ mod tests {
         assert_eq!(x.published_at.as_deref(), Some("2025-12-03"));
     }
 
+    #[test]
+    fn shown_date_breaks_a_tie_between_json_ld_and_meta() {
+        let body = "<p>Streaming services change their prices and catalogues every few months, \
+            so we test them again and update this guide with what we found this time.</p>"
+            .repeat(4);
+        let page = |shown: &str| {
+            format!(
+                r#"<html><head><title>Best streaming services</title>
+                <meta name="date" content="November 25, 2025">
+                <script type="application/ld+json">{{"@type":"NewsArticle",
+                "headline":"Best streaming services","datePublished":"2024-08-29T10:00:00Z"}}</script>
+                </head><body><article><h1>Best streaming services</h1>
+                <div class="info">{shown}</div>{body}</article></body></html>"#
+            )
+        };
+        let x = run(&page("Nov 25, 2025 5:00 am PST")).expect("text");
+        assert_eq!(x.published_at.as_deref(), Some("2025-11-25"));
+        // Nothing shown, or the JSON-LD day shown: JSON-LD stays first.
+        let x = run(&page("")).expect("text");
+        assert_eq!(x.published_at.as_deref(), Some("2024-08-29T10:00:00Z"));
+        let x = run(&page("Aug 29, 2024")).expect("text");
+        assert_eq!(x.published_at.as_deref(), Some("2024-08-29T10:00:00Z"));
+    }
+
     fn depth(html: &str) -> usize {
         nesting(html, 4000, usize::MAX).depth
     }
