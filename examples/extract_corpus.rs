@@ -5,7 +5,8 @@
 //! `.html` and `.html.gz` files are read; a directory is scanned (non-recursively, sorted).
 //! Each output line: `{"source", "text", "title", "authors", "published_at", "modified_at",
 //! "language", "page_kind", "site_name", "description", "image", "canonical_url", "charset",
-//! "elapsed_us"}`; a page that fails gives `{"source", "error"}`. `--quiet` prints only a summary
+//! "elapsed_us"}`, plus `"error"` when the page has no body text (its metadata is still given,
+//! with an empty text); a page that fails otherwise gives `{"source", "error"}`. `--quiet` prints only a summary
 //! (pages, seconds, pages/s, MB/s) on stderr: for benchmarking. Rates are per second of this
 //! thread's CPU time (like trafilatura's `time.process_time()` in scripts/bench-extract.sh), so a
 //! loaded machine does not skew the ratio; wall-clock seconds are printed beside them. `--parse-only` times decoding and
@@ -135,7 +136,16 @@ fn main() {
             if quiet {
                 continue;
             }
-            let line = match r {
+            // A page without body text still has its metadata: printed with an empty text and
+            // the error.
+            let (r, error) = match r {
+                Ok(x) => (Ok(x), None),
+                Err(e) => match e.partial() {
+                    Some(x) => (Ok(x.clone()), Some(e.to_string())),
+                    None => (Err(e), None),
+                },
+            };
+            let mut line = match r {
                 Ok(x) => serde_json::json!({
                     "source": source,
                     "text": x.text,
@@ -156,6 +166,9 @@ fn main() {
                     serde_json::json!({"source": source, "error": e.to_string(), "elapsed_us": el.as_micros() as u64})
                 }
             };
+            if let Some(e) = error {
+                line["error"] = serde_json::json!(e);
+            }
             writeln!(out, "{line}").expect("stdout");
         }
     }

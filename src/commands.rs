@@ -309,13 +309,21 @@ pub fn extract_file(source: &str, url: Option<&Url>, max_html_bytes: usize) -> V
     if body.len() > max_html_bytes {
         return json!({"source": source, "error": format!("{source} is {} bytes, over extract.max_html_bytes ({max_html_bytes})", body.len())});
     }
-    match extract::extract(&Page {
+    let r = extract::extract(&Page {
         body: &body,
         url,
         content_type: None,
         content_language: None,
-    }) {
-        Ok(x) => json!({
+    });
+    // A page without body text still has its metadata: printed with an empty text and the error.
+    let (x, error) = match r {
+        Ok(x) => (x, None),
+        Err(e) => match e.partial() {
+            Some(x) => (x.clone(), Some(e.to_string())),
+            None => return json!({"source": source, "error": e.to_string()}),
+        },
+    };
+    let mut line = json!({
             "source": source,
             "url": url.map(Url::as_str),
             "canonical_url": x.canonical_url,
@@ -332,9 +340,11 @@ pub fn extract_file(source: &str, url: Option<&Url>, max_html_bytes: usize) -> V
             "page_kind": x.page_kind,
             "charset": x.charset,
             "text": x.text,
-        }),
-        Err(e) => json!({"source": source, "error": e.to_string()}),
+    });
+    if let Some(e) = error {
+        line["error"] = json!(e);
     }
+    line
 }
 
 /// A header value as JSON (strings decoded as UTF-8, tables and arrays recursively).

@@ -165,7 +165,7 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             Ok(Err(e @ ExtractError::TooLarge { .. })) => {
                 (OutcomeKind::Failed, "too_large", e.to_string())
             }
-            Ok(Err(e @ (ExtractError::Empty | ExtractError::NoContent))) => {
+            Ok(Err(e @ (ExtractError::Empty | ExtractError::NoContent(_)))) => {
                 (OutcomeKind::Skipped, "no_content", e.to_string())
             }
             #[allow(unreachable_patterns)] // ExtractError is non-exhaustive

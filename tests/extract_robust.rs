@@ -114,7 +114,7 @@ fn empty_documents() {
     ] {
         let (r, _) = run(body);
         assert!(
-            matches!(r, Err(ExtractError::Empty | ExtractError::NoContent)),
+            matches!(r, Err(ExtractError::Empty | ExtractError::NoContent(_))),
             "{body:?}: {r:?}"
         );
     }

@@ -33,6 +33,10 @@ pub struct Meta {
     pub text_bylines: Vec<Vec<String>>,
     /// Links to an author or member profile (`/author/jane-doe`, `/members/jd.12/`).
     pub author_links: Vec<Vec<String>>,
+    /// Name of the first microdata `itemprop="author"` of an article or forum post
+    /// (`itemscope itemtype=".../DiscussionForumPosting"`): structured data like JSON-LD, so read
+    /// even in a side column (forum layouts often flag the thread so); not in related-story cards.
+    pub micro_author: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -217,7 +221,8 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
             buf.clear();
             dom.text_of(i, &mut buf);
             let t = normalize(&buf);
-            if !t.is_empty() && t.len() < 160 {
+            // Only texts with a digit can hold a date: bylines without one would crowd them out.
+            if t.len() < 160 && t.bytes().any(|b| b.is_ascii_digit()) {
                 // Sidebar-flagged ones ("widget" page builders, "post-sidebar" meta columns) are
                 // a last resort: real sidebars list other posts' dates.
                 if in_zone(dom, i, F_SIDEBAR) {
@@ -239,6 +244,13 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
                     let l = c.to_ascii_lowercase();
                     l.contains("author") || l.contains("byline")
                 });
+            if ip_author
+                && m.micro_author.is_none()
+                && in_article_item(dom, i)
+                && !in_zone(dom, i, F_COMMENT | F_RELATED)
+            {
+                m.micro_author = microdata_name(dom, i);
+            }
             if rel_author || ip_author || cls_author {
                 let a = node.end as usize - i;
                 if a < 60 && !in_comment(dom, i) {
@@ -289,6 +301,58 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
         }
     }
     m
+}
+
+/// Is the nearest microdata item around `i` (an ancestor with `itemscope`) an article, a forum
+/// post or a question?
+fn in_article_item(dom: &Dom<'_>, i: usize) -> bool {
+    let n = dom.nodes.len();
+    let mut j = dom.nodes[i].parent as usize;
+    let mut steps = 0;
+    while j < n && steps < 60 {
+        if let Some(e) = dom.nodes[j].elem {
+            if e.attr("itemscope").is_some() {
+                return e.attr("itemtype").is_some_and(|t| {
+                    let t = t.trim();
+                    is_article_type(t) || t.rsplit('/').next() == Some("Question")
+                });
+            }
+        }
+        j = dom.nodes[j].parent as usize;
+        steps += 1;
+    }
+    false
+}
+
+/// The `itemprop="name"` inside a microdata person (a `<meta content>` or an element's text),
+/// else the element's own short text.
+fn microdata_name(dom: &Dom<'_>, i: usize) -> Option<String> {
+    let end = (dom.nodes[i].end as usize).min(i + 200);
+    let mut buf = String::new();
+    for j in i + 1..end {
+        let Some(e) = dom.nodes[j].elem else { continue };
+        if e.attr("itemprop") != Some("name") {
+            continue;
+        }
+        let t = match e.attr("content") {
+            Some(c) => normalize(c),
+            None => {
+                buf.clear();
+                dom.text_of(j, &mut buf);
+                normalize(&buf)
+            }
+        };
+        if !t.is_empty() {
+            return Some(t);
+        }
+    }
+    if dom.nodes[i].end as usize - i < 20 {
+        buf.clear();
+        dom.text_of(i, &mut buf);
+        let t = normalize(&buf);
+        return (!t.is_empty() && char_len(&t) <= 60).then_some(t);
+    }
+    None
 }
 
 fn in_comment(dom: &Dom<'_>, i: usize) -> bool {
@@ -405,7 +469,7 @@ fn is_author_href(href: &str) -> bool {
 }
 
 static BY_LABEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|by|author|authors|von|par|por|di|door|av|af|autor|autorin|auteur|autore|автор|作者)\s*[:：]?$").expect("static regex")
+    Regex::new(r"(?i)^(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|article\s+by|recipe\s+by|by|via|author|authors|the\s+author|von|par|por|di|door|av|af|autor|autorin|auteur|autore|автор|作者)\s*[:：]?$").expect("static regex")
 });
 
 /// A short visible "By" / "Written by" label: the segments that follow it (up to 12 nodes on),
@@ -628,24 +692,68 @@ fn read_ld_object(o: &serde_json::Map<String, Value>, ld: &mut Ld) {
     }
 }
 
+/// Decode the character references that JSON-LD and doubly escaped attributes carry: numeric
+/// (`&#038;`, `&#x2019;`) and the common named ones. Unknown names are kept as written.
 pub fn html_unescape(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
     }
-    s.replace("&amp;", "&")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#039;", "'")
-        .replace("&apos;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&nbsp;", " ")
-        .replace("&#8217;", "’")
-        .replace("&#8216;", "‘")
-        .replace("&#8220;", "“")
-        .replace("&#8221;", "”")
-        .replace("&#8211;", "–")
-        .replace("&#8212;", "—")
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(p) = rest.find('&') {
+        out.push_str(&rest[..p]);
+        rest = &rest[p..];
+        let decoded = rest[1..]
+            .find(';')
+            .filter(|&e| e > 0 && e <= 10)
+            .and_then(|e| Some((char_reference(&rest[1..=e])?, e + 2)));
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The character a reference names (`name` is what sits between `&` and `;`).
+fn char_reference(name: &str) -> Option<char> {
+    if let Some(num) = name.strip_prefix('#') {
+        let code = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => num.parse().ok()?,
+        };
+        return char::from_u32(code).filter(|c| *c != '\0');
+    }
+    Some(match name {
+        "amp" => '&',
+        "quot" => '"',
+        "apos" => '\'',
+        "lt" => '<',
+        "gt" => '>',
+        "nbsp" => ' ',
+        "rsquo" => '’',
+        "lsquo" => '‘',
+        "rdquo" => '”',
+        "ldquo" => '“',
+        "ndash" => '–',
+        "mdash" => '—',
+        "hellip" => '…',
+        "bull" => '•',
+        "middot" => '·',
+        "raquo" => '»',
+        "laquo" => '«',
+        "copy" => '©',
+        "reg" => '®',
+        "trade" => '™',
+        _ => return None,
+    })
 }
 
 impl Meta {
@@ -662,8 +770,8 @@ impl Meta {
 // ---------- title ----------
 
 const SEPARATORS: &[&str] = &[
-    " | ", " – ", " — ", " - ", " · ", " :: ", " » ", " « ", " || ", " // ", " ~ ", " — ", " | ",
-    "|",
+    " | ", " – ", " — ", " - ", " · ", " • ", " :: ", " » ", " « ", " || ", " // ", " ~ ", " — ",
+    " | ", "|",
 ];
 
 /// Remove a " | Site" style suffix (or "Site | " prefix).
@@ -737,6 +845,41 @@ fn matches_site(part: &str, site: Option<&str>, host: Option<&str>) -> bool {
     false
 }
 
+/// Separators after which a short trailing segment is dropped even when it does not name the site:
+/// "Page | Section", "Topic - Product Docs". Bare "|" is left out ("A|B" is often one name).
+const TAIL_SEPARATORS: &[&str] = &[
+    " | ", " – ", " — ", " - ", " · ", " • ", " » ", " :: ", " // ",
+];
+
+/// [`strip_site`], then, when that leaves the title whole, drop trailing segments of up to six
+/// words ("Project layout — Flask Documentation (3.1.x)", "Electrical - Overview | Occupational Safety
+/// and Health Administration") as long as two words remain: a page's own name comes first.
+pub fn strip_tail(title: &str, site: Option<&str>, host: Option<&str>) -> String {
+    let t = strip_site(title, site, host);
+    if t != title.trim() {
+        return t;
+    }
+    for sep in TAIL_SEPARATORS {
+        if let Some(pos) = t.rfind(sep) {
+            let (head, tail) = (t[..pos].trim(), t[pos + sep.len()..].trim());
+            if head.split_whitespace().count() >= 2 && tail.split_whitespace().count() <= 6 {
+                return strip_tail(head, site, host);
+            }
+        }
+    }
+    t
+}
+
+/// Heading text without the permalink marks that documentation generators append ("Usage¶",
+/// "Setup #", icon-font glyphs from the private use area).
+fn heading_text(h: &str) -> &str {
+    h.trim_end_matches(|c: char| {
+        matches!(c, '¶' | '#' | '§' | '🔗')
+            || ('\u{e000}'..='\u{f8ff}').contains(&c)
+            || c.is_whitespace()
+    })
+}
+
 pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
     let site = site_name(m);
     let og = m.get(&["og:title", "twitter:title"]);
@@ -745,13 +888,34 @@ pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
     // A single h1 that matches (part of) the other titles is the cleanest form.
     let candidates: Vec<&str> = [og, ld, tag].into_iter().flatten().collect();
     if let Some(h1) = m.h1.first() {
-        let fh = fold(h1);
-        if !fh.is_empty() && candidates.iter().any(|c| fold(c).contains(&fh)) && char_len(h1) >= 4 {
-            return Some(h1.clone());
+        let h1 = html_unescape(heading_text(h1));
+        let fh = fold(&h1);
+        // An h1 that is the site's name (a blog's masthead) is not the page's title.
+        let is_site = site.as_deref().is_some_and(|s| squash(s) == squash(&h1));
+        if !fh.is_empty()
+            && !is_site
+            && candidates.iter().any(|c| fold(c).contains(&fh))
+            && char_len(&h1) >= 4
+        {
+            // Headings carry the same "Title – Subtitle" / "Title | Site" tails as <title>.
+            let t = strip_tail(&h1, site.as_deref(), host);
+            return Some(if char_len(&t) >= 4 { t } else { h1 });
         }
     }
-    let raw = og.or(ld).or(tag).or(m.h1.first().map(String::as_str))?;
-    let t = strip_site(&html_unescape(raw), site.as_deref(), host);
+    // An article object's headline is written for the article alone; og:title and <title> often
+    // carry a site or section name.
+    let raw = if m.ld.is_article {
+        ld.or(og)
+    } else {
+        og.or(ld)
+    };
+    let raw = raw.or(tag).or(m.h1.first().map(String::as_str))?;
+    let t = strip_tail(&html_unescape(raw), site.as_deref(), host);
+    // A headline stored with its quotation marks: "\"What is Git?\"".
+    let t = match t.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+        Some(inner) if !inner.contains('"') => inner.trim().to_string(),
+        _ => t,
+    };
     (!t.is_empty()).then_some(t)
 }
 
@@ -765,7 +929,7 @@ pub fn site_name(m: &Meta) -> Option<String> {
 // ---------- authors ----------
 
 static BY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|by|from|von|par|por|di|door|av|af|автор|作者)\s*[:：]?\s+").expect("static regex")
+    Regex::new(r"(?i)^\s*(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|article\s+by|recipe\s+by|by|from|author|autor|auteur|von|par|por|di|door|av|af|автор|作者)\s*[:：]?\s+").expect("static regex")
 });
 static SPLIT_NAMES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\s*(?:,|;|&|\band\b|\bund\b|\bet\b|\by\b|\be\b|\|| و )\s*")
@@ -776,6 +940,9 @@ static NOT_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(https?://|www\.|@|\.com\b|\.org\b|\.net\b|\bupdated\b|\bpublished\b|\bminutes?\b|\bmin\b|\bread\b)").expect("static regex")
 });
 
+static TIME_OF_DAY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d{1,2}:\d{2}\b").expect("static regex"));
+
 fn looks_like_name(name: &str) -> bool {
     let chars = char_len(name);
     if !(2..=50).contains(&chars) || NOT_NAME.is_match(name) {
@@ -784,9 +951,14 @@ fn looks_like_name(name: &str) -> bool {
     if !name.chars().next().is_some_and(char::is_alphanumeric) || BY_LABEL.is_match(name) {
         return false;
     }
-    // A few digits are fine ("98 Buck Social", "E-RYT 200"); a date or a count is not.
+    // A few digits are fine ("98 Buck Social", "E-RYT 200"), and any number of them in a one-word
+    // handle ("user3080392"); a date, a time or a count is not.
     let digits = name.chars().filter(char::is_ascii_digit).count();
-    if digits > 3 || (digits > 0 && date_in_text(name).is_some()) {
+    let handle = !name.contains(char::is_whitespace);
+    if !name.chars().any(char::is_alphabetic)
+        || (digits > 3 && !handle)
+        || (digits > 0 && (date_in_text(name).is_some() || TIME_OF_DAY.is_match(name)))
+    {
         return false;
     }
     name.split_whitespace().count() <= 6
@@ -806,7 +978,17 @@ pub fn clean_authors(raw: &[String], site: Option<&str>) -> Vec<String> {
         let r = BY_PREFIX.replace(r.trim(), "");
         // Cut "for Site", "| Site", " - Role" tails.
         let mut r = r.to_string();
-        for cut in [" for ", " | ", " - ", " – ", " — ", " · ", " • ", "\n"] {
+        for cut in [
+            " for ",
+            " on behalf of",
+            " | ",
+            " - ",
+            " – ",
+            " — ",
+            " · ",
+            " • ",
+            "\n",
+        ] {
             if let Some(p) = r.find(cut) {
                 r.truncate(p);
             }
@@ -852,6 +1034,15 @@ fn byline_names(segs: &[String]) -> Vec<String> {
             return a;
         }
     }
+    // "Post", "by", "galitsyn": the name is what the label introduces.
+    for (k, s) in segs.iter().enumerate() {
+        if let (true, Some(next)) = (BY_LABEL.is_match(s.trim()), segs.get(k + 1)) {
+            let a = clean_authors(std::slice::from_ref(next), None);
+            if !a.is_empty() {
+                return a;
+            }
+        }
+    }
     for s in segs {
         if BY_LABEL.is_match(s) || char_len(s) > 60 {
             continue;
@@ -868,6 +1059,12 @@ pub fn authors(m: &Meta) -> Vec<String> {
     let a = clean_authors(&m.ld.authors, None);
     if !a.is_empty() {
         return a;
+    }
+    if let Some(name) = &m.micro_author {
+        let a = clean_authors(std::slice::from_ref(name), None);
+        if !a.is_empty() {
+            return a;
+        }
     }
     let metas: Vec<String> = m
         .metas
@@ -932,10 +1129,10 @@ static URL_DATE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static TEXT_DATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)((?:19|20)\d{2}-\d{1,2}-\d{1,2})",
+        r"(?i)((?:19|20)\d{2}-\d{1,2}-\d{1,2}|(?:19|20)\d{2}[./]\d{1,2}[./]\d{1,2}\b)",
         r"|((?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2})",
         r"|(\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?\s+(?:19|20)\d{2})",
-        r"|(\d{1,2}[./]\d{1,2}[./](?:19|20)\d{2})"
+        r"|(\d{1,2}[./]\d{1,2}[./](?:19|20)\d{2}|\d{1,2}-\d{1,2}-(?:19|20)\d{2}\b)"
     ))
     .expect("static regex")
 });
@@ -1069,7 +1266,7 @@ const MONTHS: &[(&str, u32)] = &[
 ];
 
 static INTL_DMY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(\d{1,2})(?:\.|º|er)?\s+(?:de\s+)?(\p{L}+)\.?,?\s+(?:de\s+)?((?:19|20)\d{2})\b")
+    Regex::new(r"\b(\d{1,2})(?:\.|º|er)?(?:\s+(?:de\s+)?|-)(\p{L}+)\.?(?:,?\s+(?:de\s+)?|-)((?:19|20)\d{2})\b")
         .expect("static regex")
 });
 static INTL_MDY: LazyLock<Regex> = LazyLock::new(|| {
@@ -1078,7 +1275,23 @@ static INTL_MDY: LazyLock<Regex> = LazyLock::new(|| {
 
 fn month_number(word: &str) -> Option<u32> {
     let w = word.to_lowercase();
-    MONTHS.iter().find(|(n, _)| *n == w).map(|(_, m)| *m)
+    if let Some((_, m)) = MONTHS.iter().find(|(n, _)| *n == w) {
+        return Some(*m);
+    }
+    // Abbreviations ("ago", "dez", "okt"): a prefix of 3+ letters that names one month only.
+    if w.chars().count() < 3 {
+        return None;
+    }
+    let mut found = None;
+    for (n, m) in MONTHS {
+        if n.starts_with(&w) {
+            if found.is_some_and(|f| f != *m) {
+                return None;
+            }
+            found = Some(*m);
+        }
+    }
+    found
 }
 
 /// "3. März 2024", "12 de marzo de 2024", "1er août 2023", "5 мая 2021", "März 3, 2024".
@@ -1110,7 +1323,8 @@ pub fn date_in_text(s: &str) -> Option<String> {
         return date_in_text_intl(s);
     };
     if let Some(m) = c.get(1) {
-        let parts: Vec<&str> = m.as_str().split('-').collect();
+        // 2024-03-05, and the dotted or slashed forms of East Asian and Nordic pages (2024.03.05).
+        let parts: Vec<&str> = m.as_str().split(['-', '.', '/']).collect();
         let d = NaiveDate::from_ymd_opt(
             parts[0].parse().ok()?,
             parts[1].parse().ok()?,
@@ -1144,10 +1358,15 @@ pub fn date_in_text(s: &str) -> Option<String> {
     if let Some(m) = c.get(4) {
         let parts: Vec<u32> = m
             .as_str()
-            .split(['.', '/'])
+            .split(['.', '/', '-'])
             .filter_map(|x| x.parse().ok())
             .collect();
         if parts.len() != 3 {
+            return None;
+        }
+        // Hyphens join day and month in either order ("11-29-2024" in US forums, "29-11-2024"
+        // elsewhere): only an unambiguous one is read.
+        if m.as_str().contains('-') && parts[0] <= 12 && parts[1] <= 12 && parts[0] != parts[1] {
             return None;
         }
         // Day first unless impossible (the common order outside the US); US order when the
@@ -1226,6 +1445,9 @@ pub fn normalize_date(s: &str) -> Option<String> {
         "%A, %B %d, %Y",
         "%a, %d %b %Y",
         "%b. %d, %Y",
+        // Citation metadata (PubMed, Highwire): "2023 Jan 7".
+        "%Y %b %d",
+        "%Y %B %d",
     ] {
         if let Ok(d) = NaiveDate::parse_from_str(s, f) {
             return valid(d.format("%Y-%m-%d").to_string(), d);
@@ -1313,6 +1535,32 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
             .as_deref()
             .or(m.ld.question_published.as_deref())
             .and_then(normalize_date);
+    if let Some(ld) = &published {
+        // JSON-LD and the page's publish meta tags disagree: the one whose day the page shows
+        // (and the other's it does not) wins.
+        let day = |d: &str| d.get(..10).map(str::to_string);
+        let metas: Vec<String> = published_keys
+            .iter()
+            .filter_map(|k| m.get(&[k]).and_then(normalize_date))
+            .filter(|d| day(d) != day(ld))
+            .collect();
+        if !metas.is_empty() {
+            let shown: Vec<String> = m
+                .date_texts
+                .iter()
+                .chain(&m.near_title_texts)
+                .filter_map(|t| date_in_text(t))
+                .collect();
+            if !shown.iter().any(|s| Some(s.as_str()) == ld.get(..10)) {
+                if let Some(d) = metas
+                    .into_iter()
+                    .find(|d| shown.iter().any(|s| Some(s.as_str()) == d.get(..10)))
+                {
+                    published = Some(d);
+                }
+            }
+        }
+    }
     if published.is_none() {
         for k in published_keys {
             if let Some(v) = m.get(&[k]) {
@@ -1451,6 +1699,23 @@ mod tests {
             Some("2022-10-07")
         );
         assert_eq!(date_in_text("vor 3 Tagen"), None);
+        // Dotted year-first dates, unambiguous hyphenated month-day-year, citation dates.
+        assert_eq!(
+            date_in_text("Essay - Published: 2025.12.17 |").as_deref(),
+            Some("2025-12-17")
+        );
+        assert_eq!(
+            date_in_text("11-29-2024, 09:03 AM").as_deref(),
+            Some("2024-11-29")
+        );
+        assert_eq!(date_in_text("03-09-2026"), None);
+        assert_eq!(normalize_date("2023 Jan 7").as_deref(), Some("2023-01-07"));
+        // Abbreviated month names of other languages, hyphenated.
+        assert_eq!(
+            date_in_text("By: FlowGuard EMEA on 04-ago-2021 5:11:10").as_deref(),
+            Some("2021-08-04")
+        );
+        assert_eq!(date_in_text("3 dez. 2024").as_deref(), Some("2024-12-03"));
     }
 
     #[test]
@@ -1470,6 +1735,76 @@ mod tests {
     }
 
     #[test]
+    fn trailing_segments_and_permalink_marks() {
+        assert_eq!(
+            strip_tail("Project layout — Flask Documentation (3.1.x)", None, None),
+            "Project layout"
+        );
+        assert_eq!(
+            strip_tail(
+                "Electrical - Overview | Occupational Safety and Health Administration",
+                None,
+                None
+            ),
+            "Electrical - Overview"
+        );
+        // One word would be left, or the tail is a long subtitle: kept whole.
+        assert_eq!(strip_tail("Flexbox - Guide", None, None), "Flexbox - Guide");
+        assert_eq!(
+            strip_tail(
+                "I Tried Amp — and It May Replace My Gym Membership for Good",
+                None,
+                None
+            ),
+            "I Tried Amp — and It May Replace My Gym Membership for Good"
+        );
+        assert_eq!(
+            html_unescape("M&#038;A &bull; Q&amp;A &#x2019; &unknown; & more"),
+            "M&A • Q&A ’ &unknown; & more"
+        );
+        assert_eq!(heading_text("Advanced Usage¶"), "Advanced Usage");
+        assert_eq!(heading_text("Playbooks\u{f0c1}"), "Playbooks");
+        let m = Meta {
+            title_tag: Some("Advanced Usage — Requests 2.33 documentation".into()),
+            h1: vec!["Advanced Usage¶".into()],
+            ..Meta::default()
+        };
+        assert_eq!(title(&m, None).as_deref(), Some("Advanced Usage"));
+        // An h1 that matches the other titles loses its tail the same way.
+        let m = Meta {
+            title_tag: Some("Gym Workouts for Beginners — Strength Training - Gold's Gym".into()),
+            h1: vec!["Gym Workouts for Beginners — Strength Training".into()],
+            ..Meta::default()
+        };
+        assert_eq!(
+            title(&m, None).as_deref(),
+            Some("Gym Workouts for Beginners")
+        );
+        // A masthead h1 that names the site is skipped; quotes around a headline are dropped.
+        let m = Meta {
+            title_tag: Some("A brief intro to git • Cory Doe".into()),
+            h1: vec!["Cory Doe".into()],
+            metas: vec![("og:site_name".into(), "Cory Doe".into())],
+            ..Meta::default()
+        };
+        assert_eq!(title(&m, None).as_deref(), Some("A brief intro to git"));
+        let mut m = Meta::default();
+        m.ld.headline = Some("\"What is Git?\"".into());
+        assert_eq!(title(&m, None).as_deref(), Some("What is Git?"));
+        // An article's JSON-LD headline comes before og:title.
+        let mut m = Meta {
+            metas: vec![(
+                "og:title".into(),
+                "Big news: the vote, explained (updated)".into(),
+            )],
+            ..Meta::default()
+        };
+        m.ld.headline = Some("Big news: the vote".into());
+        m.ld.is_article = true;
+        assert_eq!(title(&m, None).as_deref(), Some("Big news: the vote"));
+    }
+
+    #[test]
     fn author_cleanup() {
         assert_eq!(
             clean_authors(&["By Jane Doe and John Smith".into()], None),
@@ -1478,6 +1813,22 @@ mod tests {
         assert_eq!(
             clean_authors(&["Jane Doe | The Daily".into()], None),
             vec!["Jane Doe"]
+        );
+        assert_eq!(
+            clean_authors(&["Text by Hunter Dukes".into()], None),
+            vec!["Hunter Dukes"]
+        );
+        assert_eq!(
+            clean_authors(&["Author Isaiah Shelton".into()], None),
+            vec!["Isaiah Shelton"]
+        );
+        assert_eq!(
+            clean_authors(&["Niko Matsakis on behalf of the Rust team".into()], None),
+            vec!["Niko Matsakis"]
+        );
+        assert_eq!(
+            byline_names(&["Recipe by".to_string(), "PJ Hamel".to_string()]),
+            vec!["PJ Hamel"]
         );
         assert!(clean_authors(&["https://example.com/jane".into()], None).is_empty());
         // Team and desk names are kept (sites credit them); dates and reading times are not.
@@ -1504,6 +1855,19 @@ mod tests {
             byline_names(&segs(&["By ", "Jane Doe", " and ", "John Smith"])),
             vec!["Jane Doe", "John Smith"]
         );
+        assert_eq!(
+            byline_names(&segs(&["Post", "by", "galitsyn"])),
+            vec!["galitsyn"]
+        );
+        assert_eq!(
+            byline_names(&segs(&["via", "scvalex", "1 year ago"])),
+            vec!["scvalex"]
+        );
+        assert_eq!(
+            byline_names(&segs(&["user3080392", "user3080392", "193"])),
+            vec!["user3080392"]
+        );
+        assert!(byline_names(&segs(&["Thu   6:40 pm"])).is_empty());
         assert!(is_author_href("/author/jane-doe/"));
         assert!(is_author_href("https://forum.example/members/jd.123/"));
         assert!(is_author_href("/u/jd"));

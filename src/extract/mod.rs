@@ -52,7 +52,7 @@ pub struct Page<'a> {
 }
 
 /// What the extractor found in a page.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extracted {
     pub title: Option<String>,
     pub authors: Vec<String>,
@@ -80,8 +80,10 @@ pub struct Extracted {
 pub enum ExtractError {
     #[error("the page is empty")]
     Empty,
+    /// No body text was found. The page's metadata (title, authors, dates, language, image…) is
+    /// still read: the boxed [`Extracted`] carries it, with an empty `text`.
     #[error("the page has no extractable text")]
-    NoContent,
+    NoContent(Box<Extracted>),
     #[error("the page is {size} bytes, over the extractor's {max}-byte limit")]
     TooLarge { size: usize, max: usize },
     #[error("the page has {nodes} or more DOM nodes, over the extractor's limit of {max}")]
@@ -96,6 +98,16 @@ pub enum ExtractError {
     TooComplex { work: usize, max: usize },
     #[error("the page is not HTML text (binary content: {0})")]
     Binary(&'static str),
+}
+
+impl ExtractError {
+    /// What was read of a page that has no body text: its metadata, with an empty `text`.
+    pub fn partial(&self) -> Option<&Extracted> {
+        match self {
+            ExtractError::NoContent(x) => Some(x),
+            _ => None,
+        }
+    }
 }
 
 /// Extract the article from a page.
@@ -169,12 +181,28 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         }
     }
     if text.trim().is_empty() {
-        return Err(ExtractError::NoContent);
+        // No body text, but the page's metadata is still worth having (client-rendered pages
+        // ship their title, authors and dates in the head): the error carries it.
+        text.clear();
+        let partial = page_metadata(page, &meta, title, text, PageKind::Other, encoding);
+        return Err(ExtractError::NoContent(Box::new(partial)));
     }
+    let page_kind = page_kind(&dom, &an, &meta, &roots, used_wild, &text);
+    Ok(page_metadata(page, &meta, title, text, page_kind, encoding))
+}
 
-    let site_name = metadata::site_name(&meta);
-    let authors = metadata::authors(&meta);
-    let (published_at, modified_at) = metadata::dates(&meta, page.url);
+/// Everything but the body text comes from the page's metadata: assemble the result.
+fn page_metadata(
+    page: &Page<'_>,
+    meta: &metadata::Meta,
+    title: Option<String>,
+    text: String,
+    page_kind: PageKind,
+    encoding: &'static encoding_rs::Encoding,
+) -> Extracted {
+    let site_name = metadata::site_name(meta);
+    let authors = metadata::authors(meta);
+    let (published_at, modified_at) = metadata::dates(meta, page.url);
     let declared = [
         meta.html_lang.clone(),
         meta.ld.language.clone(),
@@ -203,9 +231,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         .clone()
         .or_else(|| meta.get(&["og:url"]).map(String::from))
         .and_then(|h| metadata::absolute(page.url, &h));
-
-    let page_kind = page_kind(&dom, &an, &meta, &roots, used_wild, &text);
-    Ok(Extracted {
+    Extracted {
         title,
         authors,
         published_at,
@@ -218,7 +244,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         text,
         page_kind,
         charset: encoding.name().to_string(),
-    })
+    }
 }
 
 /// The main text of the largest `<noscript>` block that holds markup (over 500 bytes with
@@ -545,6 +571,91 @@ mod tests {
     #[test]
     fn empty_is_error() {
         assert_eq!(run("  \n "), Err(ExtractError::Empty));
+    }
+
+    #[test]
+    fn no_content_keeps_the_metadata() {
+        let html = r#"<html lang="en"><head><title>Launch day | Example</title>
+            <meta property="og:site_name" content="Example">
+            <meta name="author" content="Jane Doe">
+            <meta property="article:published_time" content="2024-05-03T10:00:00+02:00">
+            </head><body><div id="root"></div><script>render()</script></body></html>"#;
+        let err = run(html).unwrap_err();
+        assert_eq!(err.to_string(), "the page has no extractable text");
+        let x = err.partial().expect("metadata of a page without text");
+        assert_eq!(x.title.as_deref(), Some("Launch day"));
+        assert_eq!(x.authors, vec!["Jane Doe"]);
+        assert_eq!(x.published_at.as_deref(), Some("2024-05-03T10:00:00+02:00"));
+        assert_eq!(x.language.as_deref(), Some("en"));
+        assert!(x.text.is_empty());
+        assert!(ExtractError::Empty.partial().is_none());
+    }
+
+    #[test]
+    fn microdata_author_of_a_forum_post() {
+        let post = "<p>I have an old projector and would like to replace it with one that handles \
+            4K well, without spending too much on it this year.</p>"
+            .repeat(3);
+        let html = format!(
+            r#"<html><head><title>Projector advice</title></head><body>
+            <div class="sidebar-layout">
+              <div itemscope itemtype="https://schema.org/DiscussionForumPosting">
+                <div itemprop="author" itemscope itemtype="https://schema.org/Person">
+                  <span itemprop="name">JosephF</span><span>J</span></div>
+                <div class="message-body">{post}</div>
+              </div>
+              <div itemscope itemtype="https://schema.org/Comment">
+                <div itemprop="author" itemscope itemtype="https://schema.org/Person">
+                  <span itemprop="name">Replier</span></div><p>Get the Epson.</p>
+              </div>
+            </div>
+            <aside class="related"><article itemscope itemtype="https://schema.org/Article">
+              <div itemprop="author" itemscope itemtype="https://schema.org/Person">
+              <span itemprop="name">Other Writer</span></div></article></aside>
+            </body></html>"#
+        );
+        let x = run(&html).unwrap_or_else(|e| e.partial().expect("metadata").clone());
+        assert_eq!(x.authors, vec!["JosephF"]);
+    }
+
+    #[test]
+    fn dated_texts_are_not_crowded_out_by_bylines() {
+        let body = "<p>Choosing an electric bike for your commute depends on range, motor power \
+            and the hills on your way to work, so start from the trip you make most days.</p>"
+            .repeat(4);
+        let names = r#"<span class="author-name">Shop Team</span>"#.repeat(5);
+        let html = format!(
+            r#"<html><head><title>How to choose an e-bike</title></head><body>
+            <div class="elementor-widget-wrap">{names}
+              <span class="post-date"><time>December 3, 2025</time></span></div>
+            <article>{body}</article></body></html>"#
+        );
+        let x = run(&html).expect("text");
+        assert_eq!(x.published_at.as_deref(), Some("2025-12-03"));
+    }
+
+    #[test]
+    fn shown_date_breaks_a_tie_between_json_ld_and_meta() {
+        let body = "<p>Streaming services change their prices and catalogues every few months, \
+            so we test them again and update this guide with what we found this time.</p>"
+            .repeat(4);
+        let page = |shown: &str| {
+            format!(
+                r#"<html><head><title>Best streaming services</title>
+                <meta name="date" content="November 25, 2025">
+                <script type="application/ld+json">{{"@type":"NewsArticle",
+                "headline":"Best streaming services","datePublished":"2024-08-29T10:00:00Z"}}</script>
+                </head><body><article><h1>Best streaming services</h1>
+                <div class="info">{shown}</div>{body}</article></body></html>"#
+            )
+        };
+        let x = run(&page("Nov 25, 2025 5:00 am PST")).expect("text");
+        assert_eq!(x.published_at.as_deref(), Some("2025-11-25"));
+        // Nothing shown, or the JSON-LD day shown: JSON-LD stays first.
+        let x = run(&page("")).expect("text");
+        assert_eq!(x.published_at.as_deref(), Some("2024-08-29T10:00:00Z"));
+        let x = run(&page("Aug 29, 2024")).expect("text");
+        assert_eq!(x.published_at.as_deref(), Some("2024-08-29T10:00:00Z"));
     }
 
     fn depth(html: &str) -> usize {
