@@ -404,6 +404,7 @@ pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
             break;
         }
     }
+    c = expand_split_body(dom, an, c);
     // Merge siblings that hold prose.
     let p = dom.nodes[c].parent as usize;
     if p >= n {
@@ -435,6 +436,41 @@ pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
         }
     }
     (roots, scores)
+}
+
+/// A body split in several blocks (one `rich-text` block per section, page builders, accordions):
+/// the container picked holds only one of them. Move up to the nearest ancestor that holds more
+/// than twice its prose, when what the ancestor adds is prose with few links; repeat from there.
+fn expand_split_body(dom: &Dom<'_>, an: &Analysis, mut c: usize) -> usize {
+    let n = dom.nodes.len();
+    'outer: loop {
+        let a = &an.agg[c];
+        let mut p = dom.nodes[c].parent as usize;
+        let mut steps = 0;
+        while p < n && steps < 12 {
+            let node = &dom.nodes[p];
+            if matches!(node.tag, Tag::Body | Tag::Html | Tag::Document) || an.excluded[p] {
+                break;
+            }
+            let pa = &an.agg[p];
+            if pa.prose_chars >= 2 * a.prose_chars + 500 {
+                let extra = pa.chars - a.chars;
+                let extra_links = pa.link_chars - a.link_chars;
+                let extra_prose = pa.prose_chars - a.prose_chars;
+                if pa.link_density() < 0.2
+                    && (extra_links as f32) < 0.2 * extra as f32
+                    && (extra_prose as f32) >= 0.6 * extra as f32
+                {
+                    c = p;
+                    continue 'outer;
+                }
+                break;
+            }
+            p = node.parent as usize;
+            steps += 1;
+        }
+        return c;
+    }
 }
 
 fn ends_like_sentence_node(dom: &Dom<'_>, i: usize) -> bool {
@@ -641,4 +677,51 @@ pub fn article_count(dom: &Dom<'_>, an: &Analysis) -> usize {
 
 pub fn para_chars(paras: &[Para]) -> usize {
     paras.iter().map(|p| char_len(&p.text) as usize).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn main_text(html: &str) -> String {
+        let doc = scraper::Html::parse_document(html);
+        let dom = Dom::build(&doc, 100_000).expect("small page");
+        let an = analyse(&dom);
+        let (roots, _) = select_roots(&dom, &an);
+        let paras = emit(&dom, &an, &roots, None);
+        paras
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn prose(tag: &str, n: usize) -> String {
+        let s = format!(
+            "Paragraph {tag} {n} tells the story at some length, with commas, details and quotes, so that it reads like prose. "
+        );
+        format!("<p>{}</p>", s.repeat(2))
+    }
+
+    #[test]
+    fn body_split_in_several_rich_text_blocks_is_taken_whole() {
+        let mut sections = String::new();
+        for k in 0..4 {
+            sections.push_str(&format!(
+                "<section><h2>Step {k}</h2><div><div class=\"rich-text\">{}{}</div></div></section>",
+                prose("part", k),
+                prose("more", k)
+            ));
+        }
+        let html = format!(
+            "<html><body><nav><a href=/>Home</a><a href=/a>About</a></nav><main><div class=wrap>{sections}</div></main>\
+             <footer>Contact us</footer></body></html>"
+        );
+        let t = main_text(&html);
+        for k in 0..4 {
+            assert!(t.contains(&format!("Paragraph part {k}")), "{t}");
+            assert!(t.contains(&format!("Step {k}")), "{t}");
+        }
+        assert!(!t.contains("Contact us"), "{t}");
+    }
 }
