@@ -439,8 +439,10 @@ pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
 }
 
 /// A body split in several blocks (one `rich-text` block per section, page builders, accordions):
-/// the container picked holds only one of them. Move up to the nearest ancestor that holds more
-/// than twice its prose, when what the ancestor adds is prose with few links; repeat from there.
+/// the container picked holds only one of them. Move up to the nearest ancestor (12 levels at most)
+/// that holds over 1.5 times its prose plus 500 characters, when that ancestor is not link-heavy and
+/// what it adds is largely prose (under 40% link text, at least 40% inside paragraphs); repeat from
+/// there. The first ancestor with that much more prose decides: if it fails, the container stays.
 fn expand_split_body(dom: &Dom<'_>, an: &Analysis, mut c: usize) -> usize {
     let n = dom.nodes.len();
     'outer: loop {
@@ -453,13 +455,13 @@ fn expand_split_body(dom: &Dom<'_>, an: &Analysis, mut c: usize) -> usize {
                 break;
             }
             let pa = &an.agg[p];
-            if pa.prose_chars >= 2 * a.prose_chars + 500 {
+            if pa.prose_chars * 2 >= 3 * a.prose_chars + 1000 {
                 let extra = pa.chars - a.chars;
                 let extra_links = pa.link_chars - a.link_chars;
                 let extra_prose = pa.prose_chars - a.prose_chars;
-                if pa.link_density() < 0.2
-                    && (extra_links as f32) < 0.2 * extra as f32
-                    && (extra_prose as f32) >= 0.6 * extra as f32
+                if pa.link_density() < 0.4
+                    && (extra_links as f32) < 0.4 * extra as f32
+                    && (extra_prose as f32) >= 0.4 * extra as f32
                 {
                     c = p;
                     continue 'outer;
