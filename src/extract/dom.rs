@@ -404,6 +404,15 @@ fn whole_word_flag(v: &str) -> u32 {
     }
 }
 
+/// Class values that label a state or a taxonomy term rather than the element's role: `has-comments`,
+/// `no-sidebar`, `is-sticky` (states) and `tag-<slug>`, `category-<slug>` (the post's terms, which
+/// CMSs put on the article element: `tag-social-media` says nothing about a share bar). Their words
+/// give no hint. Whole-word hiding classes (`is-hidden`) are still read.
+fn is_label_class(v: &str) -> bool {
+    const PREFIXES: [&str; 5] = ["has-", "no-", "is-", "tag-", "category-"];
+    whole_word_flag(v) == 0 && PREFIXES.iter().any(|p| v.starts_with(p))
+}
+
 /// Flags from one class/id value (already lowercased).
 fn value_flags(v: &str) -> u32 {
     let mut f = whole_word_flag(v);
@@ -457,7 +466,9 @@ fn element_flags(e: &Element, lower: &mut String) -> u32 {
         lower.make_ascii_lowercase();
         // CamelCase ids ("articleBody") are covered by lowercasing + substrings.
         for part in lower.split_ascii_whitespace() {
-            f |= value_flags(part);
+            if !is_label_class(part) {
+                f |= value_flags(part);
+            }
         }
     }
     if let Some(s) = style {
@@ -618,5 +629,24 @@ mod tests {
         assert_ne!(value_flags("ad") & F_AD, 0);
         assert_eq!(value_flags("headroom") & F_AD, 0);
         assert_eq!(value_flags("shadow") & F_AD, 0);
+    }
+
+    fn flags_of(html: &str, tag: Tag) -> u32 {
+        let doc = Html::parse_document(html);
+        let dom = Dom::build(&doc, 1000).expect("small page");
+        let node = dom.nodes.iter().find(|n| n.tag == tag).expect("element");
+        node.flags
+    }
+
+    #[test]
+    fn state_and_taxonomy_classes_give_no_hint() {
+        // A blog post element that lists its terms and states: not a comment section or share bar.
+        let f = flags_of(
+            "<article class=\"post hentry tag-social-media category-tips has-comments no-sidebar\">x</article>",
+            Tag::Article,
+        );
+        assert_eq!(f & F_BOILER, 0, "{f:x}");
+        assert_ne!(flags_of("<div class=\"comments has-replies\">x</div>", Tag::Div) & F_COMMENT, 0);
+        assert_ne!(flags_of("<div class=\"is-hidden\">x</div>", Tag::Div) & F_HIDDEN, 0);
     }
 }
