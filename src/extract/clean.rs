@@ -90,7 +90,17 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
             continue;
         }
         let key = fold(&p.text);
-        if key.is_empty() || !seen.insert(key) {
+        if key.is_empty() {
+            continue;
+        }
+        // Long paragraphs are never repeated; short lines may be (a recipe's "Eat every 2-3 hours"
+        // under each meal, "Pros"/"Cons" per product), unless right after the same line.
+        let repeated = if char_len(&p.text) >= 60 {
+            !seen.insert(key)
+        } else {
+            kept.last().is_some_and(|k| fold(&k.text) == key)
+        };
+        if repeated {
             continue;
         }
         kept.push(p);
@@ -138,6 +148,31 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn para(kind: ParaKind, text: &str) -> Para {
+        Para {
+            kind,
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn long_paragraphs_once_short_lines_as_often_as_the_page_has_them() {
+        let long = "This paragraph is long enough to count as prose that a page never repeats on purpose.";
+        let paras = vec![
+            para(ParaKind::Heading, "Meal 1"),
+            para(ParaKind::Para, "Eat every 2-3 hours"),
+            para(ParaKind::Para, long),
+            para(ParaKind::Heading, "Meal 2"),
+            para(ParaKind::Para, "Eat every 2-3 hours"),
+            para(ParaKind::Para, "Eat every 2-3 hours"),
+            para(ParaKind::Para, long),
+            para(ParaKind::Para, "Portion: one cup, with a spoon of olive oil."),
+        ];
+        let text = finish(paras, None);
+        assert_eq!(text.matches("Eat every 2-3 hours").count(), 2, "{text}");
+        assert_eq!(text.matches(long).count(), 1, "{text}");
+    }
 
     #[test]
     fn boiler_lines() {
