@@ -508,7 +508,10 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
                 return true;
             }
         }
-        Tag::Figure | Tag::Caption => return a.prose_chars < 100,
+        // A figure is an image with its caption, unless it wraps a table or code (WordPress puts
+        // every table in `<figure class="wp-block-table">`).
+        Tag::Figure => return a.prose_chars < 100 && !holds_table_or_code(dom, i),
+        Tag::Caption => return a.prose_chars < 100,
         t if t.is_heading() => {
             if !title_fold.is_empty() && a.chars < 400 {
                 let mut s = String::new();
@@ -524,6 +527,13 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
         _ => {}
     }
     false
+}
+
+fn holds_table_or_code(dom: &Dom<'_>, i: usize) -> bool {
+    let end = dom.nodes[i].end as usize;
+    dom.nodes[i + 1..end]
+        .iter()
+        .any(|n| matches!(n.tag, Tag::Table | Tag::Pre))
 }
 
 /// Emit the text of the chosen roots as paragraphs.
@@ -703,6 +713,20 @@ mod tests {
             "Paragraph {tag} {n} tells the story at some length, with commas, details and quotes, so that it reads like prose. "
         );
         format!("<p>{}</p>", s.repeat(2))
+    }
+
+    #[test]
+    fn table_wrapped_in_a_figure_is_kept_and_image_figures_are_not() {
+        let html = format!(
+            "<html><body><article>{}<figure class=wp-block-table><table><tr><th>Rank</th><th>Company</th></tr>\
+             <tr><td>1</td><td>State Farm</td></tr></table></figure><figure><img src=a.jpg><span>Photo by Someone</span></figure>{}</article></body></html>",
+            prose("lead", 0),
+            prose("tail", 1)
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Rank Company"), "{t}");
+        assert!(t.contains("1 State Farm"), "{t}");
+        assert!(!t.contains("Photo by"), "{t}");
     }
 
     #[test]

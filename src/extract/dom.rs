@@ -371,7 +371,6 @@ fn token_flag(tok: &str) -> u32 {
         "info" => F_META,
         "date" => F_BYLINE,
         "time" => F_BYLINE,
-        "published" => F_BYLINE,
         "aside" => F_SIDEBAR,
         "rail" => F_SIDEBAR,
         "sidebar" => F_SIDEBAR,
@@ -648,5 +647,7 @@ mod tests {
         assert_eq!(f & F_BOILER, 0, "{f:x}");
         assert_ne!(flags_of("<div class=\"comments has-replies\">x</div>", Tag::Div) & F_COMMENT, 0);
         assert_ne!(flags_of("<div class=\"is-hidden\">x</div>", Tag::Div) & F_HIDDEN, 0);
+        // Drupal marks published entities: a state, not a date line.
+        assert_eq!(value_flags("paragraph-published") & F_BYLINE, 0);
     }
 }
