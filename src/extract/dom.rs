@@ -418,6 +418,10 @@ fn value_flags(v: &str) -> u32 {
     for m in AC.find_overlapping_iter(v) {
         f |= SUBSTR[m.pattern().as_usize()].1;
     }
+    // Page builders call every block a widget (`elementor-widget-text-editor`): no sidebar hint.
+    if v.starts_with("elementor-") {
+        f &= !F_SIDEBAR;
+    }
     for tok in v.split(|c: char| c == '-' || c == '_' || c.is_whitespace()) {
         if !tok.is_empty() && tok.len() <= 13 {
             f |= token_flag(tok);
@@ -628,6 +632,8 @@ mod tests {
         assert_ne!(value_flags("ad") & F_AD, 0);
         assert_eq!(value_flags("headroom") & F_AD, 0);
         assert_eq!(value_flags("shadow") & F_AD, 0);
+        assert_ne!(value_flags("sidebar-widget") & F_SIDEBAR, 0);
+        assert_eq!(value_flags("elementor-widget-text-editor") & F_SIDEBAR, 0);
     }
 
     fn flags_of(html: &str, tag: Tag) -> u32 {
