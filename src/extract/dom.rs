@@ -422,6 +422,10 @@ fn value_flags(v: &str) -> u32 {
     if v.starts_with("elementor-") {
         f &= !F_SIDEBAR;
     }
+    // An embedded post (`social-media-embed`, `twitter-embed`) is quoted content, not a share bar.
+    if f & F_SHARE != 0 && v.contains("embed") {
+        f &= !F_SHARE;
+    }
     for tok in v.split(|c: char| c == '-' || c == '_' || c.is_whitespace()) {
         if !tok.is_empty() && tok.len() <= 13 {
             f |= token_flag(tok);
@@ -634,6 +638,8 @@ mod tests {
         assert_eq!(value_flags("shadow") & F_AD, 0);
         assert_ne!(value_flags("sidebar-widget") & F_SIDEBAR, 0);
         assert_eq!(value_flags("elementor-widget-text-editor") & F_SIDEBAR, 0);
+        assert_eq!(value_flags("social-media-embed") & F_SHARE, 0);
+        assert_ne!(value_flags("social-share") & F_SHARE, 0);
     }
 
     fn flags_of(html: &str, tag: Tag) -> u32 {
