@@ -481,6 +481,12 @@ fn ends_like_sentence_node(dom: &Dom<'_>, i: usize) -> bool {
     ends_like_sentence(&s)
 }
 
+/// A list inside the content whose links read as titles (15+ characters a link on average: "Home
+/// Repair Program Flier", "Shop Men's at adidas.com") is part of the text; menus link single words.
+fn descriptive_link_list(tag: Tag, a: &Agg) -> bool {
+    matches!(tag, Tag::Ul | Tag::Ol | Tag::Li) && a.link_chars >= 15 * a.links.max(1)
+}
+
 /// Should this element (inside the content) be dropped?
 fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
     let node = &dom.nodes[i];
@@ -499,6 +505,7 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
                 && ld > 0.6
                 && (a.links >= 2 || a.chars < 200)
                 && a.prose_chars * 2 < a.chars
+                && !descriptive_link_list(node.tag, a)
             {
                 return true;
             }
@@ -727,6 +734,20 @@ mod tests {
         assert!(t.contains("Rank Company"), "{t}");
         assert!(t.contains("1 State Farm"), "{t}");
         assert!(!t.contains("Photo by"), "{t}");
+    }
+
+    #[test]
+    fn list_of_titled_links_in_the_body_is_kept_and_a_menu_is_not() {
+        let html = format!(
+            "<html><body><article>{}<ul><li><a href=/a>Home Repair Program Flier</a></li>\
+             <li><a href=/b>Window Replacement Program Fact Sheet</a></li></ul>\
+             <ul><li><a href=/>Home</a></li><li><a href=/n>News</a></li><li><a href=/c>Contact</a></li></ul>{}</article></body></html>",
+            prose("lead", 0),
+            prose("tail", 1)
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Home Repair Program Flier"), "{t}");
+        assert!(!t.contains("Contact"), "{t}");
     }
 
     #[test]
