@@ -424,7 +424,8 @@ pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
         let a = &an.agg[s];
         let ld = a.link_density();
         let same_hint = dom.nodes[s].flags & F_BODY != 0 && dom.nodes[c].flags & F_BODY != 0;
-        let by_score = scores[s] >= threshold;
+        // A score earned by teaser paragraphs (a linked title and a summary each) is no reason.
+        let by_score = scores[s] >= threshold && ld < 0.3;
         let prose = (dom.nodes[s].tag == Tag::P || a.prose_chars * 2 >= a.chars)
             && ((a.chars > 80 && ld < 0.25)
                 || (a.chars > 0
@@ -748,6 +749,26 @@ mod tests {
         let t = main_text(&html);
         assert!(t.contains("Home Repair Program Flier"), "{t}");
         assert!(!t.contains("Contact"), "{t}");
+    }
+
+    #[test]
+    fn teaser_block_beside_the_article_is_not_merged() {
+        let mut teasers = String::new();
+        for k in 0..8 {
+            teasers.push_str(&format!(
+                "<p><a href=/t{k}>Another story number {k} with a long title</a> A short summary, of that story, in one line.</p>"
+            ));
+        }
+        let mut body = String::new();
+        for k in 0..4 {
+            body.push_str(&prose("body", k));
+        }
+        let html = format!(
+            "<html><body><div id=wrap><div class=story>{body}</div><div class=more>{teasers}</div></div></body></html>"
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Paragraph body 3"), "{t}");
+        assert!(!t.contains("Another story"), "{t}");
     }
 
     #[test]
