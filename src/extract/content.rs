@@ -243,7 +243,9 @@ fn soft_exclusions(
         }
         let share = a.chars as f32 / total as f32;
         let limit = if node.tag == Tag::Form { 0.5 } else { 0.6 };
-        if share > limit && node.flags & F_COMMENT == 0 {
+        // In the retry without hints (pruning left under 1/7 of the text) a comment-hinted wrapper
+        // that holds most of the page is the page ("commentOnSelection" around a post, a thread).
+        if share > limit && (node.flags & F_COMMENT == 0 || !hints) {
             continue;
         }
         // Header inside an article often holds nothing but title/byline: dropping is right.
@@ -769,6 +771,19 @@ mod tests {
         let t = main_text(&html);
         assert!(t.contains("Paragraph body 3"), "{t}");
         assert!(!t.contains("Another story"), "{t}");
+    }
+
+    #[test]
+    fn post_wrapped_in_a_comment_hinted_div_is_kept_when_it_is_the_page() {
+        let mut body = String::new();
+        for k in 0..4 {
+            body.push_str(&prose("post", k));
+        }
+        let html = format!(
+            "<html><body><nav><a href=/>Home</a></nav><div class=commentOnSelection>{body}</div></body></html>"
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Paragraph post 3"), "{t}");
     }
 
     #[test]
