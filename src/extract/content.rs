@@ -241,6 +241,16 @@ fn soft_exclusions(
         if a.has_body_hint && node.flags & F_COMMENT == 0 {
             continue;
         }
+        // A block whose only hint is a "header" class and that holds link-poor text (an article's
+        // intro or standfirst in `hub--header`, `listicle-header`) is no site header: those are links.
+        if !structural
+            && !hidden
+            && node.flags & F_BOILER == F_HEADER
+            && a.chars >= 200
+            && a.link_density() < 0.25
+        {
+            continue;
+        }
         let share = a.chars as f32 / total as f32;
         let limit = if node.tag == Tag::Form { 0.5 } else { 0.6 };
         // In the retry without hints (pruning left under 1/7 of the text) a comment-hinted wrapper
@@ -784,6 +794,24 @@ mod tests {
         );
         let t = main_text(&html);
         assert!(t.contains("Paragraph post 3"), "{t}");
+    }
+
+    #[test]
+    fn intro_in_a_header_classed_block_is_kept_and_a_link_header_is_not() {
+        let mut body = String::new();
+        for k in 0..3 {
+            body.push_str(&prose("body", k));
+        }
+        let html = format!(
+            "<html><body><div class=site-header><a href=/>Home</a> <a href=/n>News</a> <a href=/s>Sports</a></div>\
+             <article><div class=story__header><h1>Title</h1>{}{}</div>{body}</article></body></html>",
+            prose("intro", 0),
+            prose("intro", 1)
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Paragraph intro 0"), "{t}");
+        assert!(t.contains("Paragraph body 2"), "{t}");
+        assert!(!t.contains("Sports"), "{t}");
     }
 
     #[test]
