@@ -23,12 +23,12 @@ static BOILER: LazyLock<Regex> = LazyLock::new(|| {
         r"|.*(?-u:\b)(?:sign up|subscribe)(?-u:\b).*(?-u:\b)(?:newsletter|updates|inbox|email|channel|alerts)(?-u:\b).*",
         r"|.*(?-u:\b)newsletter(?-u:\b).*",
         r"|.*(?-u:\b)please try again(?-u:\b).*|.*something went wrong.*|.*(?-u:\b)(?:video|player|media) (?:is )?(?:unavailable|could not be loaded|error)(?-u:\b).*",
-        r"|.*(?:read also|also read|read more|see also|related(?: articles| stories| content| posts| news| reading| coverage)?|recommended(?: for you| reading| stories)?|more from(?-u:\b).*|more on this(?: story)?|you may also like|you might also like|more stories|most popular|most read|trending(?: now)?)\s*(?:[:：\-–—»|].*)?",
-        r"|advertisement|sponsored(?: content)?|ad|ads|скрыть рекламу|publicidade|anzeige|publicité|إعلان",
+        r"|.*(?:read also|also read|read more|see also|related(?: articles| stories| content| posts| news| reading| coverage)?|recommended(?: for you| reading| stories)?|more from(?-u:\b).*|more on this(?: story)?|you may also like|you might also like|more(?: \S+){0,3} stories|most popular|most read|trending(?: now)?)\s*(?:[:：\-–—»|].*|\.{2,}|…)?",
+        r"|advertisement|advert|sponsored(?: content)?|ad|ads|реклама|скрыть рекламу|publicidade|publicidad|anzeige|werbung|publicité|pubblicità|iklan|إعلان",
         r"|(?:©|\(c\)|copyright(?-u:\b)).*|.*(?-u:\b)all rights reserved(?-u:\b).*",
-        r"|.*(?-u:\b)click here(?-u:\b).*|.*(?-u:\b)(?:leave|post|add|view|show|load)(?-u:\b).*(?-u:\b)comments?(?-u:\b).*|\d*\s*comments?",
+        r"|.*(?-u:\b)click here(?-u:\b).*|.*(?-u:\b)(?:leave|post|add|view|show|load)(?-u:\b).*(?-u:\b)comments?(?-u:\b).*|\d*\s*comments?(?:\s*\(\S*\))?|.*(?-u:\b)share (?:it|this(?: story| article)?) with(?-u:\b).*",
         r"|(?:tags?|topics?|filed under|categories|category|keywords)\s*[:：].*",
-        r"|(?:reporting|editing|additional reporting|writing) by(?-u:\b).*",
+        r"|\(?(?:reporting|editing|additional reporting|writing) by(?-u:\b).*",
         r"|.*(?-u:\b)(?:we use cookies|this (?:web)?site uses cookies|cookie policy|cookie settings|accept (?:all )?cookies|use of cookies|manage consent|privacy preferences)(?-u:\b).*",
         r"|(?:previous|next|prev)(?: article| post| story| page)?(?:\s*[:：»«].*)?",
         r"|back to top|skip to (?:main )?content|loading\.*|continue reading.*|listen to (?:this )?article.*",
@@ -90,7 +90,17 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
             continue;
         }
         let key = fold(&p.text);
-        if key.is_empty() || !seen.insert(key) {
+        if key.is_empty() {
+            continue;
+        }
+        // Long paragraphs are never repeated; short lines may be (a recipe's "Eat every 2-3 hours"
+        // under each meal, "Pros"/"Cons" per product), unless right after the same line.
+        let repeated = if char_len(&p.text) >= 60 {
+            !seen.insert(key)
+        } else {
+            kept.last().is_some_and(|k| fold(&k.text) == key)
+        };
+        if repeated {
             continue;
         }
         kept.push(p);
@@ -139,6 +149,31 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
 mod tests {
     use super::*;
 
+    fn para(kind: ParaKind, text: &str) -> Para {
+        Para {
+            kind,
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn long_paragraphs_once_short_lines_as_often_as_the_page_has_them() {
+        let long = "This paragraph is long enough to count as prose that a page never repeats on purpose.";
+        let paras = vec![
+            para(ParaKind::Heading, "Meal 1"),
+            para(ParaKind::Para, "Eat every 2-3 hours"),
+            para(ParaKind::Para, long),
+            para(ParaKind::Heading, "Meal 2"),
+            para(ParaKind::Para, "Eat every 2-3 hours"),
+            para(ParaKind::Para, "Eat every 2-3 hours"),
+            para(ParaKind::Para, long),
+            para(ParaKind::Para, "Portion: one cup, with a spoon of olive oil."),
+        ];
+        let text = finish(paras, None);
+        assert_eq!(text.matches("Eat every 2-3 hours").count(), 2, "{text}");
+        assert_eq!(text.matches(long).count(), 1, "{text}");
+    }
+
     #[test]
     fn boiler_lines() {
         for l in [
@@ -152,6 +187,12 @@ mod tests {
             "اقرأ أيضا: خبر آخر",
             "Читайте также: другие новости",
             "Tags: politics, economy",
+            "Advert",
+            "You may also like...",
+            "(Reporting by Jane Doe; editing by John Roe)",
+            "More Great WIRED Stories",
+            "Like this story? Share it with a friend!",
+            "Comments (+)",
         ] {
             assert!(is_boiler_line(l), "{l}");
         }

@@ -241,9 +241,21 @@ fn soft_exclusions(
         if a.has_body_hint && node.flags & F_COMMENT == 0 {
             continue;
         }
+        // A block whose only hint is a "header" class and that holds link-poor text (an article's
+        // intro or standfirst in `hub--header`, `listicle-header`) is no site header: those are links.
+        if !structural
+            && !hidden
+            && node.flags & F_BOILER == F_HEADER
+            && a.chars >= 200
+            && a.link_density() < 0.25
+        {
+            continue;
+        }
         let share = a.chars as f32 / total as f32;
         let limit = if node.tag == Tag::Form { 0.5 } else { 0.6 };
-        if share > limit && node.flags & F_COMMENT == 0 {
+        // In the retry without hints (pruning left under 1/7 of the text) a comment-hinted wrapper
+        // that holds most of the page is the page ("commentOnSelection" around a post, a thread).
+        if share > limit && (node.flags & F_COMMENT == 0 || !hints) {
             continue;
         }
         // Header inside an article often holds nothing but title/byline: dropping is right.
@@ -404,6 +416,7 @@ pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
             break;
         }
     }
+    c = expand_split_body(dom, an, c);
     // Merge siblings that hold prose.
     let p = dom.nodes[c].parent as usize;
     if p >= n {
@@ -423,7 +436,8 @@ pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
         let a = &an.agg[s];
         let ld = a.link_density();
         let same_hint = dom.nodes[s].flags & F_BODY != 0 && dom.nodes[c].flags & F_BODY != 0;
-        let by_score = scores[s] >= threshold;
+        // A score earned by teaser paragraphs (a linked title and a summary each) is no reason.
+        let by_score = scores[s] >= threshold && ld < 0.3;
         let prose = (dom.nodes[s].tag == Tag::P || a.prose_chars * 2 >= a.chars)
             && ((a.chars > 80 && ld < 0.25)
                 || (a.chars > 0
@@ -437,10 +451,53 @@ pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
     (roots, scores)
 }
 
+/// A body split in several blocks (one `rich-text` block per section, page builders, accordions):
+/// the container picked holds only one of them. Move up to the nearest ancestor (12 levels at most)
+/// that holds over 1.5 times its prose plus 500 characters, when that ancestor is not link-heavy and
+/// what it adds is largely prose (under 40% link text, at least 40% inside paragraphs); repeat from
+/// there. The first ancestor with that much more prose decides: if it fails, the container stays.
+fn expand_split_body(dom: &Dom<'_>, an: &Analysis, mut c: usize) -> usize {
+    let n = dom.nodes.len();
+    'outer: loop {
+        let a = &an.agg[c];
+        let mut p = dom.nodes[c].parent as usize;
+        let mut steps = 0;
+        while p < n && steps < 12 {
+            let node = &dom.nodes[p];
+            if matches!(node.tag, Tag::Body | Tag::Html | Tag::Document) || an.excluded[p] {
+                break;
+            }
+            let pa = &an.agg[p];
+            if pa.prose_chars * 2 >= 3 * a.prose_chars + 1000 {
+                let extra = pa.chars - a.chars;
+                let extra_links = pa.link_chars - a.link_chars;
+                let extra_prose = pa.prose_chars - a.prose_chars;
+                if pa.link_density() < 0.4
+                    && (extra_links as f32) < 0.4 * extra as f32
+                    && (extra_prose as f32) >= 0.4 * extra as f32
+                {
+                    c = p;
+                    continue 'outer;
+                }
+                break;
+            }
+            p = node.parent as usize;
+            steps += 1;
+        }
+        return c;
+    }
+}
+
 fn ends_like_sentence_node(dom: &Dom<'_>, i: usize) -> bool {
     let mut s = String::new();
     dom.text_of(i, &mut s);
     ends_like_sentence(&s)
+}
+
+/// A list inside the content whose links read as titles (15+ characters a link on average: "Home
+/// Repair Program Flier", "Shop Men's at adidas.com") is part of the text; menus link single words.
+fn descriptive_link_list(tag: Tag, a: &Agg) -> bool {
+    matches!(tag, Tag::Ul | Tag::Ol | Tag::Li) && a.link_chars >= 15 * a.links.max(1)
 }
 
 /// Should this element (inside the content) be dropped?
@@ -461,6 +518,7 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
                 && ld > 0.6
                 && (a.links >= 2 || a.chars < 200)
                 && a.prose_chars * 2 < a.chars
+                && !descriptive_link_list(node.tag, a)
             {
                 return true;
             }
@@ -470,7 +528,10 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
                 return true;
             }
         }
-        Tag::Figure | Tag::Caption => return a.prose_chars < 100,
+        // A figure is an image with its caption, unless it wraps a table or code (WordPress puts
+        // every table in `<figure class="wp-block-table">`).
+        Tag::Figure => return a.prose_chars < 100 && !holds_table_or_code(dom, i),
+        Tag::Caption => return a.prose_chars < 100,
         t if t.is_heading() => {
             if !title_fold.is_empty() && a.chars < 400 {
                 let mut s = String::new();
@@ -486,6 +547,13 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
         _ => {}
     }
     false
+}
+
+fn holds_table_or_code(dom: &Dom<'_>, i: usize) -> bool {
+    let end = dom.nodes[i].end as usize;
+    dom.nodes[i + 1..end]
+        .iter()
+        .any(|n| matches!(n.tag, Tag::Table | Tag::Pre))
 }
 
 /// Emit the text of the chosen roots as paragraphs.
@@ -641,4 +709,130 @@ pub fn article_count(dom: &Dom<'_>, an: &Analysis) -> usize {
 
 pub fn para_chars(paras: &[Para]) -> usize {
     paras.iter().map(|p| char_len(&p.text) as usize).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn main_text(html: &str) -> String {
+        let doc = scraper::Html::parse_document(html);
+        let dom = Dom::build(&doc, 100_000).expect("small page");
+        let an = analyse(&dom);
+        let (roots, _) = select_roots(&dom, &an);
+        let paras = emit(&dom, &an, &roots, None);
+        paras
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn prose(tag: &str, n: usize) -> String {
+        let s = format!(
+            "Paragraph {tag} {n} tells the story at some length, with commas, details and quotes, so that it reads like prose. "
+        );
+        format!("<p>{}</p>", s.repeat(2))
+    }
+
+    #[test]
+    fn table_wrapped_in_a_figure_is_kept_and_image_figures_are_not() {
+        let html = format!(
+            "<html><body><article>{}<figure class=wp-block-table><table><tr><th>Rank</th><th>Company</th></tr>\
+             <tr><td>1</td><td>State Farm</td></tr></table></figure><figure><img src=a.jpg><span>Photo by Someone</span></figure>{}</article></body></html>",
+            prose("lead", 0),
+            prose("tail", 1)
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Rank Company"), "{t}");
+        assert!(t.contains("1 State Farm"), "{t}");
+        assert!(!t.contains("Photo by"), "{t}");
+    }
+
+    #[test]
+    fn list_of_titled_links_in_the_body_is_kept_and_a_menu_is_not() {
+        let html = format!(
+            "<html><body><article>{}<ul><li><a href=/a>Home Repair Program Flier</a></li>\
+             <li><a href=/b>Window Replacement Program Fact Sheet</a></li></ul>\
+             <ul><li><a href=/>Home</a></li><li><a href=/n>News</a></li><li><a href=/c>Contact</a></li></ul>{}</article></body></html>",
+            prose("lead", 0),
+            prose("tail", 1)
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Home Repair Program Flier"), "{t}");
+        assert!(!t.contains("Contact"), "{t}");
+    }
+
+    #[test]
+    fn teaser_block_beside_the_article_is_not_merged() {
+        let mut teasers = String::new();
+        for k in 0..8 {
+            teasers.push_str(&format!(
+                "<p><a href=/t{k}>Another story number {k} with a long title</a> A short summary, of that story, in one line.</p>"
+            ));
+        }
+        let mut body = String::new();
+        for k in 0..4 {
+            body.push_str(&prose("body", k));
+        }
+        let html = format!(
+            "<html><body><div id=wrap><div class=story>{body}</div><div class=more>{teasers}</div></div></body></html>"
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Paragraph body 3"), "{t}");
+        assert!(!t.contains("Another story"), "{t}");
+    }
+
+    #[test]
+    fn post_wrapped_in_a_comment_hinted_div_is_kept_when_it_is_the_page() {
+        let mut body = String::new();
+        for k in 0..4 {
+            body.push_str(&prose("post", k));
+        }
+        let html = format!(
+            "<html><body><nav><a href=/>Home</a></nav><div class=commentOnSelection>{body}</div></body></html>"
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Paragraph post 3"), "{t}");
+    }
+
+    #[test]
+    fn intro_in_a_header_classed_block_is_kept_and_a_link_header_is_not() {
+        let mut body = String::new();
+        for k in 0..3 {
+            body.push_str(&prose("body", k));
+        }
+        let html = format!(
+            "<html><body><div class=site-header><a href=/>Home</a> <a href=/n>News</a> <a href=/s>Sports</a></div>\
+             <article><div class=story__header><h1>Title</h1>{}{}</div>{body}</article></body></html>",
+            prose("intro", 0),
+            prose("intro", 1)
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Paragraph intro 0"), "{t}");
+        assert!(t.contains("Paragraph body 2"), "{t}");
+        assert!(!t.contains("Sports"), "{t}");
+    }
+
+    #[test]
+    fn body_split_in_several_rich_text_blocks_is_taken_whole() {
+        let mut sections = String::new();
+        for k in 0..4 {
+            sections.push_str(&format!(
+                "<section><h2>Step {k}</h2><div><div class=\"rich-text\">{}{}</div></div></section>",
+                prose("part", k),
+                prose("more", k)
+            ));
+        }
+        let html = format!(
+            "<html><body><nav><a href=/>Home</a><a href=/a>About</a></nav><main><div class=wrap>{sections}</div></main>\
+             <footer>Contact us</footer></body></html>"
+        );
+        let t = main_text(&html);
+        for k in 0..4 {
+            assert!(t.contains(&format!("Paragraph part {k}")), "{t}");
+            assert!(t.contains(&format!("Step {k}")), "{t}");
+        }
+        assert!(!t.contains("Contact us"), "{t}");
+    }
 }

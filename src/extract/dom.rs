@@ -1,9 +1,11 @@
 //! One pre-order arena over scraper's tree: every node gets an index, each subtree is the contiguous
 //! range `i..end`. Per element: tag, parent, class/id hint flags. Built iteratively (no recursion),
-//! so arbitrarily deep documents cannot overflow the stack.
+//! so arbitrarily deep documents cannot overflow the stack. React-streamed segments (hidden
+//! `S:x` divs at the end of the body) are put back in place of their `B:x`/`P:x` placeholders.
 
 use aho_corasick::AhoCorasick;
 use scraper::node::Element;
+use ego_tree::NodeRef;
 use scraper::{Html, Node as SNode};
 use std::sync::LazyLock;
 
@@ -371,7 +373,6 @@ fn token_flag(tok: &str) -> u32 {
         "info" => F_META,
         "date" => F_BYLINE,
         "time" => F_BYLINE,
-        "published" => F_BYLINE,
         "aside" => F_SIDEBAR,
         "rail" => F_SIDEBAR,
         "sidebar" => F_SIDEBAR,
@@ -404,11 +405,28 @@ fn whole_word_flag(v: &str) -> u32 {
     }
 }
 
+/// Class values that label a state or a taxonomy term rather than the element's role: `has-comments`,
+/// `no-sidebar`, `is-sticky` (states) and `tag-<slug>`, `category-<slug>` (the post's terms, which
+/// CMSs put on the article element: `tag-social-media` says nothing about a share bar). Their words
+/// give no hint. Whole-word hiding classes (`is-hidden`) are still read.
+fn is_label_class(v: &str) -> bool {
+    const PREFIXES: [&str; 5] = ["has-", "no-", "is-", "tag-", "category-"];
+    whole_word_flag(v) == 0 && PREFIXES.iter().any(|p| v.starts_with(p))
+}
+
 /// Flags from one class/id value (already lowercased).
 fn value_flags(v: &str) -> u32 {
     let mut f = whole_word_flag(v);
     for m in AC.find_overlapping_iter(v) {
         f |= SUBSTR[m.pattern().as_usize()].1;
+    }
+    // Page builders call every block a widget (`elementor-widget-text-editor`): no sidebar hint.
+    if v.starts_with("elementor-") {
+        f &= !F_SIDEBAR;
+    }
+    // An embedded post (`social-media-embed`, `twitter-embed`) is quoted content, not a share bar.
+    if f & F_SHARE != 0 && v.contains("embed") {
+        f &= !F_SHARE;
     }
     for tok in v.split(|c: char| c == '-' || c == '_' || c.is_whitespace()) {
         if !tok.is_empty() && tok.len() <= 13 {
@@ -457,7 +475,9 @@ fn element_flags(e: &Element, lower: &mut String) -> u32 {
         lower.make_ascii_lowercase();
         // CamelCase ids ("articleBody") are covered by lowercasing + substrings.
         for part in lower.split_ascii_whitespace() {
-            f |= value_flags(part);
+            if !is_label_class(part) {
+                f |= value_flags(part);
+            }
         }
     }
     if let Some(s) = style {
@@ -496,6 +516,92 @@ fn element_flags(e: &Element, lower: &mut String) -> u32 {
     f
 }
 
+/// React streaming (`renderToPipeableStream`) sends the slow parts of a page last, each in a
+/// `<div hidden id="S:x">` that a script moves to its placeholder `<template id="B:x">` or
+/// `<template id="P:x">`. Without scripts that content is hidden at the end of the body: the segments
+/// (key `x`, node) whose placeholder is in the page, so the arena can put them back in place.
+/// Pages without placeholders cost one pass over the nodes' tags.
+fn react_segments(html: &Html) -> Vec<(&str, NodeRef<'_, SNode>)> {
+    let mut keys: Vec<&str> = Vec::new();
+    for n in html.tree.nodes() {
+        if let Some(e) = n.value().as_element() {
+            if e.name() == "template" {
+                if let Some(k) = attr(e, "id").and_then(placeholder_key) {
+                    keys.push(k);
+                }
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for n in html.tree.nodes() {
+        if let Some(e) = n.value().as_element() {
+            if e.name() == "div" && attr(e, "hidden").is_some() {
+                if let Some(k) = attr(e, "id").and_then(|id| id.strip_prefix("S:")) {
+                    if keys.contains(&k) && !out.iter().any(|(o, _)| *o == k) {
+                        out.push((k, n));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The segment key of a React placeholder template id (`B:3`, `P:a` -> `3`, `a`).
+fn placeholder_key(id: &str) -> Option<&str> {
+    id.strip_prefix("B:").or_else(|| id.strip_prefix("P:"))
+}
+
+struct Builder<'a> {
+    nodes: Vec<Node<'a>>,
+    stack: Vec<u32>,
+    lower: String,
+    max_nodes: usize,
+    total: usize,
+}
+
+impl<'a> Builder<'a> {
+    /// Open a node; `shown` clears the hidden flag (a streamed segment put back in place).
+    fn open(&mut self, n: NodeRef<'a, SNode>, shown: bool) -> Result<(), TooManyNodes> {
+        let (tag, text, elem, mut flags) = match n.value() {
+            SNode::Document | SNode::Fragment => (Tag::Document, "", None, 0),
+            SNode::Text(t) => (Tag::Text, &**t, None, 0),
+            SNode::Element(e) => {
+                let tag = Tag::from_name(e.name());
+                (tag, "", Some(e), element_flags(e, &mut self.lower))
+            }
+            _ => (Tag::Other, "", None, 0),
+        };
+        if shown {
+            flags &= !F_HIDDEN;
+        }
+        let idx = self.nodes.len() as u32;
+        let parent = self.stack.last().copied().unwrap_or(u32::MAX);
+        self.nodes.push(Node {
+            tag,
+            parent,
+            end: idx + 1,
+            flags,
+            text,
+            elem,
+        });
+        if self.nodes.len() > self.max_nodes {
+            return Err(TooManyNodes(self.total));
+        }
+        self.stack.push(idx);
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        if let Some(i) = self.stack.pop() {
+            self.nodes[i as usize].end = self.nodes.len() as u32;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Node<'a> {
     pub tag: Tag,
@@ -518,44 +624,57 @@ pub struct TooManyNodes(pub usize);
 
 impl<'a> Dom<'a> {
     pub fn build(html: &'a Html, max_nodes: usize) -> Result<Dom<'a>, TooManyNodes> {
-        let mut nodes: Vec<Node<'a>> = Vec::with_capacity(html.tree.nodes().len().min(max_nodes));
-        let mut stack: Vec<u32> = Vec::with_capacity(64);
-        let mut lower = String::new();
-        for edge in html.tree.root().traverse() {
-            match edge {
-                ego_tree::iter::Edge::Open(n) => {
-                    let (tag, text, elem, flags) = match n.value() {
-                        SNode::Document | SNode::Fragment => (Tag::Document, "", None, 0),
-                        SNode::Text(t) => (Tag::Text, &**t, None, 0),
-                        SNode::Element(e) => {
-                            let tag = Tag::from_name(e.name());
-                            (tag, "", Some(e), element_flags(e, &mut lower))
-                        }
-                        _ => (Tag::Other, "", None, 0),
-                    };
-                    let idx = nodes.len() as u32;
-                    let parent = stack.last().copied().unwrap_or(u32::MAX);
-                    nodes.push(Node {
-                        tag,
-                        parent,
-                        end: idx + 1,
-                        flags,
-                        text,
-                        elem,
-                    });
-                    if nodes.len() > max_nodes {
-                        return Err(TooManyNodes(html.tree.nodes().len()));
-                    }
-                    stack.push(idx);
+        let segments = react_segments(html);
+        let mut b = Builder {
+            nodes: Vec::with_capacity(html.tree.nodes().len().min(max_nodes)),
+            stack: Vec::with_capacity(64),
+            lower: String::new(),
+            max_nodes,
+            total: html.tree.nodes().len(),
+        };
+        if segments.is_empty() {
+            for edge in html.tree.root().traverse() {
+                match edge {
+                    ego_tree::iter::Edge::Open(n) => b.open(n, false)?,
+                    ego_tree::iter::Edge::Close(_) => b.close(),
                 }
-                ego_tree::iter::Edge::Close(_) => {
-                    if let Some(i) = stack.pop() {
-                        nodes[i as usize].end = nodes.len() as u32;
+            }
+        } else {
+            // Pre-order walk that puts each streamed segment where its placeholder is.
+            enum Step<'b> {
+                Open(NodeRef<'b, SNode>, bool),
+                Close,
+            }
+            let mut placed = vec![false; segments.len()];
+            let mut work = vec![Step::Open(html.tree.root(), false)];
+            while let Some(step) = work.pop() {
+                match step {
+                    Step::Close => b.close(),
+                    Step::Open(n, injected) => {
+                        if !injected && segments.iter().any(|(_, s)| s.id() == n.id()) {
+                            continue;
+                        }
+                        b.open(n, injected)?;
+                        let target = n
+                            .value()
+                            .as_element()
+                            .filter(|e| e.name() == "template")
+                            .and_then(|e| attr(e, "id"))
+                            .and_then(placeholder_key)
+                            .and_then(|k| segments.iter().position(|(key, _)| *key == k));
+                        if let Some(t) = target.filter(|&t| !placed[t]) {
+                            placed[t] = true;
+                            work.push(Step::Open(segments[t].1, true));
+                        }
+                        work.push(Step::Close);
+                        for c in n.children().rev() {
+                            work.push(Step::Open(c, false));
+                        }
                     }
                 }
             }
         }
-        Ok(Dom { nodes })
+        Ok(Dom { nodes: b.nodes })
     }
 
     pub fn attr(&self, i: usize, name: &str) -> Option<&'a str> {
@@ -618,5 +737,54 @@ mod tests {
         assert_ne!(value_flags("ad") & F_AD, 0);
         assert_eq!(value_flags("headroom") & F_AD, 0);
         assert_eq!(value_flags("shadow") & F_AD, 0);
+        assert_ne!(value_flags("sidebar-widget") & F_SIDEBAR, 0);
+        assert_eq!(value_flags("elementor-widget-text-editor") & F_SIDEBAR, 0);
+        assert_eq!(value_flags("social-media-embed") & F_SHARE, 0);
+        assert_ne!(value_flags("social-share") & F_SHARE, 0);
+    }
+
+    fn flags_of(html: &str, tag: Tag) -> u32 {
+        let doc = Html::parse_document(html);
+        let dom = Dom::build(&doc, 1000).expect("small page");
+        let node = dom.nodes.iter().find(|n| n.tag == tag).expect("element");
+        node.flags
+    }
+
+    #[test]
+    fn react_streamed_segments_are_put_back_at_their_placeholders() {
+        let html = "<body><main><p>Intro</p><template id=\"B:0\"></template><p>Outro</p></main>\
+                    <div hidden id=\"S:0\"><p>Streamed <template id=\"P:1\"></template></p></div>\
+                    <div hidden id=\"S:1\">part</div><div hidden id=\"S:9\">kept hidden</div></body>";
+        let doc = Html::parse_document(html);
+        let dom = Dom::build(&doc, 1000).expect("small page");
+        let texts: Vec<&str> = dom
+            .nodes
+            .iter()
+            .filter(|n| n.tag == Tag::Text)
+            .map(|n| n.text)
+            .collect();
+        assert_eq!(texts, ["Intro", "Streamed ", "part", "Outro", "kept hidden"]);
+        let main = dom.nodes.iter().position(|n| n.tag == Tag::Main).expect("main");
+        let streamed = dom.nodes.iter().position(|n| n.text == "Streamed ").expect("segment");
+        assert!(streamed < dom.nodes[main].end as usize);
+        // The segment is shown; a hidden div without a placeholder stays hidden.
+        let seg = dom.nodes[streamed].parent as usize;
+        assert_eq!(dom.nodes[dom.nodes[seg].parent as usize].flags & F_HIDDEN, 0);
+        let other = dom.nodes.iter().position(|n| n.text == "kept hidden").expect("div");
+        assert_ne!(dom.nodes[dom.nodes[other].parent as usize].flags & F_HIDDEN, 0);
+    }
+
+    #[test]
+    fn state_and_taxonomy_classes_give_no_hint() {
+        // A blog post element that lists its terms and states: not a comment section or share bar.
+        let f = flags_of(
+            "<article class=\"post hentry tag-social-media category-tips has-comments no-sidebar\">x</article>",
+            Tag::Article,
+        );
+        assert_eq!(f & F_BOILER, 0, "{f:x}");
+        assert_ne!(flags_of("<div class=\"comments has-replies\">x</div>", Tag::Div) & F_COMMENT, 0);
+        assert_ne!(flags_of("<div class=\"is-hidden\">x</div>", Tag::Div) & F_HIDDEN, 0);
+        // Drupal marks published entities: a state, not a date line.
+        assert_eq!(value_flags("paragraph-published") & F_BYLINE, 0);
     }
 }
