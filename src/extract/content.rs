@@ -443,12 +443,26 @@ fn ends_like_sentence_node(dom: &Dom<'_>, i: usize) -> bool {
     ends_like_sentence(&s)
 }
 
-/// Should this element (inside the content) be dropped?
-fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
+/// Should this element (inside the content) be dropped? `wide`: the non-article path, which keeps
+/// link lists unless they look like menus ([`super::listing::prune_wide`]).
+fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -> bool {
     let node = &dom.nodes[i];
     let a = &an.agg[i];
     let ld = a.link_density();
     match node.tag {
+        Tag::Ul
+        | Tag::Ol
+        | Tag::Dl
+        | Tag::Menu
+        | Tag::Table
+        | Tag::Div
+        | Tag::Section
+        | Tag::Li
+        | Tag::P
+            if wide =>
+        {
+            return super::listing::prune_wide(dom, an, i);
+        }
         Tag::Ul
         | Tag::Ol
         | Tag::Dl
@@ -488,8 +502,14 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
     false
 }
 
-/// Emit the text of the chosen roots as paragraphs.
-pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) -> Vec<Para> {
+/// Emit the text of the chosen roots as paragraphs (`wide`: with the non-article path's pruning).
+pub fn emit(
+    dom: &Dom<'_>,
+    an: &Analysis,
+    roots: &[usize],
+    title: Option<&str>,
+    wide: bool,
+) -> Vec<Para> {
     let title_fold = title.map(fold).unwrap_or_default();
     let mut out: Vec<Para> = Vec::new();
     let mut cur = String::new();
@@ -551,7 +571,7 @@ pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) 
                     }
                 }
                 t if t.is_block() && t != Tag::Document => {
-                    if j != root && prune(dom, an, j, &title_fold) {
+                    if j != root && prune(dom, an, j, &title_fold, wide) {
                         j = node.end as usize;
                         continue;
                     }

@@ -16,6 +16,7 @@ mod clean;
 mod content;
 mod dom;
 mod lang;
+mod listing;
 mod metadata;
 mod text;
 
@@ -143,11 +144,11 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     let title = metadata::title(&meta, host);
 
     let (roots, _) = content::select_roots(&dom, &an);
-    let mut paras = content::emit(&dom, &an, &roots, title.as_deref());
+    let mut paras = content::emit(&dom, &an, &roots, title.as_deref(), false);
     let mut used_wild = false;
     if content::para_chars(&paras) < 250 {
         let wild = content::wild_paragraphs(&dom, &an);
-        let wp = content::emit(&dom, &an, &wild, title.as_deref());
+        let wp = content::emit(&dom, &an, &wild, title.as_deref(), false);
         if content::para_chars(&wp) > 2 * content::para_chars(&paras).max(1) {
             paras = wp;
             used_wild = true;
@@ -160,6 +161,17 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         if let Some(t) = noscript_text(&dom, title.as_deref()) {
             if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
                 text = t;
+            }
+        }
+    }
+    let page_kind = page_kind(&dom, &an, &meta, &roots, used_wild, &text);
+    if page_kind != PageKind::Article {
+        if let Some(&first) = roots.first() {
+            let wide = listing::wide_root(&dom, &an, first);
+            let wp = content::emit(&dom, &an, &[wide], title.as_deref(), true);
+            let wt = clean::finish(wp, title.as_deref());
+            if text::char_len(&wt) as f32 > 1.2 * text::char_len(&text) as f32 {
+                text = wt;
             }
         }
     }
@@ -204,7 +216,6 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         .or_else(|| meta.get(&["og:url"]).map(String::from))
         .and_then(|h| metadata::absolute(page.url, &h));
 
-    let page_kind = page_kind(&dom, &an, &meta, &roots, used_wild, &text);
     Ok(Extracted {
         title,
         authors,
@@ -240,7 +251,7 @@ fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>) -> Option<String> {
     let inner = dom::Dom::build(&doc, MAX_NODES).ok()?;
     let an = content::analyse(&inner);
     let (roots, _) = content::select_roots(&inner, &an);
-    let paras = content::emit(&inner, &an, &roots, title);
+    let paras = content::emit(&inner, &an, &roots, title, false);
     let text = clean::finish(paras, title);
     (!text.is_empty()).then_some(text)
 }
