@@ -143,6 +143,12 @@ fn find_body(dom: &Dom<'_>) -> usize {
 }
 
 pub fn analyse(dom: &Dom<'_>) -> Analysis {
+    analyse_opts(dom, false)
+}
+
+/// [`analyse`]; `keep_comments`: comment-flagged containers are content (forum threads, whose
+/// posts carry comment classes).
+pub fn analyse_opts(dom: &Dom<'_>, keep_comments: bool) -> Analysis {
     let n = dom.nodes.len();
     let bits = context_bits(dom);
     // Pass 1: hard exclusions only.
@@ -157,12 +163,12 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
     let raw = aggregate(dom, &hard, &bits, &measures);
     let body = find_body(dom);
     let total = raw[body].chars.max(1);
-    let excluded = soft_exclusions(dom, &hard, &raw, total, true);
+    let excluded = soft_exclusions(dom, &hard, &raw, total, true, keep_comments);
     let agg = aggregate(dom, &excluded, &bits, &measures);
     // As trafilatura does: undo the class/id pruning when it removed more than 6/7 of the text
     // (page builders whose every block says "widget", CMS taxonomy classes on the article).
     if agg[body].chars * 7 < total && total >= 200 {
-        let structural_only = soft_exclusions(dom, &hard, &raw, total, false);
+        let structural_only = soft_exclusions(dom, &hard, &raw, total, false, keep_comments);
         let a2 = aggregate(dom, &structural_only, &bits, &measures);
         if a2[body].chars > agg[body].chars {
             return Analysis {
@@ -197,7 +203,9 @@ fn soft_exclusions(
     raw: &[Agg],
     total: u32,
     hints: bool,
+    keep_comments: bool,
 ) -> Vec<bool> {
+    let mask = if keep_comments { !F_COMMENT } else { u32::MAX };
     let n = dom.nodes.len();
     let mut excluded = hard.to_vec();
     for i in 0..n {
@@ -225,25 +233,26 @@ fn soft_exclusions(
         );
         // Without hints, a class saying "hidden" ("field-label-hidden") no longer counts: only the
         // `hidden` / `aria-hidden` attributes and inline styles do.
-        let hidden = node.flags & F_HIDDEN != 0
+        let flags = node.flags & mask;
+        let hidden = flags & F_HIDDEN != 0
             && !matches!(node.tag, Tag::Html | Tag::Body)
             && (hints || hidden_by_attr(dom, i));
         // Without hints, only comment sections still count as boilerplate.
         let boiler = if hints { F_BOILER } else { F_COMMENT };
-        let hinted = node.flags & boiler != 0
-            && node.flags & F_BODY == 0
+        let hinted = flags & boiler != 0
+            && flags & F_BODY == 0
             && !matches!(node.tag, Tag::Html | Tag::Body | Tag::Main);
         if !(structural || hinted || hidden) {
             continue;
         }
         let a = &raw[i];
         // Never drop a wrapper that holds the article body hint or most of the page.
-        if a.has_body_hint && node.flags & F_COMMENT == 0 {
+        if a.has_body_hint && flags & F_COMMENT == 0 {
             continue;
         }
         let share = a.chars as f32 / total as f32;
         let limit = if node.tag == Tag::Form { 0.5 } else { 0.6 };
-        if share > limit && node.flags & F_COMMENT == 0 {
+        if share > limit && flags & F_COMMENT == 0 {
             continue;
         }
         // Header inside an article often holds nothing but title/byline: dropping is right.

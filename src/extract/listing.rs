@@ -67,3 +67,17 @@ pub fn prune_wide(dom: &Dom<'_>, an: &Analysis, i: usize) -> bool {
         _ => false,
     }
 }
+
+/// Does the page drop a comment-flagged container that holds text (a thread of posts)?
+pub fn has_dropped_comments(dom: &Dom<'_>, an: &Analysis) -> bool {
+    let n = dom.nodes.len();
+    let mut i = an.body;
+    while i < n {
+        let node = &dom.nodes[i];
+        if node.flags & F_COMMENT != 0 && an.excluded[i] && !node.tag.is_junk() {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
