@@ -8,8 +8,9 @@
 //! 2. Emission with [`prune_wide`]: item titles and teasers (links with long text) stay; only
 //!    menus (link lists whose links are short) are pruned.
 
-use super::content::Analysis;
+use super::content::{self, Analysis};
 use super::dom::*;
+use super::{clean, text};
 
 /// Share of the page's non-link text the wide root must hold.
 const WIDE_SHARE: f32 = 0.7;
@@ -78,6 +79,87 @@ pub fn has_dropped_comments(dom: &Dom<'_>, an: &Analysis) -> bool {
             return true;
         }
         i += 1;
+    }
+    false
+}
+
+/// Non-article text below which comment-flagged containers are tried as the content.
+const COMMENTS_AS_CONTENT_BELOW: u32 = 2000;
+
+/// The non-article path's text, when it gives clearly more (over 1.2x) than the article path's
+/// `current_len` characters. Pages that read as an article take it only when their container sits
+/// in a run of repeated records (posts of a thread). When the result is still short and the page
+/// drops comment-flagged containers, those are tried as the content (forum posts).
+pub fn wide_text(
+    dom: &Dom<'_>,
+    an: &Analysis,
+    roots: &[usize],
+    title: Option<&str>,
+    current_len: u32,
+    is_article: bool,
+) -> Option<String> {
+    let &first = roots.first()?;
+    if is_article && !in_records(dom, an, first) {
+        return None;
+    }
+    let render = |an: &Analysis, from: usize| {
+        let root = wide_root(dom, an, from);
+        clean::finish(content::emit(dom, an, &[root], title, true), title)
+    };
+    let mut best = None;
+    let mut best_len = current_len;
+    let wt = render(an, first);
+    let wl = text::char_len(&wt);
+    if wl as f32 > 1.2 * best_len as f32 {
+        best = Some(wt);
+        best_len = wl;
+    }
+    if best_len < COMMENTS_AS_CONTENT_BELOW && has_dropped_comments(dom, an) {
+        let an2 = content::analyse_opts(dom, true);
+        if let Some(&r) = content::select_roots(dom, &an2).0.first() {
+            let t2 = render(&an2, r);
+            if text::char_len(&t2) as f32 > 1.2 * best_len as f32 {
+                best = Some(t2);
+            }
+        }
+    }
+    best
+}
+
+/// First class token of an element (its record signature together with the tag).
+fn first_class<'a>(dom: &Dom<'a>, i: usize) -> Option<&'a str> {
+    dom.attr(i, "class")?.split_ascii_whitespace().next()
+}
+
+/// Is `root` inside (or one of) three or more sibling records: elements with the same tag and
+/// first class, each holding text, together at least twice the record's own non-link text?
+/// Looks up to 8 levels above `root`.
+pub fn in_records(dom: &Dom<'_>, an: &Analysis, root: usize) -> bool {
+    let n = dom.nodes.len();
+    let mut x = root;
+    for _ in 0..8 {
+        let p = dom.nodes[x].parent as usize;
+        if x == an.body || p >= n {
+            return false;
+        }
+        if let Some(sig) = first_class(dom, x) {
+            let tag = dom.nodes[x].tag;
+            let (mut count, mut sum) = (0u32, 0u32);
+            for c in dom.children(p) {
+                if an.excluded[c] || dom.nodes[c].tag != tag || first_class(dom, c) != Some(sig) {
+                    continue;
+                }
+                let t = plain(an, c);
+                if t >= 50 {
+                    count += 1;
+                    sum += t;
+                }
+            }
+            if count >= 3 && sum >= 2 * plain(an, x) {
+                return true;
+            }
+        }
+        x = p;
     }
     false
 }

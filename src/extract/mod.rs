@@ -165,24 +165,15 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         }
     }
     let page_kind = page_kind(&dom, &an, &meta, &roots, used_wild, &text);
-    if page_kind != PageKind::Article {
-        let an2 = if listing::has_dropped_comments(&dom, &an) {
-            Some(content::analyse_opts(&dom, true))
-        } else {
-            None
-        };
-        let (an_w, roots_w) = match &an2 {
-            Some(a2) => (a2, content::select_roots(&dom, a2).0),
-            None => (&an, roots.clone()),
-        };
-        if let Some(&first) = roots_w.first() {
-            let wide = listing::wide_root(&dom, an_w, first);
-            let wp = content::emit(&dom, an_w, &[wide], title.as_deref(), true);
-            let wt = clean::finish(wp, title.as_deref());
-            if text::char_len(&wt) as f32 > 1.2 * text::char_len(&text) as f32 {
-                text = wt;
-            }
-        }
+    if let Some(t) = listing::wide_text(
+        &dom,
+        &an,
+        &roots,
+        title.as_deref(),
+        text::char_len(&text),
+        page_kind == PageKind::Article,
+    ) {
+        text = t;
     }
     if text.is_empty() {
         if let Some(b) = &meta.ld.body {
