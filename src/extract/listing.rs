@@ -14,6 +14,10 @@ use super::{clean, text};
 
 /// Share of the page's non-link text the wide root must hold.
 const WIDE_SHARE: f32 = 0.7;
+pub static KN: std::sync::LazyLock<Vec<f32>> = std::sync::LazyLock::new(|| {
+    std::env::var("KN").unwrap_or_default().split(',').filter_map(|x| x.parse().ok()).collect()
+});
+pub fn k(i: usize, d: f32) -> f32 { KN.get(i).copied().filter(|v| *v >= 0.0).unwrap_or(d) }
 
 fn plain(an: &Analysis, i: usize) -> u32 {
     let a = &an.agg[i];
@@ -32,7 +36,7 @@ pub fn wide_root(dom: &Dom<'_>, an: &Analysis, from: usize) -> usize {
         if c == an.body
             || node.tag == Tag::Main
             || dom.attr(c, "role") == Some("main")
-            || plain(an, c) as f32 >= WIDE_SHARE * total
+            || plain(an, c) as f32 >= k(0, WIDE_SHARE) * total
         {
             return c;
         }
@@ -62,7 +66,7 @@ pub fn prune_wide(dom: &Dom<'_>, an: &Analysis, i: usize) -> bool {
             a.chars > 0
                 && a.link_density() > 0.6
                 && a.links >= 3
-                && a.link_chars < 20 * a.links
+                && (a.link_chars as f32) < k(2, 10.0) * a.links as f32
                 && a.prose_chars * 2 < a.chars
         }
         _ => false,
@@ -110,11 +114,11 @@ pub fn wide_text(
     let mut best_len = current_len;
     let wt = render(an, first);
     let wl = text::char_len(&wt);
-    if wl as f32 > 1.2 * best_len as f32 {
+    if wl as f32 > k(1, 1.2) * best_len as f32 {
         best = Some(wt);
         best_len = wl;
     }
-    if best_len < COMMENTS_AS_CONTENT_BELOW && has_dropped_comments(dom, an) {
+    if best_len < k(3, COMMENTS_AS_CONTENT_BELOW as f32) as u32 && has_dropped_comments(dom, an) {
         let an2 = content::analyse_opts(dom, true);
         if let Some(&r) = content::select_roots(dom, &an2).0.first() {
             let t2 = render(&an2, r);
@@ -155,7 +159,7 @@ pub fn in_records(dom: &Dom<'_>, an: &Analysis, root: usize) -> bool {
                     sum += t;
                 }
             }
-            if count >= 3 && sum >= 2 * plain(an, x) {
+            if count >= k(4, 2.0) as u32 && sum as f32 >= k(5, 1.5) * plain(an, x) as f32 {
                 return true;
             }
         }
