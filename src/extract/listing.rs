@@ -167,3 +167,116 @@ pub fn in_records(dom: &Dom<'_>, an: &Analysis, root: usize) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{extract, Page};
+
+    fn text(html: &str) -> String {
+        extract(&Page {
+            body: html.as_bytes(),
+            url: None,
+            content_type: None,
+            content_language: None,
+        })
+        .expect("extracts")
+        .text
+    }
+
+    fn sentence(topic: &str, n: usize) -> String {
+        (0..n)
+            .map(|k| format!("We explain {topic} in detail, step {k}, with care and plain words."))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// A service page: several sections of short blocks. The article path keeps the best
+    /// section only; the wide path keeps them all.
+    #[test]
+    fn service_page_keeps_every_section() {
+        let mut body = String::from(
+            "<nav><a href='/'>Home</a> <a href='/a'>About</a> <a href='/c'>Contact</a></nav><div id='page'>",
+        );
+        for (k, topic) in ["audits", "payroll", "cloud moves"].iter().enumerate() {
+            body.push_str(&format!(
+                "<section class='band{k}'><h2>Our {topic}</h2><div><p>{}</p></div>\
+                 <div class='cards'><div><h3>Fast {topic}</h3><span>Done within {k} weeks.</span></div>\
+                 <div><h3>Safe {topic}</h3><span>Checked {k} times.</span></div></div></section>",
+                sentence(topic, 2 + 2 * k)
+            ));
+        }
+        body.push_str("</div><footer>Company footer text here</footer>");
+        let t = text(&format!("<html><body>{body}</body></html>"));
+        for needle in ["Our audits", "Fast payroll", "Safe cloud moves", "step 5"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+        assert!(!t.contains("Company footer"), "{t}");
+        assert!(!t.contains("Contact"), "{t}");
+    }
+
+    /// A listing: item titles are links and stay; a menu of short links inside the same
+    /// container is dropped.
+    #[test]
+    fn listing_keeps_item_titles_and_drops_menus() {
+        let mut items = String::new();
+        for k in 0..8 {
+            items.push_str(&format!(
+                "<li class='item'><a href='/s/{k}'>A rather long headline about story number {k}</a>\
+                 <span> Score {k}</span></li>"
+            ));
+        }
+        let html = format!(
+            "<html><body><div id='wrap'><ul class='tabs'><li><a href='/x'>Top</a></li>\
+             <li><a href='/y'>New</a></li><li><a href='/z'>Old</a></li></ul>\
+             <ul class='list'>{items}</ul></div></body></html>"
+        );
+        let t = text(&html);
+        for k in 0..8 {
+            assert!(t.contains(&format!("story number {k}")), "{t}");
+        }
+        assert!(!t.contains("Top\n"), "{t}");
+        assert!(!t.contains("Old"), "{t}");
+    }
+
+    /// A forum thread whose posts carry comment classes: on a page that is not an article they
+    /// are the content, usernames included.
+    #[test]
+    fn forum_posts_with_comment_classes_are_content() {
+        let mut posts = String::new();
+        for (k, user) in ["alice", "bob", "carol", "dave"].iter().enumerate() {
+            posts.push_str(&format!(
+                "<div class='comment-item'><div class='user'>{user}</div>\
+                 <div class='comment-text'><p>{}</p></div></div>",
+                sentence(&format!("reply {k}"), 2)
+            ));
+        }
+        let t = text(&format!(
+            "<html><body><h1>Which telescope?</h1><div class='thread'>{posts}</div></body></html>"
+        ));
+        for needle in ["alice", "reply 0", "dave", "reply 3"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+    }
+
+    /// A page that reads as an article (og:type article) whose best block is one post of a
+    /// thread: the repeated records lead to the wide path, every post is kept.
+    #[test]
+    fn article_like_thread_keeps_every_post() {
+        let mut posts = String::new();
+        for (k, user) in ["alice", "bob", "carol"].iter().enumerate() {
+            posts.push_str(&format!(
+                "<div class='message post-{k}'><div class='user-cell'>{user}</div>\
+                 <div class='message-inner'><div class='bbwrap'><p>{}</p><p>{}</p></div></div></div>",
+                sentence(&format!("point {k}"), 8 - k),
+                sentence(&format!("detail {k}"), 8 - k)
+            ));
+        }
+        let t = text(&format!(
+            "<html><head><meta property='og:type' content='article'></head><body>\
+             <div class='thread'>{posts}</div></body></html>"
+        ));
+        for needle in ["point 0", "detail 1", "carol", "point 2"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+    }
+}
