@@ -279,4 +279,27 @@ mod tests {
             assert!(t.contains(needle), "{needle} missing from {t}");
         }
     }
+
+    /// A script-rendered thread with a visible excerpt of over 250 chars: the whole thread in its
+    /// `<noscript>` crawler copy wins on a page that is not an article.
+    #[test]
+    fn noscript_thread_read_on_the_wide_path() {
+        let mut posts = String::new();
+        for (k, user) in ["alice", "bob", "carol", "dave"].iter().enumerate() {
+            posts.push_str(&format!(
+                "<div id='post_{k}' class='topic-body crawler-post'><span class='creator'>{user}</span>\
+                 <div class='post' itemprop='text'><p>{}</p></div></div>",
+                sentence(&format!("answer {k}"), 3)
+            ));
+        }
+        let t = text(&format!(
+            "<html><body><div id='app'><div class='excerpt'><p>{}</p></div></div>\
+             <noscript><div id='main-outlet'><h1>Which telescope?</h1>{posts}</div></noscript>\
+             </body></html>",
+            sentence("the excerpt", 5)
+        ));
+        for needle in ["answer 0", "bob", "answer 3"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+    }
 }

@@ -158,7 +158,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     if text::char_len(&text) < 250 {
         // Pages rendered by script ship their readable version inside <noscript> (forum crawler
         // views): the parser keeps that as raw text, so parse it on its own.
-        if let Some(t) = noscript_text(&dom, title.as_deref()) {
+        if let Some(t) = noscript_text(&dom, title.as_deref(), false) {
             if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
                 text = t;
             }
@@ -174,6 +174,14 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         page_kind == PageKind::Article,
     ) {
         text = t;
+    }
+    if page_kind != PageKind::Article {
+        // Forum crawler views in <noscript> hold the whole thread: read them on the wide path too.
+        if let Some(t) = noscript_text(&dom, title.as_deref(), true) {
+            if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
+                text = t;
+            }
+        }
     }
     if text.is_empty() {
         if let Some(b) = &meta.ld.body {
@@ -233,8 +241,9 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
 }
 
 /// The main text of the largest `<noscript>` block that holds markup (over 500 bytes with
-/// paragraphs), extracted as a page of its own.
-fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>) -> Option<String> {
+/// paragraphs), extracted as a page of its own (`wide`: as a page that is not an article, see
+/// [`listing`]).
+fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>, wide: bool) -> Option<String> {
     let mut best: Option<&str> = None;
     for (i, node) in dom.nodes.iter().enumerate() {
         if node.tag != dom::Tag::Noscript {
@@ -252,7 +261,13 @@ fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>) -> Option<String> {
     let an = content::analyse(&inner);
     let (roots, _) = content::select_roots(&inner, &an);
     let paras = content::emit(&inner, &an, &roots, title, false);
-    let text = clean::finish(paras, title);
+    let mut text = clean::finish(paras, title);
+    if wide {
+        let len = text::char_len(&text);
+        if let Some(t) = listing::wide_text(&inner, &an, &roots, title, len, false) {
+            text = t;
+        }
+    }
     (!text.is_empty()).then_some(text)
 }
 
