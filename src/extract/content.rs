@@ -502,7 +502,8 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -
                     return true;
                 }
             }
-            if ld > 0.6 {
+            // On the wide path a linked heading is an item's title.
+            if ld > 0.6 && !wide {
                 return true;
             }
         }

@@ -214,14 +214,14 @@ mod tests {
         assert!(!t.contains("Contact"), "{t}");
     }
 
-    /// A listing: item titles are links and stay; a menu of short links inside the same
-    /// container is dropped.
+    /// A listing: item titles are linked headings and stay; a menu of short links inside the
+    /// same container is dropped.
     #[test]
     fn listing_keeps_item_titles_and_drops_menus() {
         let mut items = String::new();
         for k in 0..8 {
             items.push_str(&format!(
-                "<li class='item'><a href='/s/{k}'>A rather long headline about story number {k}</a>\
+                "<li class='item'><h3><a href='/s/{k}'>A rather long headline about story number {k}</a></h3>\
                  <span> Score {k}</span></li>"
             ));
         }
