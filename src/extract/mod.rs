@@ -171,7 +171,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         &roots,
         title.as_deref(),
         text::char_len(&text),
-        page_kind == PageKind::Article,
+        page_kind == PageKind::Article && article_metadata(&meta),
     ) {
         text = t;
     }
@@ -269,6 +269,16 @@ fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>, wide: bool) -> Option<
         }
     }
     (!text.is_empty()).then_some(text)
+}
+
+/// Does the page's metadata say it is an article (JSON-LD article type, og:type=article or a
+/// publication date)?
+fn article_metadata(meta: &metadata::Meta) -> bool {
+    meta.ld.is_article
+        || meta.ld.published.is_some()
+        || meta
+            .get(&["og:type"])
+            .is_some_and(|t| t.eq_ignore_ascii_case("article"))
 }
 
 fn page_kind(
