@@ -143,12 +143,13 @@ fn find_body(dom: &Dom<'_>) -> usize {
 }
 
 pub fn analyse(dom: &Dom<'_>) -> Analysis {
-    analyse_opts(dom, false)
+    analyse_opts(dom, 0)
 }
 
-/// [`analyse`]; `keep_comments`: comment-flagged containers are content (forum threads, whose
-/// posts carry comment classes).
-pub fn analyse_opts(dom: &Dom<'_>, keep_comments: bool) -> Analysis {
+/// [`analyse`] with the class/id hints in `keep` not counted as boilerplate (`F_COMMENT`: forum
+/// threads, whose posts carry comment classes; `F_BYLINE`: the authors and dates of posts and
+/// listed items).
+pub fn analyse_opts(dom: &Dom<'_>, keep: u32) -> Analysis {
     let n = dom.nodes.len();
     let bits = context_bits(dom);
     // Pass 1: hard exclusions only.
@@ -163,12 +164,12 @@ pub fn analyse_opts(dom: &Dom<'_>, keep_comments: bool) -> Analysis {
     let raw = aggregate(dom, &hard, &bits, &measures);
     let body = find_body(dom);
     let total = raw[body].chars.max(1);
-    let excluded = soft_exclusions(dom, &hard, &raw, total, true, keep_comments);
+    let excluded = soft_exclusions(dom, &hard, &raw, total, true, keep);
     let agg = aggregate(dom, &excluded, &bits, &measures);
     // As trafilatura does: undo the class/id pruning when it removed more than 6/7 of the text
     // (page builders whose every block says "widget", CMS taxonomy classes on the article).
     if agg[body].chars * 7 < total && total >= 200 {
-        let structural_only = soft_exclusions(dom, &hard, &raw, total, false, keep_comments);
+        let structural_only = soft_exclusions(dom, &hard, &raw, total, false, keep);
         let a2 = aggregate(dom, &structural_only, &bits, &measures);
         if a2[body].chars > agg[body].chars {
             return Analysis {
@@ -203,9 +204,9 @@ fn soft_exclusions(
     raw: &[Agg],
     total: u32,
     hints: bool,
-    keep_comments: bool,
+    keep: u32,
 ) -> Vec<bool> {
-    let mask = if keep_comments { !F_COMMENT } else { u32::MAX };
+    let mask = !keep;
     let n = dom.nodes.len();
     let mut excluded = hard.to_vec();
     for i in 0..n {

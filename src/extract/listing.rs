@@ -12,6 +12,11 @@ use super::content::{self, Analysis};
 use super::dom::*;
 use super::{clean, text};
 
+/// Class/id hints that are not boilerplate on the wide path: the authors, dates, tags and captions
+/// of posts and listed items, page headers (a service page's hero) and blocks hidden by class or
+/// style (tabs and accordions of service and product pages).
+const WIDE_KEEP: u32 = F_BYLINE | F_META | F_TAGS | F_CAPTION | F_HIDDEN | F_HEADER;
+
 /// Share of the page's non-link text the wide root must hold.
 const WIDE_SHARE: f32 = 0.7;
 pub static KN: std::sync::LazyLock<Vec<f32>> = std::sync::LazyLock::new(|| {
@@ -106,6 +111,14 @@ pub fn wide_text(
     if is_article && !in_records(dom, an, first) {
         return None;
     }
+    let keep = WIDE_KEEP;
+    let an_own;
+    let an = if keep != 0 {
+        an_own = content::analyse_opts(dom, keep);
+        &an_own
+    } else {
+        an
+    };
     let render = |an: &Analysis, from: usize| {
         let root = wide_root(dom, an, from);
         clean::finish(content::emit(dom, an, &[root], title, true), title)
@@ -119,7 +132,7 @@ pub fn wide_text(
         best_len = wl;
     }
     if best_len < k(3, COMMENTS_AS_CONTENT_BELOW as f32) as u32 && has_dropped_comments(dom, an) {
-        let an2 = content::analyse_opts(dom, true);
+        let an2 = content::analyse_opts(dom, keep | F_COMMENT);
         if let Some(&r) = content::select_roots(dom, &an2).0.first() {
             let t2 = render(&an2, r);
             if text::char_len(&t2) as f32 > 1.2 * best_len as f32 {
