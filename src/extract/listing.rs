@@ -315,4 +315,26 @@ mod tests {
             assert!(t.contains(needle), "{needle} missing from {t}");
         }
     }
+
+    /// On the wide path the authors and dates of posts (byline/date classes) and a tab hidden by
+    /// class are content.
+    #[test]
+    fn wide_path_keeps_bylines_and_hidden_tabs() {
+        let mut posts = String::new();
+        for (k, user) in ["alice", "bob", "carol"].iter().enumerate() {
+            posts.push_str(&format!(
+                "<div class='entry'><span class='author-name'>{user}</span>\
+                 <span class='post-date'>day {k}</span><p>{}</p></div>",
+                sentence(&format!("reply {k}"), 2)
+            ));
+        }
+        let t = text(&format!(
+            "<html><body><div class='thread'>{posts}\
+             <div class='tab hidden'><p>Shipping: {}</p></div></div></body></html>",
+            sentence("shipping", 1)
+        ));
+        for needle in ["alice", "day 1", "carol", "reply 2", "Shipping:"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+    }
 }
