@@ -235,9 +235,15 @@ fn soft_exclusions(
         // Without hints, a class saying "hidden" ("field-label-hidden") no longer counts: only the
         // `hidden` / `aria-hidden` attributes and inline styles do.
         let flags = node.flags & mask;
-        let hidden = flags & F_HIDDEN != 0
+        // `keep` with F_HIDDEN: hiding by attribute or inline style (tabs, accordions) no longer
+        // counts, hiding by class ("sr-only", "visually-hidden") still does.
+        let hidden = node.flags & F_HIDDEN != 0
             && !matches!(node.tag, Tag::Html | Tag::Body)
-            && (hints || hidden_by_attr(dom, i));
+            && if keep & F_HIDDEN != 0 {
+                hints && !hidden_by_attr(dom, i)
+            } else {
+                hints || hidden_by_attr(dom, i)
+            };
         // Without hints, only comment sections still count as boilerplate.
         let boiler = if hints { F_BOILER } else { F_COMMENT };
         let hinted = flags & boiler != 0

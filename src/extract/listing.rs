@@ -13,8 +13,9 @@ use super::dom::*;
 use super::{clean, text};
 
 /// Class/id hints that are not boilerplate on the wide path: the authors, dates, tags and captions
-/// of posts and listed items, page headers (a service page's hero) and blocks hidden by class or
-/// style (tabs and accordions of service and product pages).
+/// of posts and listed items and page headers (a service page's hero); with `F_HIDDEN`, blocks
+/// hidden by attribute or inline style (tabs and accordions of service and product pages) are
+/// content too, while class hiding (`sr-only`, `visually-hidden`) still excludes.
 const WIDE_KEEP: u32 = F_BYLINE | F_META | F_TAGS | F_CAPTION | F_HIDDEN | F_HEADER;
 
 /// Share of the page's non-link text the wide root must hold.
@@ -317,7 +318,7 @@ mod tests {
     }
 
     /// On the wide path the authors and dates of posts (byline/date classes) and a tab hidden by
-    /// class are content.
+    /// inline style are content.
     #[test]
     fn wide_path_keeps_bylines_and_hidden_tabs() {
         let mut posts = String::new();
@@ -330,7 +331,7 @@ mod tests {
         }
         let t = text(&format!(
             "<html><body><div class='thread'>{posts}\
-             <div class='tab hidden'><p>Shipping: {}</p></div></div></body></html>",
+             <div class='tab' style='display: none'><p>Shipping: {}</p></div></div></body></html>",
             sentence("shipping", 1)
         ));
         for needle in ["alice", "day 1", "carol", "reply 2", "Shipping:"] {
