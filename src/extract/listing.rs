@@ -95,6 +95,8 @@ pub fn has_dropped_comments(dom: &Dom<'_>, an: &Analysis) -> bool {
 
 /// Non-article text below which comment-flagged containers are tried as the content.
 const COMMENTS_AS_CONTENT_BELOW: u32 = 2000;
+/// The same for pages whose metadata says article: their article path found next to nothing.
+const ARTICLE_COMMENTS_BELOW: u32 = 500;
 
 /// The non-article path's text, when it gives clearly more (over 1.2x) than the article path's
 /// `current_len` characters. Pages that read as an article take it only when their container sits
@@ -109,35 +111,41 @@ pub fn wide_text(
     is_article: bool,
 ) -> Option<String> {
     let &first = roots.first()?;
-    if is_article && !in_records(dom, an, first) {
+    let records = !is_article || in_records(dom, an, first);
+    // An article's comments are never its content; a page whose metadata says article but whose
+    // article path found next to nothing is a thread whose posts carry comment classes.
+    let comments_below = if is_article {
+        ARTICLE_COMMENTS_BELOW
+    } else {
+        COMMENTS_AS_CONTENT_BELOW
+    };
+    let comments = current_len < comments_below && has_dropped_comments(dom, an);
+    if !records && !comments {
         return None;
     }
-    let keep = WIDE_KEEP;
-    let an_own;
-    let an = if keep != 0 {
-        an_own = content::analyse_opts(dom, keep);
-        &an_own
-    } else {
-        an
-    };
     let render = |an: &Analysis, from: usize| {
         let root = wide_root(dom, an, from);
         clean::finish(content::emit(dom, an, &[root], title, true), title)
     };
     let mut best = None;
     let mut best_len = current_len;
-    let wt = render(an, first);
-    let wl = text::char_len(&wt);
-    if wl as f32 > k(1, 1.2) * best_len as f32 {
-        best = Some(wt);
-        best_len = wl;
+    if records {
+        let wide_an = content::analyse_opts(dom, WIDE_KEEP);
+        let wt = render(&wide_an, first);
+        let wl = text::char_len(&wt);
+        if wl as f32 > 1.2 * best_len as f32 {
+            best = Some(wt);
+            best_len = wl;
+        }
     }
-    if best_len < k(3, COMMENTS_AS_CONTENT_BELOW as f32) as u32 && has_dropped_comments(dom, an) {
-        let an2 = content::analyse_opts(dom, keep | F_COMMENT);
+    if best_len < COMMENTS_AS_CONTENT_BELOW && comments {
+        let an2 = content::analyse_opts(dom, WIDE_KEEP | F_COMMENT);
         if let Some(&r) = content::select_roots(dom, &an2).0.first() {
-            let t2 = render(&an2, r);
-            if text::char_len(&t2) as f32 > 1.2 * best_len as f32 {
-                best = Some(t2);
+            if !is_article || in_records(dom, &an2, r) {
+                let t2 = render(&an2, r);
+                if text::char_len(&t2) as f32 > 1.2 * best_len as f32 {
+                    best = Some(t2);
+                }
             }
         }
     }
@@ -335,6 +343,28 @@ mod tests {
             sentence("shipping", 1)
         ));
         for needle in ["alice", "day 1", "carol", "reply 2", "Shipping:"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+    }
+
+    /// A page whose metadata says article but whose article path finds next to nothing, and whose
+    /// posts carry comment classes: the posts are the content.
+    #[test]
+    fn article_metadata_thread_with_comment_classes() {
+        let mut posts = String::new();
+        for (k, user) in ["alice", "bob", "carol"].iter().enumerate() {
+            posts.push_str(&format!(
+                "<article class='ipsComment cPost'><div class='user'>{user}</div>\
+                 <div class='cPost_contentWrap'><p>{}</p></div></article>",
+                sentence(&format!("reply {k}"), 3)
+            ));
+        }
+        let t = text(&format!(
+            "<html><head><meta property='og:type' content='article'></head><body>\
+             <div class='install'><p>Add this app to your home screen.</p></div>\
+             <div class='thread'>{posts}</div></body></html>"
+        ));
+        for needle in ["alice", "reply 0", "carol", "reply 2"] {
             assert!(t.contains(needle), "{needle} missing from {t}");
         }
     }
