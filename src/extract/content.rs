@@ -143,6 +143,13 @@ fn find_body(dom: &Dom<'_>) -> usize {
 }
 
 pub fn analyse(dom: &Dom<'_>) -> Analysis {
+    analyse_opts(dom, 0)
+}
+
+/// [`analyse`] with the class/id hints in `keep` not counted as boilerplate (`F_COMMENT`: forum
+/// threads, whose posts carry comment classes; `F_BYLINE`: the authors and dates of posts and
+/// listed items).
+pub fn analyse_opts(dom: &Dom<'_>, keep: u32) -> Analysis {
     let n = dom.nodes.len();
     let bits = context_bits(dom);
     // Pass 1: hard exclusions only.
@@ -157,12 +164,12 @@ pub fn analyse(dom: &Dom<'_>) -> Analysis {
     let raw = aggregate(dom, &hard, &bits, &measures);
     let body = find_body(dom);
     let total = raw[body].chars.max(1);
-    let excluded = soft_exclusions(dom, &hard, &raw, total, true);
+    let excluded = soft_exclusions(dom, &hard, &raw, total, true, keep);
     let agg = aggregate(dom, &excluded, &bits, &measures);
     // As trafilatura does: undo the class/id pruning when it removed more than 6/7 of the text
     // (page builders whose every block says "widget", CMS taxonomy classes on the article).
     if agg[body].chars * 7 < total && total >= 200 {
-        let structural_only = soft_exclusions(dom, &hard, &raw, total, false);
+        let structural_only = soft_exclusions(dom, &hard, &raw, total, false, keep);
         let a2 = aggregate(dom, &structural_only, &bits, &measures);
         if a2[body].chars > agg[body].chars {
             return Analysis {
@@ -197,7 +204,9 @@ fn soft_exclusions(
     raw: &[Agg],
     total: u32,
     hints: bool,
+    keep: u32,
 ) -> Vec<bool> {
+    let mask = !keep;
     let n = dom.nodes.len();
     let mut excluded = hard.to_vec();
     for i in 0..n {
@@ -225,20 +234,27 @@ fn soft_exclusions(
         );
         // Without hints, a class saying "hidden" ("field-label-hidden") no longer counts: only the
         // `hidden` / `aria-hidden` attributes and inline styles do.
+        let flags = node.flags & mask;
+        // `keep` with F_HIDDEN: hiding by attribute or inline style (tabs, accordions) no longer
+        // counts, hiding by class ("sr-only", "visually-hidden") still does.
         let hidden = node.flags & F_HIDDEN != 0
             && !matches!(node.tag, Tag::Html | Tag::Body)
-            && (hints || hidden_by_attr(dom, i));
+            && if keep & F_HIDDEN != 0 {
+                hints && !hidden_by_attr(dom, i)
+            } else {
+                hints || hidden_by_attr(dom, i)
+            };
         // Without hints, only comment sections still count as boilerplate.
         let boiler = if hints { F_BOILER } else { F_COMMENT };
-        let hinted = node.flags & boiler != 0
-            && node.flags & F_BODY == 0
+        let hinted = flags & boiler != 0
+            && flags & F_BODY == 0
             && !matches!(node.tag, Tag::Html | Tag::Body | Tag::Main);
         if !(structural || hinted || hidden) {
             continue;
         }
         let a = &raw[i];
         // Never drop a wrapper that holds the article body hint or most of the page.
-        if a.has_body_hint && node.flags & F_COMMENT == 0 {
+        if a.has_body_hint && flags & F_COMMENT == 0 {
             continue;
         }
         // A block whose only hint is a "header" class and that holds link-poor text (an article's
@@ -255,7 +271,7 @@ fn soft_exclusions(
         let limit = if node.tag == Tag::Form { 0.5 } else { 0.6 };
         // In the retry without hints (pruning left under 1/7 of the text) a comment-hinted wrapper
         // that holds most of the page is the page ("commentOnSelection" around a post, a thread).
-        if share > limit && (node.flags & F_COMMENT == 0 || !hints) {
+        if share > limit && (flags & F_COMMENT == 0 || !hints) {
             continue;
         }
         // Header inside an article often holds nothing but title/byline: dropping is right.
@@ -500,12 +516,26 @@ fn descriptive_link_list(tag: Tag, a: &Agg) -> bool {
     matches!(tag, Tag::Ul | Tag::Ol | Tag::Li) && a.link_chars >= 15 * a.links.max(1)
 }
 
-/// Should this element (inside the content) be dropped?
-fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
+/// Should this element (inside the content) be dropped? `wide`: the non-article path, which keeps
+/// link lists unless they look like menus ([`super::listing::prune_wide`]).
+fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -> bool {
     let node = &dom.nodes[i];
     let a = &an.agg[i];
     let ld = a.link_density();
     match node.tag {
+        Tag::Ul
+        | Tag::Ol
+        | Tag::Dl
+        | Tag::Menu
+        | Tag::Table
+        | Tag::Div
+        | Tag::Section
+        | Tag::Li
+        | Tag::P
+            if wide =>
+        {
+            return super::listing::prune_wide(dom, an, i);
+        }
         Tag::Ul
         | Tag::Ol
         | Tag::Dl
@@ -540,7 +570,8 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str) -> bool {
                     return true;
                 }
             }
-            if ld > 0.6 {
+            // On the wide path a linked heading is an item's title.
+            if ld > 0.6 && !wide {
                 return true;
             }
         }
@@ -556,8 +587,14 @@ fn holds_table_or_code(dom: &Dom<'_>, i: usize) -> bool {
         .any(|n| matches!(n.tag, Tag::Table | Tag::Pre))
 }
 
-/// Emit the text of the chosen roots as paragraphs.
-pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) -> Vec<Para> {
+/// Emit the text of the chosen roots as paragraphs (`wide`: with the non-article path's pruning).
+pub fn emit(
+    dom: &Dom<'_>,
+    an: &Analysis,
+    roots: &[usize],
+    title: Option<&str>,
+    wide: bool,
+) -> Vec<Para> {
     let title_fold = title.map(fold).unwrap_or_default();
     let mut out: Vec<Para> = Vec::new();
     let mut cur = String::new();
@@ -619,7 +656,7 @@ pub fn emit(dom: &Dom<'_>, an: &Analysis, roots: &[usize], title: Option<&str>) 
                     }
                 }
                 t if t.is_block() && t != Tag::Document => {
-                    if j != root && prune(dom, an, j, &title_fold) {
+                    if j != root && prune(dom, an, j, &title_fold, wide) {
                         j = node.end as usize;
                         continue;
                     }
@@ -720,7 +757,7 @@ mod tests {
         let dom = Dom::build(&doc, 100_000).expect("small page");
         let an = analyse(&dom);
         let (roots, _) = select_roots(&dom, &an);
-        let paras = emit(&dom, &an, &roots, None);
+        let paras = emit(&dom, &an, &roots, None, false);
         paras
             .iter()
             .map(|p| p.text.as_str())

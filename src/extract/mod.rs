@@ -16,6 +16,7 @@ mod clean;
 mod content;
 mod dom;
 mod lang;
+mod listing;
 mod metadata;
 mod text;
 
@@ -155,11 +156,11 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     let title = metadata::title(&meta, host);
 
     let (roots, _) = content::select_roots(&dom, &an);
-    let mut paras = content::emit(&dom, &an, &roots, title.as_deref());
+    let mut paras = content::emit(&dom, &an, &roots, title.as_deref(), false);
     let mut used_wild = false;
     if content::para_chars(&paras) < 250 {
         let wild = content::wild_paragraphs(&dom, &an);
-        let wp = content::emit(&dom, &an, &wild, title.as_deref());
+        let wp = content::emit(&dom, &an, &wild, title.as_deref(), false);
         if content::para_chars(&wp) > 2 * content::para_chars(&paras).max(1) {
             paras = wp;
             used_wild = true;
@@ -169,7 +170,26 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     if text::char_len(&text) < 250 {
         // Pages rendered by script ship their readable version inside <noscript> (forum crawler
         // views): the parser keeps that as raw text, so parse it on its own.
-        if let Some(t) = noscript_text(&dom, title.as_deref()) {
+        if let Some(t) = noscript_text(&dom, title.as_deref(), false) {
+            if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
+                text = t;
+            }
+        }
+    }
+    let page_kind = page_kind(&dom, &an, &meta, &roots, used_wild, &text);
+    if let Some(t) = listing::wide_text(
+        &dom,
+        &an,
+        &roots,
+        title.as_deref(),
+        text::char_len(&text),
+        page_kind == PageKind::Article && article_metadata(&meta),
+    ) {
+        text = t;
+    }
+    if page_kind != PageKind::Article {
+        // Forum crawler views in <noscript> hold the whole thread: read them on the wide path too.
+        if let Some(t) = noscript_text(&dom, title.as_deref(), true) {
             if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
                 text = t;
             }
@@ -184,10 +204,9 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         // No body text, but the page's metadata is still worth having (client-rendered pages
         // ship their title, authors and dates in the head): the error carries it.
         text.clear();
-        let partial = page_metadata(page, &meta, title, text, PageKind::Other, encoding);
+        let partial = page_metadata(page, &meta, title, text, page_kind, encoding);
         return Err(ExtractError::NoContent(Box::new(partial)));
     }
-    let page_kind = page_kind(&dom, &an, &meta, &roots, used_wild, &text);
     Ok(page_metadata(page, &meta, title, text, page_kind, encoding))
 }
 
@@ -248,8 +267,9 @@ fn page_metadata(
 }
 
 /// The main text of the largest `<noscript>` block that holds markup (over 500 bytes with
-/// paragraphs), extracted as a page of its own.
-fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>) -> Option<String> {
+/// paragraphs), extracted as a page of its own (`wide`: as a page that is not an article, see
+/// [`listing`]).
+fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>, wide: bool) -> Option<String> {
     let mut best: Option<&str> = None;
     for (i, node) in dom.nodes.iter().enumerate() {
         if node.tag != dom::Tag::Noscript {
@@ -266,9 +286,25 @@ fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>) -> Option<String> {
     let inner = dom::Dom::build(&doc, MAX_NODES).ok()?;
     let an = content::analyse(&inner);
     let (roots, _) = content::select_roots(&inner, &an);
-    let paras = content::emit(&inner, &an, &roots, title);
-    let text = clean::finish(paras, title);
+    let paras = content::emit(&inner, &an, &roots, title, false);
+    let mut text = clean::finish(paras, title);
+    if wide {
+        let len = text::char_len(&text);
+        if let Some(t) = listing::wide_text(&inner, &an, &roots, title, len, false) {
+            text = t;
+        }
+    }
     (!text.is_empty()).then_some(text)
+}
+
+/// Does the page's metadata say it is an article (JSON-LD article type, og:type=article or a
+/// publication date)?
+fn article_metadata(meta: &metadata::Meta) -> bool {
+    meta.ld.is_article
+        || meta.ld.published.is_some()
+        || meta
+            .get(&["og:type"])
+            .is_some_and(|t| t.eq_ignore_ascii_case("article"))
 }
 
 fn page_kind(

@@ -1,0 +1,377 @@
+//! The non-article path: pages that do not read as one article (forum threads, listings, product
+//! and service pages) keep every block of their main area, not the single best-scored block.
+//!
+//! Used by [`super::extract`] only for pages that [`super::page_kind`] does not call an article, so
+//! the article path is unchanged. Two steps, both O(n) over the arena:
+//! 1. [`wide_root`]: the smallest ancestor of the article path's container that holds most of the
+//!    page's non-link text (capped at `<main>` / `role=main` when there is one).
+//! 2. Emission with [`prune_wide`]: item titles and teasers (links with long text) stay; only
+//!    menus (link lists whose links are short) are pruned.
+
+use super::content::{self, Analysis};
+use super::dom::*;
+use super::{clean, text};
+
+/// Class/id hints that are not boilerplate on the wide path: the authors, dates, tags and captions
+/// of posts and listed items and page headers (a service page's hero); with `F_HIDDEN`, blocks
+/// hidden by attribute or inline style (tabs and accordions of service and product pages) are
+/// content too, while class hiding (`sr-only`, `visually-hidden`) still excludes.
+const WIDE_KEEP: u32 = F_BYLINE | F_META | F_TAGS | F_CAPTION | F_HIDDEN | F_HEADER;
+
+/// Share of the page's non-link text the wide root must hold.
+const WIDE_SHARE: f32 = 0.7;
+pub static KN: std::sync::LazyLock<Vec<f32>> = std::sync::LazyLock::new(|| {
+    std::env::var("KN")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|x| x.parse().ok())
+        .collect()
+});
+pub fn k(i: usize, d: f32) -> f32 {
+    KN.get(i).copied().filter(|v| *v >= 0.0).unwrap_or(d)
+}
+
+fn plain(an: &Analysis, i: usize) -> u32 {
+    let a = &an.agg[i];
+    a.chars - a.link_chars.min(a.chars)
+}
+
+/// The wide content root: the smallest non-excluded ancestor of `from` (or `from` itself) holding
+/// at least [`WIDE_SHARE`] of the page's non-link text. A `<main>` / `role=main` element on the way
+/// stops the climb.
+pub fn wide_root(dom: &Dom<'_>, an: &Analysis, from: usize) -> usize {
+    let n = dom.nodes.len();
+    let total = plain(an, an.body) as f32;
+    let mut c = from;
+    loop {
+        let node = &dom.nodes[c];
+        if c == an.body
+            || node.tag == Tag::Main
+            || dom.attr(c, "role") == Some("main")
+            || plain(an, c) as f32 >= k(0, WIDE_SHARE) * total
+        {
+            return c;
+        }
+        let p = node.parent as usize;
+        if p >= n || an.excluded[p] || matches!(dom.nodes[p].tag, Tag::Html | Tag::Document) {
+            return c;
+        }
+        c = p;
+    }
+}
+
+/// Should this element be dropped on the wide path? Only menus: link-dense blocks whose links are
+/// short (under 20 characters on average), so lists of item titles stay.
+pub fn prune_wide(dom: &Dom<'_>, an: &Analysis, i: usize) -> bool {
+    let node = &dom.nodes[i];
+    let a = &an.agg[i];
+    match node.tag {
+        Tag::Ul
+        | Tag::Ol
+        | Tag::Dl
+        | Tag::Menu
+        | Tag::Table
+        | Tag::Div
+        | Tag::Section
+        | Tag::Li
+        | Tag::P => {
+            a.chars > 0
+                && a.link_density() > 0.6
+                && a.links >= 3
+                && (a.link_chars as f32) < k(2, 10.0) * a.links as f32
+                && a.prose_chars * 2 < a.chars
+        }
+        _ => false,
+    }
+}
+
+/// Does the page drop a comment-flagged container that holds text (a thread of posts)?
+pub fn has_dropped_comments(dom: &Dom<'_>, an: &Analysis) -> bool {
+    let n = dom.nodes.len();
+    let mut i = an.body;
+    while i < n {
+        let node = &dom.nodes[i];
+        if node.flags & F_COMMENT != 0 && an.excluded[i] && !node.tag.is_junk() {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Non-article text below which comment-flagged containers are tried as the content.
+const COMMENTS_AS_CONTENT_BELOW: u32 = 2000;
+/// The same for pages whose metadata says article: their article path found next to nothing.
+const ARTICLE_COMMENTS_BELOW: u32 = 500;
+
+/// The non-article path's text, when it gives clearly more (over 1.2x) than the article path's
+/// `current_len` characters. Pages that read as an article take it only when their container sits
+/// in a run of repeated records (posts of a thread). When the result is still short and the page
+/// drops comment-flagged containers, those are tried as the content (forum posts).
+pub fn wide_text(
+    dom: &Dom<'_>,
+    an: &Analysis,
+    roots: &[usize],
+    title: Option<&str>,
+    current_len: u32,
+    is_article: bool,
+) -> Option<String> {
+    let &first = roots.first()?;
+    let records = !is_article || in_records(dom, an, first);
+    // An article's comments are never its content; a page whose metadata says article but whose
+    // article path found next to nothing is a thread whose posts carry comment classes.
+    let comments_below = if is_article {
+        ARTICLE_COMMENTS_BELOW
+    } else {
+        COMMENTS_AS_CONTENT_BELOW
+    };
+    let comments = current_len < comments_below && has_dropped_comments(dom, an);
+    if !records && !comments {
+        return None;
+    }
+    let render = |an: &Analysis, from: usize| {
+        let root = wide_root(dom, an, from);
+        clean::finish(content::emit(dom, an, &[root], title, true), title)
+    };
+    let mut best = None;
+    let mut best_len = current_len;
+    if records {
+        let wide_an = content::analyse_opts(dom, WIDE_KEEP);
+        let wt = render(&wide_an, first);
+        let wl = text::char_len(&wt);
+        if wl as f32 > 1.2 * best_len as f32 {
+            best = Some(wt);
+            best_len = wl;
+        }
+    }
+    if best_len < COMMENTS_AS_CONTENT_BELOW && comments {
+        let an2 = content::analyse_opts(dom, WIDE_KEEP | F_COMMENT);
+        if let Some(&r) = content::select_roots(dom, &an2).0.first() {
+            if !is_article || in_records(dom, &an2, r) {
+                let t2 = render(&an2, r);
+                if text::char_len(&t2) as f32 > 1.2 * best_len as f32 {
+                    best = Some(t2);
+                }
+            }
+        }
+    }
+    best
+}
+
+/// First class token of an element (its record signature together with the tag).
+fn first_class<'a>(dom: &Dom<'a>, i: usize) -> Option<&'a str> {
+    dom.attr(i, "class")?.split_ascii_whitespace().next()
+}
+
+/// Is `root` inside (or one of) three or more sibling records: elements with the same tag and
+/// first class, each holding text, together at least twice the record's own non-link text?
+/// Looks up to 8 levels above `root`.
+pub fn in_records(dom: &Dom<'_>, an: &Analysis, root: usize) -> bool {
+    let n = dom.nodes.len();
+    let mut x = root;
+    for _ in 0..8 {
+        let p = dom.nodes[x].parent as usize;
+        if x == an.body || p >= n {
+            return false;
+        }
+        if let Some(sig) = first_class(dom, x) {
+            let tag = dom.nodes[x].tag;
+            let (mut count, mut sum) = (0u32, 0u32);
+            for c in dom.children(p) {
+                if an.excluded[c] || dom.nodes[c].tag != tag || first_class(dom, c) != Some(sig) {
+                    continue;
+                }
+                let t = plain(an, c);
+                if t >= 50 {
+                    count += 1;
+                    sum += t;
+                }
+            }
+            if count >= k(4, 2.0) as u32 && sum as f32 >= k(5, 1.5) * plain(an, x) as f32 {
+                return true;
+            }
+        }
+        x = p;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{extract, Page};
+
+    fn text(html: &str) -> String {
+        extract(&Page {
+            body: html.as_bytes(),
+            url: None,
+            content_type: None,
+            content_language: None,
+        })
+        .expect("extracts")
+        .text
+    }
+
+    fn sentence(topic: &str, n: usize) -> String {
+        (0..n)
+            .map(|k| format!("We explain {topic} in detail, step {k}, with care and plain words."))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// A service page: several sections of short blocks. The article path keeps the best
+    /// section only; the wide path keeps them all.
+    #[test]
+    fn service_page_keeps_every_section() {
+        let mut body = String::from(
+            "<nav><a href='/'>Home</a> <a href='/a'>About</a> <a href='/c'>Contact</a></nav><div id='page'>",
+        );
+        for (k, topic) in ["audits", "payroll", "cloud moves"].iter().enumerate() {
+            body.push_str(&format!(
+                "<section class='band{k}'><h2>Our {topic}</h2><div><p>{}</p></div>\
+                 <div class='cards'><div><h3>Fast {topic}</h3><span>Done within {k} weeks.</span></div>\
+                 <div><h3>Safe {topic}</h3><span>Checked {k} times.</span></div></div></section>",
+                sentence(topic, 2 + 2 * k)
+            ));
+        }
+        body.push_str("</div><footer>Company footer text here</footer>");
+        let t = text(&format!("<html><body>{body}</body></html>"));
+        for needle in ["Our audits", "Fast payroll", "Safe cloud moves", "step 5"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+        assert!(!t.contains("Company footer"), "{t}");
+        assert!(!t.contains("Contact"), "{t}");
+    }
+
+    /// A listing: item titles are linked headings and stay; a menu of short links inside the
+    /// same container is dropped.
+    #[test]
+    fn listing_keeps_item_titles_and_drops_menus() {
+        let mut items = String::new();
+        for k in 0..8 {
+            items.push_str(&format!(
+                "<li class='item'><h3><a href='/s/{k}'>A rather long headline about story number {k}</a></h3>\
+                 <span> Score {k}</span></li>"
+            ));
+        }
+        let html = format!(
+            "<html><body><div id='wrap'><ul class='tabs'><li><a href='/x'>Top</a></li>\
+             <li><a href='/y'>New</a></li><li><a href='/z'>Old</a></li></ul>\
+             <ul class='list'>{items}</ul></div></body></html>"
+        );
+        let t = text(&html);
+        for k in 0..8 {
+            assert!(t.contains(&format!("story number {k}")), "{t}");
+        }
+        assert!(!t.contains("Top\n"), "{t}");
+        assert!(!t.contains("Old"), "{t}");
+    }
+
+    /// A forum thread whose posts carry comment classes: on a page that is not an article they
+    /// are the content, usernames included.
+    #[test]
+    fn forum_posts_with_comment_classes_are_content() {
+        let mut posts = String::new();
+        for (k, user) in ["alice", "bob", "carol", "dave"].iter().enumerate() {
+            posts.push_str(&format!(
+                "<div class='comment-item'><div class='user'>{user}</div>\
+                 <div class='comment-text'><p>{}</p></div></div>",
+                sentence(&format!("reply {k}"), 2)
+            ));
+        }
+        let t = text(&format!(
+            "<html><body><h1>Which telescope?</h1><div class='thread'>{posts}</div></body></html>"
+        ));
+        for needle in ["alice", "reply 0", "dave", "reply 3"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+    }
+
+    /// A page that reads as an article (og:type article) whose best block is one post of a
+    /// thread: the repeated records lead to the wide path, every post is kept.
+    #[test]
+    fn article_like_thread_keeps_every_post() {
+        let mut posts = String::new();
+        for (k, user) in ["alice", "bob", "carol"].iter().enumerate() {
+            posts.push_str(&format!(
+                "<div class='message post-{k}'><div class='user-cell'>{user}</div>\
+                 <div class='message-inner'><div class='bbwrap'><p>{}</p><p>{}</p></div></div></div>",
+                sentence(&format!("point {k}"), 8 - k),
+                sentence(&format!("detail {k}"), 8 - k)
+            ));
+        }
+        let t = text(&format!(
+            "<html><head><meta property='og:type' content='article'></head><body>\
+             <div class='thread'>{posts}</div></body></html>"
+        ));
+        for needle in ["point 0", "detail 1", "carol", "point 2"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+    }
+
+    /// A script-rendered thread with a visible excerpt of over 250 chars: the whole thread in its
+    /// `<noscript>` crawler copy wins on a page that is not an article.
+    #[test]
+    fn noscript_thread_read_on_the_wide_path() {
+        let mut posts = String::new();
+        for (k, user) in ["alice", "bob", "carol", "dave"].iter().enumerate() {
+            posts.push_str(&format!(
+                "<div id='post_{k}' class='topic-body crawler-post'><span class='creator'>{user}</span>\
+                 <div class='post' itemprop='text'><p>{}</p></div></div>",
+                sentence(&format!("answer {k}"), 3)
+            ));
+        }
+        let t = text(&format!(
+            "<html><body><div id='app'><div class='excerpt'><p>{}</p></div></div>\
+             <noscript><div id='main-outlet'><h1>Which telescope?</h1>{posts}</div></noscript>\
+             </body></html>",
+            sentence("the excerpt", 5)
+        ));
+        for needle in ["answer 0", "bob", "answer 3"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+    }
+
+    /// On the wide path the authors and dates of posts (byline/date classes) and a tab hidden by
+    /// inline style are content.
+    #[test]
+    fn wide_path_keeps_bylines_and_hidden_tabs() {
+        let mut posts = String::new();
+        for (k, user) in ["alice", "bob", "carol"].iter().enumerate() {
+            posts.push_str(&format!(
+                "<div class='entry'><span class='author-name'>{user}</span>\
+                 <span class='post-date'>day {k}</span><p>{}</p></div>",
+                sentence(&format!("reply {k}"), 2)
+            ));
+        }
+        let t = text(&format!(
+            "<html><body><div class='thread'>{posts}\
+             <div class='tab' style='display: none'><p>Shipping: {}</p></div></div></body></html>",
+            sentence("shipping", 1)
+        ));
+        for needle in ["alice", "day 1", "carol", "reply 2", "Shipping:"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+    }
+
+    /// A page whose metadata says article but whose article path finds next to nothing, and whose
+    /// posts carry comment classes: the posts are the content.
+    #[test]
+    fn article_metadata_thread_with_comment_classes() {
+        let mut posts = String::new();
+        for (k, user) in ["alice", "bob", "carol"].iter().enumerate() {
+            posts.push_str(&format!(
+                "<article class='ipsComment cPost'><div class='user'>{user}</div>\
+                 <div class='cPost_contentWrap'><p>{}</p></div></article>",
+                sentence(&format!("reply {k}"), 3)
+            ));
+        }
+        let t = text(&format!(
+            "<html><head><meta property='og:type' content='article'></head><body>\
+             <div class='install'><p>Add this app to your home screen.</p></div>\
+             <div class='thread'>{posts}</div></body></html>"
+        ));
+        for needle in ["alice", "reply 0", "carol", "reply 2"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+    }
+}
