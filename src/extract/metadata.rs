@@ -1584,10 +1584,18 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
             .find_map(|(_, v)| normalize_date(v).or_else(|| date_in_text(v)));
     }
     if published.is_none() {
-        published = m
+        // The first `<time>` can be a "latest reply" box: the one whose day is shown right by the
+        // h1 comes first.
+        let times: Vec<String> = m
             .time_dates
             .iter()
-            .find_map(|t| normalize_date(t).or_else(|| date_in_text(t)));
+            .filter_map(|t| normalize_date(t).or_else(|| date_in_text(t)))
+            .collect();
+        let shown = m.near_title_texts.iter().find_map(|t| date_in_text(t));
+        published = shown
+            .and_then(|s| times.iter().find(|t| t.get(..10) == Some(s.as_str())))
+            .or(times.first())
+            .cloned();
     }
     if published.is_none() {
         published = m.date_texts.iter().find_map(|t| date_in_text(t));
