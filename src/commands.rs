@@ -336,7 +336,7 @@ pub fn extract_file(source: &str, url: Option<&Url>, max_html_bytes: usize) -> V
             "description": x.description,
             "image": x.image,
             "word_count": crate::pipeline::word_count(&x.text),
-            "content_hash": crate::dedup::content_hash(&x.text),
+            "content_hash": (!x.text.is_empty()).then(|| crate::dedup::content_hash(&x.text)),
             "page_kind": x.page_kind,
             "charset": x.charset,
             "text": x.text,

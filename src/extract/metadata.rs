@@ -1055,7 +1055,32 @@ fn byline_names(segs: &[String]) -> Vec<String> {
     vec![]
 }
 
+/// The page's authors: the first source (in the order below) that names anyone. A structured
+/// source that names only the site or its publisher ("USA TODAY", "Cleveland Clinic") gives way
+/// to a visible byline element that names someone else.
 pub fn authors(m: &Meta) -> Vec<String> {
+    let a = authors_from(m);
+    let owners: Vec<String> = [site_name(m), m.ld.publisher.clone()]
+        .into_iter()
+        .flatten()
+        .map(|s| squash(&s))
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !a.is_empty() && a.iter().all(|n| owners.contains(&squash(n))) {
+        for segs in &m.bylines {
+            let b = byline_names(segs);
+            if !b.is_empty() {
+                if b.iter().all(|n| owners.contains(&squash(n))) {
+                    break;
+                }
+                return b;
+            }
+        }
+    }
+    a
+}
+
+fn authors_from(m: &Meta) -> Vec<String> {
     let a = clean_authors(&m.ld.authors, None);
     if !a.is_empty() {
         return a;
@@ -1584,10 +1609,18 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
             .find_map(|(_, v)| normalize_date(v).or_else(|| date_in_text(v)));
     }
     if published.is_none() {
-        published = m
+        // The first `<time>` can be a "latest reply" box: the one whose day is shown right by the
+        // h1 comes first.
+        let times: Vec<String> = m
             .time_dates
             .iter()
-            .find_map(|t| normalize_date(t).or_else(|| date_in_text(t)));
+            .filter_map(|t| normalize_date(t).or_else(|| date_in_text(t)))
+            .collect();
+        let shown = m.near_title_texts.iter().find_map(|t| date_in_text(t));
+        published = shown
+            .and_then(|s| times.iter().find(|t| t.get(..10) == Some(s.as_str())))
+            .or(times.first())
+            .cloned();
     }
     if published.is_none() {
         published = m.date_texts.iter().find_map(|t| date_in_text(t));
@@ -1868,6 +1901,16 @@ mod tests {
             vec!["user3080392"]
         );
         assert!(byline_names(&segs(&["Thu   6:40 pm"])).is_empty());
+        // A structured author that is the site gives way to a byline naming a person.
+        let mut m = Meta {
+            metas: vec![("og:site_name".into(), "USA TODAY".into())],
+            bylines: vec![segs(&["Brian Truitt"])],
+            ..Meta::default()
+        };
+        m.ld.authors = vec!["USA TODAY".into()];
+        assert_eq!(authors(&m), vec!["Brian Truitt"]);
+        m.bylines = vec![segs(&["USA Today"])];
+        assert_eq!(authors(&m), vec!["USA TODAY"]);
         assert!(is_author_href("/author/jane-doe/"));
         assert!(is_author_href("https://forum.example/members/jd.123/"));
         assert!(is_author_href("/u/jd"));

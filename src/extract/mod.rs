@@ -694,6 +694,22 @@ mod tests {
         assert_eq!(x.published_at.as_deref(), Some("2024-08-29T10:00:00Z"));
     }
 
+    #[test]
+    fn time_shown_by_the_title_beats_a_latest_reply_box() {
+        let post = "<p>Which graphics card gives the best value for a 1440p monitor this year, \
+            and is it worth waiting for the next generation before buying one?</p>"
+            .repeat(3);
+        let html = format!(
+            r#"<html><head><title>GPU comparison</title></head><body>
+            <div class="latest">Last reply <time datetime="2024-11-02T01:58:19-0400">1:58 AM</time></div>
+            <h1>GPU comparison</h1><div>ridwan123</div><div>Nov 1, 2024</div>
+            <article><time datetime="2024-11-01T15:45:44-0400"></time>{post}</article>
+            </body></html>"#
+        );
+        let x = run(&html).expect("text");
+        assert_eq!(x.published_at.as_deref(), Some("2024-11-01T15:45:44-04:00"));
+    }
+
     fn depth(html: &str) -> usize {
         nesting(html, 4000, usize::MAX).depth
     }
