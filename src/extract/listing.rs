@@ -129,28 +129,33 @@ pub fn wide_text(
     if !records && !comments {
         return None;
     }
-    let render = |an: &Analysis, from: usize| {
+    // The emitted text is at most the root's characters: skip emitting and cleaning when that
+    // cannot beat `over` by the 1.2 margin.
+    let render = |an: &Analysis, from: usize, over: u32| {
         let root = wide_root(dom, an, from);
-        clean::finish(content::emit(dom, an, &[root], title, true), title)
+        (an.agg[root].chars as f32 > 1.2 * over as f32)
+            .then(|| clean::finish(content::emit(dom, an, &[root], title, true), title))
     };
     let mut best = None;
     let mut best_len = current_len;
     if records {
         let wide_an = content::analyse_opts(dom, WIDE_KEEP);
-        let wt = render(&wide_an, first);
-        let wl = text::char_len(&wt);
-        if wl as f32 > 1.2 * best_len as f32 {
-            best = Some(wt);
-            best_len = wl;
+        if let Some(wt) = render(&wide_an, first, best_len) {
+            let wl = text::char_len(&wt);
+            if wl as f32 > 1.2 * best_len as f32 {
+                best = Some(wt);
+                best_len = wl;
+            }
         }
     }
     if best_len < COMMENTS_AS_CONTENT_BELOW && comments {
         let an2 = content::analyse_opts(dom, WIDE_KEEP | F_COMMENT);
         if let Some(&r) = content::select_roots(dom, &an2).0.first() {
             if !is_article || in_records(dom, &an2, r) {
-                let t2 = render(&an2, r);
-                if text::char_len(&t2) as f32 > 1.2 * best_len as f32 {
-                    best = Some(t2);
+                if let Some(t2) = render(&an2, r, best_len) {
+                    if text::char_len(&t2) as f32 > 1.2 * best_len as f32 {
+                        best = Some(t2);
+                    }
                 }
             }
         }
