@@ -98,6 +98,9 @@ pub fn has_dropped_comments(dom: &Dom<'_>, an: &Analysis) -> bool {
     false
 }
 
+/// Shortest wide text taken (non-whitespace chars), even over an empty article path: less is a
+/// script-rendered page's chrome (a search box, a logo).
+const WIDE_MIN_CHARS: u32 = 50;
 /// Non-article text below which comment-flagged containers are tried as the content.
 const COMMENTS_AS_CONTENT_BELOW: u32 = 2000;
 /// The same for pages whose metadata says article: their article path found next to nothing.
@@ -137,7 +140,8 @@ pub fn wide_text(
             .then(|| clean::finish(content::emit(dom, an, &[root], title, true), title))
     };
     let mut best = None;
-    let mut best_len = current_len;
+    // Under WIDE_MIN_CHARS the wide path has found page chrome, not content.
+    let mut best_len = current_len.max(WIDE_MIN_CHARS);
     if records {
         let wide_an = content::analyse_opts(dom, WIDE_KEEP);
         if let Some(wt) = render(&wide_an, first, best_len) {
@@ -378,5 +382,23 @@ mod tests {
         for needle in ["alice", "reply 0", "carol", "reply 2"] {
             assert!(t.contains(needle), "{needle} missing from {t}");
         }
+    }
+
+    /// A script-rendered page whose only text is hidden chrome: the wide path, which reads
+    /// style-hidden blocks, takes nothing under its floor, so the page stays empty.
+    #[test]
+    fn hidden_chrome_of_an_empty_page_is_not_content() {
+        let r = extract(&Page {
+            body: b"<html><body><div style='display:none'><h1>Shop</h1>\
+                    <ul><li><a href='#k'>I am shopping for...</a></li></ul></div>\
+                    <div id='root'></div></body></html>",
+            url: None,
+            content_type: None,
+            content_language: None,
+        });
+        assert_eq!(
+            r.map(|x| x.text),
+            Err(super::super::ExtractError::NoContent)
+        );
     }
 }
