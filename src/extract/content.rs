@@ -6,7 +6,8 @@
 //!    paragraphs per subtree.
 //! 3. Container: class/id body hints, `<article>`, `<main>` checked against a Readability-style score;
 //!    then siblings that hold prose are merged.
-//! 4. Emission: one walk over the chosen ranges, pruning link-dense blocks, into paragraphs.
+//! 4. Emission: one walk over the chosen ranges, pruning link-dense blocks, into paragraphs (on the
+//!    wide path of [`super::listing`], only menus are pruned).
 
 use super::dom::*;
 use super::text::{char_len, commas, ends_like_sentence, fold, push_collapsed};

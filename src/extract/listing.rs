@@ -1,12 +1,19 @@
-//! The non-article path: pages that do not read as one article (forum threads, listings, product
-//! and service pages) keep every block of their main area, not the single best-scored block.
+//! The wide path for pages that are not one article (forum threads, listings, product, service
+//! and collection pages): keep every block of the main area, not the single best-scored block.
 //!
-//! Used by [`super::extract`] only for pages that [`super::page_kind`] does not call an article, so
-//! the article path is unchanged. Two steps, both O(n) over the arena:
-//! 1. [`wide_root`]: the smallest ancestor of the article path's container that holds most of the
-//!    page's non-link text (capped at `<main>` / `role=main` when there is one).
-//! 2. Emission with [`prune_wide`]: item titles and teasers (links with long text) stay; only
-//!    menus (link lists whose links are short) are pruned.
+//! [`wide_text`] is tried after the article path. Pages whose metadata says article (JSON-LD article
+//! type, og:type=article, a publication date) take it only when the article path's container sits
+//! in repeated records ([`in_records`]: posts of a thread, sections of a page), or when the article
+//! path found next to nothing and the page drops comment-flagged containers (threads whose posts
+//! carry comment classes); their article path is otherwise unchanged. The wide text replaces the
+//! article path's only when it is over 1.2 times as long. Steps, each O(n) over the arena:
+//! 1. A second analysis ([`content::analyse_opts`]) in which bylines, dates, tags, captions, page
+//!    headers and blocks hidden by attribute or style are content ([`WIDE_KEEP`]), and, for
+//!    threads, comment containers too.
+//! 2. [`wide_root`]: the smallest ancestor of the container that holds most of the page's
+//!    non-link text (stopping at `<main>` / `role=main`).
+//! 3. Emission with [`prune_wide`]: item titles (links, linked headings) stay; only menus (link
+//!    lists whose links are short) are pruned.
 
 use super::content::{self, Analysis};
 use super::dom::*;
@@ -20,16 +27,8 @@ const WIDE_KEEP: u32 = F_BYLINE | F_META | F_TAGS | F_CAPTION | F_HIDDEN | F_HEA
 
 /// Share of the page's non-link text the wide root must hold.
 const WIDE_SHARE: f32 = 0.7;
-pub static KN: std::sync::LazyLock<Vec<f32>> = std::sync::LazyLock::new(|| {
-    std::env::var("KN")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|x| x.parse().ok())
-        .collect()
-});
-pub fn k(i: usize, d: f32) -> f32 {
-    KN.get(i).copied().filter(|v| *v >= 0.0).unwrap_or(d)
-}
+/// Average link text (chars) under which a link-dense block is a menu on the wide path.
+const MENU_LINK_CHARS: u32 = 10;
 
 fn plain(an: &Analysis, i: usize) -> u32 {
     let a = &an.agg[i];
@@ -48,7 +47,7 @@ pub fn wide_root(dom: &Dom<'_>, an: &Analysis, from: usize) -> usize {
         if c == an.body
             || node.tag == Tag::Main
             || dom.attr(c, "role") == Some("main")
-            || plain(an, c) as f32 >= k(0, WIDE_SHARE) * total
+            || plain(an, c) as f32 >= WIDE_SHARE * total
         {
             return c;
         }
@@ -61,7 +60,7 @@ pub fn wide_root(dom: &Dom<'_>, an: &Analysis, from: usize) -> usize {
 }
 
 /// Should this element be dropped on the wide path? Only menus: link-dense blocks whose links are
-/// short (under 20 characters on average), so lists of item titles stay.
+/// short (under [`MENU_LINK_CHARS`] on average), so lists of item titles stay.
 pub fn prune_wide(dom: &Dom<'_>, an: &Analysis, i: usize) -> bool {
     let node = &dom.nodes[i];
     let a = &an.agg[i];
@@ -78,7 +77,7 @@ pub fn prune_wide(dom: &Dom<'_>, an: &Analysis, i: usize) -> bool {
             a.chars > 0
                 && a.link_density() > 0.6
                 && a.links >= 3
-                && (a.link_chars as f32) < k(2, 10.0) * a.links as f32
+                && a.link_chars < MENU_LINK_CHARS * a.links
                 && a.prose_chars * 2 < a.chars
         }
         _ => false,
@@ -99,14 +98,18 @@ pub fn has_dropped_comments(dom: &Dom<'_>, an: &Analysis) -> bool {
     false
 }
 
+/// Shortest wide text taken (non-whitespace chars), even over an empty article path: less is a
+/// script-rendered page's chrome (a search box, a logo).
+const WIDE_MIN_CHARS: u32 = 50;
 /// Non-article text below which comment-flagged containers are tried as the content.
 const COMMENTS_AS_CONTENT_BELOW: u32 = 2000;
 /// The same for pages whose metadata says article: their article path found next to nothing.
 const ARTICLE_COMMENTS_BELOW: u32 = 500;
 
-/// The non-article path's text, when it gives clearly more (over 1.2x) than the article path's
-/// `current_len` characters. Pages that read as an article take it only when their container sits
-/// in a run of repeated records (posts of a thread). When the result is still short and the page
+/// The wide path's text, when it gives clearly more (over 1.2x) than the article path's
+/// `current_len` characters; `roots` are the article path's containers. With `is_article` (the
+/// metadata says article) only when the container sits in repeated records, or when the article
+/// path found under [`ARTICLE_COMMENTS_BELOW`] chars. When the result is still short and the page
 /// drops comment-flagged containers, those are tried as the content (forum posts).
 pub fn wide_text(
     dom: &Dom<'_>,
@@ -129,28 +132,34 @@ pub fn wide_text(
     if !records && !comments {
         return None;
     }
-    let render = |an: &Analysis, from: usize| {
+    // The emitted text is at most the root's characters: skip emitting and cleaning when that
+    // cannot beat `over` by the 1.2 margin.
+    let render = |an: &Analysis, from: usize, over: u32| {
         let root = wide_root(dom, an, from);
-        clean::finish(content::emit(dom, an, &[root], title, true), title)
+        (an.agg[root].chars as f32 > 1.2 * over as f32)
+            .then(|| clean::finish(content::emit(dom, an, &[root], title, true), title))
     };
     let mut best = None;
-    let mut best_len = current_len;
+    // Under WIDE_MIN_CHARS the wide path has found page chrome, not content.
+    let mut best_len = current_len.max(WIDE_MIN_CHARS);
     if records {
         let wide_an = content::analyse_opts(dom, WIDE_KEEP);
-        let wt = render(&wide_an, first);
-        let wl = text::char_len(&wt);
-        if wl as f32 > 1.2 * best_len as f32 {
-            best = Some(wt);
-            best_len = wl;
+        if let Some(wt) = render(&wide_an, first, best_len) {
+            let wl = text::char_len(&wt);
+            if wl as f32 > 1.2 * best_len as f32 {
+                best = Some(wt);
+                best_len = wl;
+            }
         }
     }
     if best_len < COMMENTS_AS_CONTENT_BELOW && comments {
         let an2 = content::analyse_opts(dom, WIDE_KEEP | F_COMMENT);
         if let Some(&r) = content::select_roots(dom, &an2).0.first() {
             if !is_article || in_records(dom, &an2, r) {
-                let t2 = render(&an2, r);
-                if text::char_len(&t2) as f32 > 1.2 * best_len as f32 {
-                    best = Some(t2);
+                if let Some(t2) = render(&an2, r, best_len) {
+                    if text::char_len(&t2) as f32 > 1.2 * best_len as f32 {
+                        best = Some(t2);
+                    }
                 }
             }
         }
@@ -163,9 +172,9 @@ fn first_class<'a>(dom: &Dom<'a>, i: usize) -> Option<&'a str> {
     dom.attr(i, "class")?.split_ascii_whitespace().next()
 }
 
-/// Is `root` inside (or one of) three or more sibling records: elements with the same tag and
-/// first class, each holding text, together at least twice the record's own non-link text?
-/// Looks up to 8 levels above `root`.
+/// Is `root` inside (or one of) two or more sibling records: elements with the same tag and first
+/// class, each holding 50 or more chars of non-link text, together at least 1.5 times the text of
+/// the record that holds `root`? Looks up to 8 levels above `root`.
 pub fn in_records(dom: &Dom<'_>, an: &Analysis, root: usize) -> bool {
     let n = dom.nodes.len();
     let mut x = root;
@@ -187,7 +196,7 @@ pub fn in_records(dom: &Dom<'_>, an: &Analysis, root: usize) -> bool {
                     sum += t;
                 }
             }
-            if count >= k(4, 2.0) as u32 && sum as f32 >= k(5, 1.5) * plain(an, x) as f32 {
+            if count >= 2 && 2 * sum >= 3 * plain(an, x) {
                 return true;
             }
         }
@@ -373,5 +382,23 @@ mod tests {
         for needle in ["alice", "reply 0", "carol", "reply 2"] {
             assert!(t.contains(needle), "{needle} missing from {t}");
         }
+    }
+
+    /// A script-rendered page whose only text is hidden chrome: the wide path, which reads
+    /// style-hidden blocks, takes nothing under its floor, so the page stays empty.
+    #[test]
+    fn hidden_chrome_of_an_empty_page_is_not_content() {
+        let r = extract(&Page {
+            body: b"<html><body><div style='display:none'><h1>Shop</h1>\
+                    <ul><li><a href='#k'>I am shopping for...</a></li></ul></div>\
+                    <div id='root'></div></body></html>",
+            url: None,
+            content_type: None,
+            content_language: None,
+        });
+        assert_eq!(
+            r.map(|x| x.text),
+            Err(super::super::ExtractError::NoContent)
+        );
     }
 }

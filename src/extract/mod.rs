@@ -3,7 +3,8 @@
 //! No tokio, lapin or reqwest here. Pipeline (see `docs/extraction.md`):
 //! charset ([`charset`]) -> scraper parse -> pre-order arena with class/id flags ([`dom`]) ->
 //! exclusion + one reverse aggregation pass + container choice + emission ([`content`]) ->
-//! line clean-up ([`clean`]) -> metadata ([`metadata`]) and language ([`lang`]).
+//! line clean-up ([`clean`]) -> for pages that are not one article, the wide path ([`listing`]) ->
+//! metadata ([`metadata`]) and language ([`lang`]).
 //!
 //! Everything is iterative: no recursion over the DOM, so deep documents cannot overflow the stack.
 //! Work is bounded by [`MAX_BODY_BYTES`], [`MAX_NODES`] and [`MAX_DEPTH`].
