@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn long_paragraphs_once_short_lines_as_often_as_the_page_has_them() {
-        let long = "This paragraph is long enough to count as prose that a page never repeats on purpose.";
+        let long =
+            "This paragraph is long enough to count as prose that a page never repeats on purpose.";
         let paras = vec![
             para(ParaKind::Heading, "Meal 1"),
             para(ParaKind::Para, "Eat every 2-3 hours"),
@@ -167,7 +168,10 @@ mod tests {
             para(ParaKind::Para, "Eat every 2-3 hours"),
             para(ParaKind::Para, "Eat every 2-3 hours"),
             para(ParaKind::Para, long),
-            para(ParaKind::Para, "Portion: one cup, with a spoon of olive oil."),
+            para(
+                ParaKind::Para,
+                "Portion: one cup, with a spoon of olive oil.",
+            ),
         ];
         let text = finish(paras, None);
         assert_eq!(text.matches("Eat every 2-3 hours").count(), 2, "{text}");

@@ -4,8 +4,8 @@
 //! `S:x` divs at the end of the body) are put back in place of their `B:x`/`P:x` placeholders.
 
 use aho_corasick::AhoCorasick;
-use scraper::node::Element;
 use ego_tree::NodeRef;
+use scraper::node::Element;
 use scraper::{Html, Node as SNode};
 use std::sync::LazyLock;
 
@@ -763,15 +763,36 @@ mod tests {
             .filter(|n| n.tag == Tag::Text)
             .map(|n| n.text)
             .collect();
-        assert_eq!(texts, ["Intro", "Streamed ", "part", "Outro", "kept hidden"]);
-        let main = dom.nodes.iter().position(|n| n.tag == Tag::Main).expect("main");
-        let streamed = dom.nodes.iter().position(|n| n.text == "Streamed ").expect("segment");
+        assert_eq!(
+            texts,
+            ["Intro", "Streamed ", "part", "Outro", "kept hidden"]
+        );
+        let main = dom
+            .nodes
+            .iter()
+            .position(|n| n.tag == Tag::Main)
+            .expect("main");
+        let streamed = dom
+            .nodes
+            .iter()
+            .position(|n| n.text == "Streamed ")
+            .expect("segment");
         assert!(streamed < dom.nodes[main].end as usize);
         // The segment is shown; a hidden div without a placeholder stays hidden.
         let seg = dom.nodes[streamed].parent as usize;
-        assert_eq!(dom.nodes[dom.nodes[seg].parent as usize].flags & F_HIDDEN, 0);
-        let other = dom.nodes.iter().position(|n| n.text == "kept hidden").expect("div");
-        assert_ne!(dom.nodes[dom.nodes[other].parent as usize].flags & F_HIDDEN, 0);
+        assert_eq!(
+            dom.nodes[dom.nodes[seg].parent as usize].flags & F_HIDDEN,
+            0
+        );
+        let other = dom
+            .nodes
+            .iter()
+            .position(|n| n.text == "kept hidden")
+            .expect("div");
+        assert_ne!(
+            dom.nodes[dom.nodes[other].parent as usize].flags & F_HIDDEN,
+            0
+        );
     }
 
     #[test]
@@ -782,8 +803,14 @@ mod tests {
             Tag::Article,
         );
         assert_eq!(f & F_BOILER, 0, "{f:x}");
-        assert_ne!(flags_of("<div class=\"comments has-replies\">x</div>", Tag::Div) & F_COMMENT, 0);
-        assert_ne!(flags_of("<div class=\"is-hidden\">x</div>", Tag::Div) & F_HIDDEN, 0);
+        assert_ne!(
+            flags_of("<div class=\"comments has-replies\">x</div>", Tag::Div) & F_COMMENT,
+            0
+        );
+        assert_ne!(
+            flags_of("<div class=\"is-hidden\">x</div>", Tag::Div) & F_HIDDEN,
+            0
+        );
         // Drupal marks published entities: a state, not a date line.
         assert_eq!(value_flags("paragraph-published") & F_BYLINE, 0);
     }
