@@ -31,7 +31,8 @@ static BOILER: LazyLock<Regex> = LazyLock::new(|| {
         r"|\(?(?:reporting|editing|additional reporting|writing) by(?-u:\b).*",
         r"|.*(?-u:\b)(?:we use cookies|this (?:web)?site uses cookies|cookie policy|cookie settings|accept (?:all )?cookies|use of cookies|manage consent|privacy preferences)(?-u:\b).*",
         r"|(?:previous|next|prev)(?: article| post| story| page)?(?:\s*[:：»«].*)?",
-        r"|back to top|skip to (?:main )?content|loading\.*|continue reading.*|listen to (?:this )?article.*",
+        r"|back to top|skip to (?:main )?content|loading(?: \S+)?\s*(?:\.*|…)|continue reading.*|listen to (?:this )?article.*",
+        r"|table of contents|inhaltsverzeichnis|sommaire|содержание|目次|目录|view (?:this )?(?:post|profile) on instagram",
         r"|(?:اقرأ|إقرأ)\s*(?:أيضا|أيضاً|ايضا|المزيد).*|تابعونا.*|تابعوا.*|شارك(?:وا)?.*|انضم.*(?:قناة|واتساب|تيليجرام|يوتيوب).*",
         r"|بیشتر بخوانید.*|همچنین بخوانید.*|ما را دنبال کنید.*",
         r"|קראו עוד.*|עוד באתר.*",
@@ -197,6 +198,9 @@ mod tests {
             "More Great WIRED Stories",
             "Like this story? Share it with a friend!",
             "Comments (+)",
+            "Loading paragraph...",
+            "Table of Contents",
+            "View this post on Instagram",
         ] {
             assert!(is_boiler_line(l), "{l}");
         }
