@@ -86,6 +86,7 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
     let title_fold = title.map(fold).unwrap_or_default();
     let mut seen: HashSet<String> = HashSet::new();
     let mut kept: Vec<Para> = Vec::with_capacity(paras.len());
+    let mut last_key = String::new();
     for p in paras {
         if p.kind != ParaKind::Pre && is_boiler_line(&p.text) {
             continue;
@@ -96,14 +97,11 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
         }
         // Long paragraphs are never repeated; short lines may be (a recipe's "Eat every 2-3 hours"
         // under each meal, "Pros"/"Cons" per product), unless right after the same line.
-        let repeated = if char_len(&p.text) >= 60 {
-            !seen.insert(key)
-        } else {
-            kept.last().is_some_and(|k| fold(&k.text) == key)
-        };
+        let repeated = key == last_key || (char_len(&p.text) >= 60 && !seen.insert(key.clone()));
         if repeated {
             continue;
         }
+        last_key = key;
         kept.push(p);
     }
     // Lead junk: title, byline, dates, reading time repeated at the top of the body.
