@@ -31,7 +31,8 @@ static BOILER: LazyLock<Regex> = LazyLock::new(|| {
         r"|\(?(?:reporting|editing|additional reporting|writing) by(?-u:\b).*",
         r"|.*(?-u:\b)(?:we use cookies|this (?:web)?site uses cookies|cookie policy|cookie settings|accept (?:all )?cookies|use of cookies|manage consent|privacy preferences)(?-u:\b).*",
         r"|(?:previous|next|prev)(?: article| post| story| page)?(?:\s*[:：»«].*)?",
-        r"|back to top|skip to (?:main )?content|loading\.*|continue reading.*|listen to (?:this )?article.*",
+        r"|back to top|skip to (?:main )?content|loading(?: \S+)?\s*(?:\.*|…)|continue reading.*|listen to (?:this )?article.*",
+        r"|table of contents|inhaltsverzeichnis|sommaire|содержание|目次|目录|view (?:this )?(?:post|profile) on instagram",
         r"|(?:اقرأ|إقرأ)\s*(?:أيضا|أيضاً|ايضا|المزيد).*|تابعونا.*|تابعوا.*|شارك(?:وا)?.*|انضم.*(?:قناة|واتساب|تيليجرام|يوتيوب).*",
         r"|بیشتر بخوانید.*|همچنین بخوانید.*|ما را دنبال کنید.*",
         r"|קראו עוד.*|עוד באתר.*",
@@ -85,6 +86,7 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
     let title_fold = title.map(fold).unwrap_or_default();
     let mut seen: HashSet<String> = HashSet::new();
     let mut kept: Vec<Para> = Vec::with_capacity(paras.len());
+    let mut last_key = String::new();
     for p in paras {
         if p.kind != ParaKind::Pre && is_boiler_line(&p.text) {
             continue;
@@ -95,14 +97,11 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
         }
         // Long paragraphs are never repeated; short lines may be (a recipe's "Eat every 2-3 hours"
         // under each meal, "Pros"/"Cons" per product), unless right after the same line.
-        let repeated = if char_len(&p.text) >= 60 {
-            !seen.insert(key)
-        } else {
-            kept.last().is_some_and(|k| fold(&k.text) == key)
-        };
+        let repeated = key == last_key || (char_len(&p.text) >= 60 && !seen.insert(key.clone()));
         if repeated {
             continue;
         }
+        last_key = key;
         kept.push(p);
     }
     // Lead junk: title, byline, dates, reading time repeated at the top of the body.
@@ -197,6 +196,9 @@ mod tests {
             "More Great WIRED Stories",
             "Like this story? Share it with a friend!",
             "Comments (+)",
+            "Loading paragraph...",
+            "Table of Contents",
+            "View this post on Instagram",
         ] {
             assert!(is_boiler_line(l), "{l}");
         }

@@ -513,8 +513,25 @@ fn ends_like_sentence_node(dom: &Dom<'_>, i: usize) -> bool {
 
 /// A list inside the content whose links read as titles (15+ characters a link on average: "Home
 /// Repair Program Flier", "Shop Men's at adidas.com") is part of the text; menus link single words.
-fn descriptive_link_list(tag: Tag, a: &Agg) -> bool {
-    matches!(tag, Tag::Ul | Tag::Ol | Tag::Li) && a.link_chars >= 15 * a.links.max(1)
+/// A table of contents (links to `#anchors` on the page) repeats the headings: not kept.
+fn descriptive_link_list(dom: &Dom<'_>, i: usize, a: &Agg) -> bool {
+    matches!(dom.nodes[i].tag, Tag::Ul | Tag::Ol | Tag::Li)
+        && a.link_chars >= 15 * a.links.max(1)
+        && !mostly_anchor_links(dom, i)
+}
+
+fn mostly_anchor_links(dom: &Dom<'_>, i: usize) -> bool {
+    let end = dom.nodes[i].end as usize;
+    let (mut links, mut anchors) = (0u32, 0u32);
+    for j in i + 1..end {
+        if dom.nodes[j].tag == Tag::A {
+            links += 1;
+            if dom.attr(j, "href").is_some_and(|h| h.starts_with('#')) {
+                anchors += 1;
+            }
+        }
+    }
+    anchors * 2 > links
 }
 
 /// Should this element (inside the content) be dropped? `wide`: the non-article path, which keeps
@@ -549,7 +566,7 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -
                 && ld > 0.6
                 && (a.links >= 2 || a.chars < 200)
                 && a.prose_chars * 2 < a.chars
-                && !descriptive_link_list(node.tag, a)
+                && !descriptive_link_list(dom, i, a)
             {
                 return true;
             }
@@ -799,6 +816,12 @@ mod tests {
         let t = main_text(&html);
         assert!(t.contains("Home Repair Program Flier"), "{t}");
         assert!(!t.contains("Contact"), "{t}");
+        // A table of contents links the page's own headings.
+        let toc = html
+            .replace("href=/a", "href=#a")
+            .replace("href=/b", "href=#b");
+        let t = main_text(&toc);
+        assert!(!t.contains("Home Repair Program Flier"), "{t}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use aho_corasick::AhoCorasick;
 use ego_tree::NodeRef;
 use scraper::node::Element;
 use scraper::{Html, Node as SNode};
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -522,12 +523,12 @@ fn element_flags(e: &Element, lower: &mut String) -> u32 {
 /// (key `x`, node) whose placeholder is in the page, so the arena can put them back in place.
 /// Pages without placeholders cost one pass over the nodes' tags.
 fn react_segments(html: &Html) -> Vec<(&str, NodeRef<'_, SNode>)> {
-    let mut keys: Vec<&str> = Vec::new();
+    let mut keys: HashSet<&str> = HashSet::new();
     for n in html.tree.nodes() {
         if let Some(e) = n.value().as_element() {
             if e.name() == "template" {
                 if let Some(k) = attr(e, "id").and_then(placeholder_key) {
-                    keys.push(k);
+                    keys.insert(k);
                 }
             }
         }
@@ -535,12 +536,13 @@ fn react_segments(html: &Html) -> Vec<(&str, NodeRef<'_, SNode>)> {
     if keys.is_empty() {
         return Vec::new();
     }
-    let mut out = Vec::new();
+    let mut out: Vec<(&str, NodeRef<'_, SNode>)> = Vec::new();
     for n in html.tree.nodes() {
         if let Some(e) = n.value().as_element() {
             if e.name() == "div" && attr(e, "hidden").is_some() {
                 if let Some(k) = attr(e, "id").and_then(|id| id.strip_prefix("S:")) {
-                    if keys.contains(&k) && !out.iter().any(|(o, _)| *o == k) {
+                    // The first segment of a key wins (`remove`: later duplicates stay hidden).
+                    if keys.remove(k) {
                         out.push((k, n));
                     }
                 }
@@ -645,13 +647,19 @@ impl<'a> Dom<'a> {
                 Open(NodeRef<'b, SNode>, bool),
                 Close,
             }
+            let index: HashMap<&str, usize> = segments
+                .iter()
+                .enumerate()
+                .map(|(t, (k, _))| (*k, t))
+                .collect();
+            let moved: HashSet<ego_tree::NodeId> = segments.iter().map(|(_, s)| s.id()).collect();
             let mut placed = vec![false; segments.len()];
             let mut work = vec![Step::Open(html.tree.root(), false)];
             while let Some(step) = work.pop() {
                 match step {
                     Step::Close => b.close(),
                     Step::Open(n, injected) => {
-                        if !injected && segments.iter().any(|(_, s)| s.id() == n.id()) {
+                        if !injected && moved.contains(&n.id()) {
                             continue;
                         }
                         b.open(n, injected)?;
@@ -661,7 +669,7 @@ impl<'a> Dom<'a> {
                             .filter(|e| e.name() == "template")
                             .and_then(|e| attr(e, "id"))
                             .and_then(placeholder_key)
-                            .and_then(|k| segments.iter().position(|(key, _)| *key == k));
+                            .and_then(|k| index.get(k).copied());
                         if let Some(t) = target.filter(|&t| !placed[t]) {
                             placed[t] = true;
                             work.push(Step::Open(segments[t].1, true));
