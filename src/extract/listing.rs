@@ -14,6 +14,9 @@
 //!    non-link text (stopping at `<main>` / `role=main`).
 //! 3. Emission with [`prune_wide`]: item titles (links, linked headings) stay; only menus (link
 //!    lists whose links are short) are pruned.
+//!
+//! On a single-item page (a product) lists of item cards under the wide root ([`drop_item_cards`]:
+//! related and recommended items) are excluded before emission.
 
 use super::content::{self, Analysis};
 use super::dom::*;
@@ -118,6 +121,7 @@ pub fn wide_text(
     title: Option<&str>,
     current_len: u32,
     is_article: bool,
+    single_item: bool,
 ) -> Option<String> {
     let &first = roots.first()?;
     let records = !is_article || in_records(dom, an, first);
@@ -143,7 +147,11 @@ pub fn wide_text(
     // Under WIDE_MIN_CHARS the wide path has found page chrome, not content.
     let mut best_len = current_len.max(WIDE_MIN_CHARS);
     if records {
-        let wide_an = content::analyse_opts(dom, WIDE_KEEP);
+        let mut wide_an = content::analyse_opts(dom, WIDE_KEEP);
+        if single_item {
+            let root = wide_root(dom, &wide_an, first);
+            drop_item_cards(dom, &mut wide_an, root);
+        }
         if let Some(wt) = render(&wide_an, first, best_len) {
             let wl = text::char_len(&wt);
             if wl as f32 > 1.2 * best_len as f32 {
@@ -165,6 +173,83 @@ pub fn wide_text(
         }
     }
     best
+}
+
+/// Link-dense blocks of long links (lists of item cards: related and recommended items) on a
+/// single-item page (a product): they are not the item's content, so they are excluded under
+/// `root`, unless together they hold over [`CARDS_SHARE`] of its text (then they are the content).
+/// Menus (short links) are left to [`prune_wide`].
+fn drop_item_cards(dom: &Dom<'_>, an: &mut Analysis, root: usize) {
+    let end = dom.nodes[root].end as usize;
+    // Images under each node of the root's subtree (indexed from `root`).
+    let mut imgs = vec![0u32; end - root];
+    for k in (root + 1..end).rev() {
+        if matches!(dom.nodes[k].tag, Tag::Img | Tag::Picture) {
+            imgs[k - root] += 1;
+        }
+        let p = dom.nodes[k].parent as usize;
+        if p >= root && p < end {
+            imgs[p - root] += imgs[k - root];
+        }
+    }
+    let mut cards_at = Vec::new();
+    let mut card_chars = 0;
+    let mut i = root + 1;
+    while i < end {
+        let node = &dom.nodes[i];
+        let a = &an.agg[i];
+        let cards = matches!(
+            node.tag,
+            Tag::Ul | Tag::Ol | Tag::Div | Tag::Section | Tag::Aside
+        ) && !an.excluded[i]
+            && a.links >= 3
+            && a.prose_chars * 2 < a.chars
+            && is_card_list(dom, an, i, |c| imgs[c - root] > 0);
+        if cards {
+            cards_at.push(i);
+            card_chars += a.chars;
+            i = node.end as usize;
+        } else {
+            i += 1;
+        }
+    }
+    // Cards that hold most of the text are the page's content (a collection).
+    if card_chars as f32 <= CARDS_SHARE * an.agg[root].chars as f32 {
+        for c in cards_at {
+            an.excluded[c] = true;
+        }
+    }
+}
+
+/// Largest share of the wide root's text that card lists may hold to be dropped.
+const CARDS_SHARE: f32 = 0.5;
+
+/// Longest average text (chars) of the cards of a card list.
+const CARD_CHARS: u32 = 300;
+/// Shortest average text of the cards: an item card names its item (shorter ones are tiles of a
+/// menu).
+const CARD_MIN_CHARS: u32 = 20;
+
+/// Are the children of `i` item cards: three or more children with text, two thirds of them or
+/// more holding a link and an image (`has_img`), of [`CARD_MIN_CHARS`] to [`CARD_CHARS`] each on
+/// average?
+fn is_card_list(dom: &Dom<'_>, an: &Analysis, i: usize, has_img: impl Fn(usize) -> bool) -> bool {
+    let (mut with_text, mut linked, mut chars) = (0u32, 0u32, 0u32);
+    for c in dom.children(i) {
+        let a = &an.agg[c];
+        if an.excluded[c] || a.chars == 0 {
+            continue;
+        }
+        with_text += 1;
+        chars += a.chars;
+        if a.links > 0 && has_img(c) {
+            linked += 1;
+        }
+    }
+    linked >= 3
+        && 3 * linked >= 2 * with_text
+        && chars <= CARD_CHARS * with_text
+        && chars >= CARD_MIN_CHARS * with_text
 }
 
 /// First class token of an element (its record signature together with the tag).
@@ -401,5 +486,37 @@ mod tests {
             "{:?}",
             r.map(|x| x.text)
         );
+    }
+
+    /// A single product (one JSON-LD `Product`): the related-items carousel (cards with a link, an
+    /// image and a name) is dropped from the wide text; the description and specs stay.
+    #[test]
+    fn product_page_drops_related_item_cards() {
+        let mut cards = String::new();
+        for k in 0..5 {
+            cards.push_str(&format!(
+                "<li class='cell'><a href='/p/{k}'><img src='/i/{k}.jpg' alt=''></a>\
+                 <span>Another rather similar thing number {k}</span><span>$ {k}9.00</span></li>"
+            ));
+        }
+        let specs: String = (0..6)
+            .map(|k| format!("<li>Spec line {k}: value {k}</li>"))
+            .collect();
+        let html = format!(
+            "<html><head><script type='application/ld+json'>\
+             {{\"@context\":\"https://schema.org\",\"@type\":\"Product\",\"name\":\"Widget\"}}\
+             </script></head><body><div id='page'><h1>Widget</h1>\
+             <form><select><option>S</option></select><button>Add</button></form>\
+             <div class='desc'><p>{}</p></div><ul class='specs'>{specs}</ul>\
+             <div class='band'><h2>You may like</h2><ul class='row'>{cards}</ul></div>\
+             <div class='shipping'><p>{}</p></div></div></body></html>",
+            sentence("the widget", 3),
+            sentence("delivery", 1)
+        );
+        let t = text(&html);
+        for needle in ["step 2", "Spec line 5", "value 3"] {
+            assert!(t.contains(needle), "{needle} missing from {t}");
+        }
+        assert!(!t.contains("similar thing"), "{t}");
     }
 }

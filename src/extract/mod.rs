@@ -185,6 +185,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         title.as_deref(),
         text::char_len(&text),
         page_kind == PageKind::Article && article_metadata(&meta),
+        page_kind != PageKind::Listing && single_item(&meta),
     ) {
         text = t;
     }
@@ -291,7 +292,7 @@ fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>, wide: bool) -> Option<
     let mut text = clean::finish(paras, title);
     if wide {
         let len = text::char_len(&text);
-        if let Some(t) = listing::wide_text(&inner, &an, &roots, title, len, false) {
+        if let Some(t) = listing::wide_text(&inner, &an, &roots, title, len, false, false) {
             text = t;
         }
     }
@@ -306,6 +307,19 @@ fn article_metadata(meta: &metadata::Meta) -> bool {
         || meta
             .get(&["og:type"])
             .is_some_and(|t| t.eq_ignore_ascii_case("article"))
+}
+
+/// Does the page's metadata say it shows one item (a product): exactly one JSON-LD `Product`
+/// and no item list?
+fn single_item(meta: &metadata::Meta) -> bool {
+    let ty = |n: &str| {
+        meta.ld
+            .types
+            .iter()
+            .filter(|t| t.eq_ignore_ascii_case(n))
+            .count()
+    };
+    ty("product") == 1 && ty("itemlist") == 0 && ty("collectionpage") == 0
 }
 
 fn page_kind(
