@@ -552,7 +552,7 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -
         | Tag::P
             if wide =>
         {
-            return super::listing::prune_wide(dom, an, i);
+            return super::listing::prune_wide(an, i);
         }
         Tag::Ul
         | Tag::Ol

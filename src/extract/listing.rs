@@ -62,29 +62,16 @@ pub fn wide_root(dom: &Dom<'_>, an: &Analysis, from: usize) -> usize {
     }
 }
 
-/// Should this element be dropped on the wide path? Only menus: link-dense blocks whose links are
-/// short (under [`MENU_LINK_CHARS`] on average), so lists of item titles stay.
-pub fn prune_wide(dom: &Dom<'_>, an: &Analysis, i: usize) -> bool {
-    let node = &dom.nodes[i];
+/// Should this block (a list, table, div, section, list item or paragraph: the caller matches the
+/// tag) be dropped on the wide path? Only menus: link-dense blocks whose links are short (under
+/// [`MENU_LINK_CHARS`] on average), so lists of item titles stay.
+pub fn prune_wide(an: &Analysis, i: usize) -> bool {
     let a = &an.agg[i];
-    match node.tag {
-        Tag::Ul
-        | Tag::Ol
-        | Tag::Dl
-        | Tag::Menu
-        | Tag::Table
-        | Tag::Div
-        | Tag::Section
-        | Tag::Li
-        | Tag::P => {
-            a.chars > 0
-                && a.link_density() > 0.6
-                && a.links >= 3
-                && a.link_chars < MENU_LINK_CHARS * a.links
-                && a.prose_chars * 2 < a.chars
-        }
-        _ => false,
-    }
+    a.chars > 0
+        && a.link_density() > 0.6
+        && a.links >= 3
+        && a.link_chars < MENU_LINK_CHARS * a.links
+        && a.prose_chars * 2 < a.chars
 }
 
 /// Does the page drop a comment-flagged container that holds text (a thread of posts)?
