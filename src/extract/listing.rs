@@ -11,7 +11,8 @@
 //!    headers and blocks hidden by attribute or style are content ([`WIDE_KEEP`]), and, for
 //!    threads, comment containers too.
 //! 2. [`wide_root`]: the smallest ancestor of the container that holds most of the page's
-//!    non-link text (stopping at `<main>` / `role=main`).
+//!    non-link text (stopping at `<main>` / `role=main`); when the article path found only an
+//!    intro (under [`INTRO_BELOW`] chars), most of all its text, linked item titles included.
 //! 3. Emission with [`prune_wide`]: item titles (links, linked headings) stay; only menus (link
 //!    lists whose links are short) are pruned.
 
@@ -30,24 +31,34 @@ const WIDE_SHARE: f32 = 0.7;
 /// Average link text (chars) under which a link-dense block is a menu on the wide path.
 const MENU_LINK_CHARS: u32 = 10;
 
+/// The text the wide root's share is measured in: all of it (item titles are links) or the
+/// non-link text only.
+fn measure(an: &Analysis, i: usize, links_count: bool) -> u32 {
+    if links_count {
+        an.agg[i].chars
+    } else {
+        plain(an, i)
+    }
+}
+
 fn plain(an: &Analysis, i: usize) -> u32 {
     let a = &an.agg[i];
     a.chars - a.link_chars.min(a.chars)
 }
 
 /// The wide content root: the smallest non-excluded ancestor of `from` (or `from` itself) holding
-/// at least [`WIDE_SHARE`] of the page's non-link text. A `<main>` / `role=main` element on the way
-/// stops the climb.
-pub fn wide_root(dom: &Dom<'_>, an: &Analysis, from: usize) -> usize {
+/// at least [`WIDE_SHARE`] of the page's non-link text, or with `links_count` of all its text. A
+/// `<main>` / `role=main` element on the way stops the climb.
+pub fn wide_root(dom: &Dom<'_>, an: &Analysis, from: usize, links_count: bool) -> usize {
     let n = dom.nodes.len();
-    let total = plain(an, an.body) as f32;
+    let total = measure(an, an.body, links_count) as f32;
     let mut c = from;
     loop {
         let node = &dom.nodes[c];
         if c == an.body
             || node.tag == Tag::Main
             || dom.attr(c, "role") == Some("main")
-            || plain(an, c) as f32 >= WIDE_SHARE * total
+            || measure(an, c, links_count) as f32 >= WIDE_SHARE * total
         {
             return c;
         }
@@ -101,6 +112,10 @@ pub fn has_dropped_comments(dom: &Dom<'_>, an: &Analysis) -> bool {
 /// Shortest wide text taken (non-whitespace chars), even over an empty article path: less is a
 /// script-rendered page's chrome (a search box, a logo).
 const WIDE_MIN_CHARS: u32 = 50;
+/// Article-path text below which it is an intro to the items (a listing's lead paragraph holds
+/// most of the page's non-link text when the item titles are links): the wide root is then
+/// climbed by all text, links included.
+const INTRO_BELOW: u32 = 1000;
 /// Non-article text below which comment-flagged containers are tried as the content.
 const COMMENTS_AS_CONTENT_BELOW: u32 = 2000;
 /// The same for pages whose metadata says article: their article path found next to nothing.
@@ -135,7 +150,7 @@ pub fn wide_text(
     // The emitted text is at most the root's characters: skip emitting and cleaning when that
     // cannot beat `over` by the 1.2 margin.
     let render = |an: &Analysis, from: usize, over: u32| {
-        let root = wide_root(dom, an, from);
+        let root = wide_root(dom, an, from, current_len < INTRO_BELOW);
         (an.agg[root].chars as f32 > 1.2 * over as f32)
             .then(|| clean::finish(content::emit(dom, an, &[root], title, true), title))
     };
@@ -275,6 +290,26 @@ mod tests {
         assert!(!t.contains("Old"), "{t}");
     }
 
+    /// A listing whose items are only linked titles under a short intro: the intro holds all the
+    /// non-link text, so the wide root is climbed by all text and the item titles are kept.
+    #[test]
+    fn listing_of_linked_titles_under_an_intro() {
+        let mut items = String::new();
+        for k in 0..12 {
+            items.push_str(&format!(
+                "<div class='card'><h3><a href='/r/{k}'>A rather long recipe title for dish number {k}</a></h3></div>"
+            ));
+        }
+        let t = text(&format!(
+            "<html><body><div id='wrap'><div class='intro'><p>{}</p></div>\
+             <div class='grid'>{items}</div></div></body></html>",
+            sentence("air fryers", 3)
+        ));
+        for k in [0, 5, 10] {
+            assert!(t.contains(&format!("dish number {k}")), "{t}");
+        }
+    }
+
     /// A forum thread whose posts carry comment classes: on a page that is not an article they
     /// are the content, usernames included.
     #[test]
@@ -396,9 +431,10 @@ mod tests {
             content_type: None,
             content_language: None,
         });
-        assert_eq!(
-            r.map(|x| x.text),
-            Err(super::super::ExtractError::NoContent)
+        assert!(
+            matches!(r, Err(super::super::ExtractError::NoContent(_))),
+            "{:?}",
+            r.map(|x| x.text)
         );
     }
 }
