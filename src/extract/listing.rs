@@ -5,9 +5,9 @@
 //! type, og:type=article, a publication date) take it only when the article path's container sits
 //! in repeated records ([`in_records`]: posts of a thread, sections of a page), or when the article
 //! path found next to nothing and the page drops comment-flagged containers (threads whose posts
-//! carry comment classes), or when the article path found only a short intro and the wide text is
-//! over three times longer (an index page typed Article); their article path is otherwise
-//! unchanged. The wide text replaces the
+//! carry comment classes), or when the article path found under 2,500 chars and the wide text is
+//! over three times longer (an index page typed Article, a thread of which the article path found
+//! one post); their article path is otherwise unchanged. The wide text replaces the
 //! article path's only when it is over 1.2 times as long. Steps, each O(n) over the arena:
 //! 1. A second analysis ([`content::analyse_opts`]) in which bylines, dates, tags, captions, page
 //!    headers and blocks hidden by attribute or style are content ([`WIDE_KEEP`]), and, for
@@ -119,11 +119,12 @@ const WIDE_MIN_CHARS: u32 = 50;
 /// climbed by all text, links included.
 const INTRO_BELOW: u32 = 1000;
 /// Article-path text under which a page whose metadata says article, outside repeated records,
-/// is tried on the wide path: it may be a listing whose intro is all the article path found.
-const ARTICLE_INTRO_BELOW: u32 = 500;
+/// is tried on the wide path: it may be a listing whose intro is all the article path found, or
+/// a thread of which it found one post.
+const ARTICLE_PART_BELOW: u32 = 2500;
 /// How much longer than the article path's text that page's wide text must be (a short article's
 /// related links add less).
-const INTRO_MARGIN: f32 = 3.0;
+const PART_MARGIN: f32 = 3.0;
 /// Non-article text below which comment-flagged containers are tried as the content.
 const COMMENTS_AS_CONTENT_BELOW: u32 = 2000;
 /// The same for pages whose metadata says article: their article path found next to nothing.
@@ -132,7 +133,7 @@ const ARTICLE_COMMENTS_BELOW: u32 = 500;
 /// The wide path's text, when it gives clearly more (over 1.2x) than the article path's
 /// `current_len` characters; `roots` are the article path's containers. With `is_article` (the
 /// metadata says article) only when the container sits in repeated records, when the article path
-/// found under [`ARTICLE_INTRO_BELOW`] chars and the wide text is over [`INTRO_MARGIN`] times
+/// found under [`ARTICLE_PART_BELOW`] chars and the wide text is over [`PART_MARGIN`] times
 /// longer, or when the article path found under [`ARTICLE_COMMENTS_BELOW`] chars. When the result is still short and the page
 /// drops comment-flagged containers, those are tried as the content (forum posts).
 pub fn wide_text(
@@ -145,11 +146,11 @@ pub fn wide_text(
 ) -> Option<String> {
     let &first = roots.first()?;
     let in_rec = is_article && in_records(dom, an, first);
-    // A page whose metadata says article but whose article path found only an intro may be a
-    // listing (an index page typed Article): it takes the wide text only when that is far longer.
-    let intro_only = is_article && !in_rec && current_len < ARTICLE_INTRO_BELOW;
-    let records = !is_article || in_rec || intro_only;
-    let margin = if intro_only { INTRO_MARGIN } else { 1.2 };
+    // A page whose metadata says article but whose article path found only a part of it (a
+    // listing's intro, one post of a thread) takes the wide text only when that is far longer.
+    let part_only = is_article && !in_rec && current_len < ARTICLE_PART_BELOW;
+    let records = !is_article || in_rec || part_only;
+    let margin = if part_only { PART_MARGIN } else { 1.2 };
     // An article's comments are never its content; a page whose metadata says article but whose
     // article path found next to nothing is a thread whose posts carry comment classes.
     let comments_below = if is_article {
