@@ -5,13 +5,16 @@
 //! type, og:type=article, a publication date) take it only when the article path's container sits
 //! in repeated records ([`in_records`]: posts of a thread, sections of a page), or when the article
 //! path found next to nothing and the page drops comment-flagged containers (threads whose posts
-//! carry comment classes); their article path is otherwise unchanged. The wide text replaces the
+//! carry comment classes), or when the article path found under 2,500 chars and the wide text is
+//! over three times longer (an index page typed Article, a thread of which the article path found
+//! one post); their article path is otherwise unchanged. The wide text replaces the
 //! article path's only when it is over 1.2 times as long. Steps, each O(n) over the arena:
 //! 1. A second analysis ([`content::analyse_opts`]) in which bylines, dates, tags, captions, page
 //!    headers and blocks hidden by attribute or style are content ([`WIDE_KEEP`]), and, for
 //!    threads, comment containers too.
 //! 2. [`wide_root`]: the smallest ancestor of the container that holds most of the page's
-//!    non-link text (stopping at `<main>` / `role=main`).
+//!    non-link text (stopping at `<main>` / `role=main`); when the article path found only an
+//!    intro (under [`INTRO_BELOW`] chars), most of all its text, linked item titles included.
 //! 3. Emission with [`prune_wide`]: item titles (links, linked headings) stay; only menus (link
 //!    lists whose links are short) are pruned.
 //!
@@ -33,24 +36,34 @@ const WIDE_SHARE: f32 = 0.7;
 /// Average link text (chars) under which a link-dense block is a menu on the wide path.
 const MENU_LINK_CHARS: u32 = 10;
 
+/// The text the wide root's share is measured in: all of it (item titles are links) or the
+/// non-link text only.
+fn measure(an: &Analysis, i: usize, links_count: bool) -> u32 {
+    if links_count {
+        an.agg[i].chars
+    } else {
+        plain(an, i)
+    }
+}
+
 fn plain(an: &Analysis, i: usize) -> u32 {
     let a = &an.agg[i];
     a.chars - a.link_chars.min(a.chars)
 }
 
 /// The wide content root: the smallest non-excluded ancestor of `from` (or `from` itself) holding
-/// at least [`WIDE_SHARE`] of the page's non-link text. A `<main>` / `role=main` element on the way
-/// stops the climb.
-pub fn wide_root(dom: &Dom<'_>, an: &Analysis, from: usize) -> usize {
+/// at least [`WIDE_SHARE`] of the page's non-link text, or with `links_count` of all its text. A
+/// `<main>` / `role=main` element on the way stops the climb.
+pub fn wide_root(dom: &Dom<'_>, an: &Analysis, from: usize, links_count: bool) -> usize {
     let n = dom.nodes.len();
-    let total = plain(an, an.body) as f32;
+    let total = measure(an, an.body, links_count) as f32;
     let mut c = from;
     loop {
         let node = &dom.nodes[c];
         if c == an.body
             || node.tag == Tag::Main
             || dom.attr(c, "role") == Some("main")
-            || plain(an, c) as f32 >= WIDE_SHARE * total
+            || measure(an, c, links_count) as f32 >= WIDE_SHARE * total
         {
             return c;
         }
@@ -91,6 +104,17 @@ pub fn has_dropped_comments(dom: &Dom<'_>, an: &Analysis) -> bool {
 /// Shortest wide text taken (non-whitespace chars), even over an empty article path: less is a
 /// script-rendered page's chrome (a search box, a logo).
 const WIDE_MIN_CHARS: u32 = 50;
+/// Article-path text below which it is an intro to the items (a listing's lead paragraph holds
+/// most of the page's non-link text when the item titles are links): the wide root is then
+/// climbed by all text, links included.
+const INTRO_BELOW: u32 = 1000;
+/// Article-path text under which a page whose metadata says article, outside repeated records,
+/// is tried on the wide path: it may be a listing whose intro is all the article path found, or
+/// a thread of which it found one post.
+const ARTICLE_PART_BELOW: u32 = 2500;
+/// How much longer than the article path's text that page's wide text must be (a short article's
+/// related links add less).
+const PART_MARGIN: f32 = 3.0;
 /// Non-article text below which comment-flagged containers are tried as the content.
 const COMMENTS_AS_CONTENT_BELOW: u32 = 2000;
 /// The same for pages whose metadata says article: their article path found next to nothing.
@@ -98,8 +122,9 @@ const ARTICLE_COMMENTS_BELOW: u32 = 500;
 
 /// The wide path's text, when it gives clearly more (over 1.2x) than the article path's
 /// `current_len` characters; `roots` are the article path's containers. With `is_article` (the
-/// metadata says article) only when the container sits in repeated records, or when the article
-/// path found under [`ARTICLE_COMMENTS_BELOW`] chars. When the result is still short and the page
+/// metadata says article) only when the container sits in repeated records, when the article path
+/// found under [`ARTICLE_PART_BELOW`] chars and the wide text is over [`PART_MARGIN`] times
+/// longer, or when the article path found under [`ARTICLE_COMMENTS_BELOW`] chars. When the result is still short and the page
 /// drops comment-flagged containers, those are tried as the content (forum posts).
 pub fn wide_text(
     dom: &Dom<'_>,
@@ -111,7 +136,12 @@ pub fn wide_text(
     single_item: bool,
 ) -> Option<String> {
     let &first = roots.first()?;
-    let records = !is_article || in_records(dom, an, first);
+    let in_rec = is_article && in_records(dom, an, first);
+    // A page whose metadata says article but whose article path found only a part of it (a
+    // listing's intro, one post of a thread) takes the wide text only when that is far longer.
+    let part_only = is_article && !in_rec && current_len < ARTICLE_PART_BELOW;
+    let records = !is_article || in_rec || part_only;
+    let margin = if part_only { PART_MARGIN } else { 1.2 };
     // An article's comments are never its content; a page whose metadata says article but whose
     // article path found next to nothing is a thread whose posts carry comment classes.
     let comments_below = if is_article {
@@ -126,7 +156,7 @@ pub fn wide_text(
     // The emitted text is at most the root's characters: skip emitting and cleaning when that
     // cannot beat `over` by the 1.2 margin.
     let render = |an: &Analysis, from: usize, over: u32| {
-        let root = wide_root(dom, an, from);
+        let root = wide_root(dom, an, from, current_len < INTRO_BELOW);
         (an.agg[root].chars as f32 > 1.2 * over as f32)
             .then(|| clean::finish(content::emit(dom, an, &[root], title, true), title))
     };
@@ -136,12 +166,12 @@ pub fn wide_text(
     if records {
         let mut wide_an = content::analyse_opts(dom, WIDE_KEEP);
         if single_item {
-            let root = wide_root(dom, &wide_an, first);
+            let root = wide_root(dom, &wide_an, first, current_len < INTRO_BELOW);
             drop_item_cards(dom, &mut wide_an, root);
         }
         if let Some(wt) = render(&wide_an, first, best_len) {
             let wl = text::char_len(&wt);
-            if wl as f32 > 1.2 * best_len as f32 {
+            if wl as f32 > margin * best_len as f32 {
                 best = Some(wt);
                 best_len = wl;
             }
@@ -345,6 +375,47 @@ mod tests {
         }
         assert!(!t.contains("Top\n"), "{t}");
         assert!(!t.contains("Old"), "{t}");
+    }
+
+    /// A listing whose items are only linked titles under a short intro: the intro holds all the
+    /// non-link text, so the wide root is climbed by all text and the item titles are kept.
+    #[test]
+    fn listing_of_linked_titles_under_an_intro() {
+        let mut items = String::new();
+        for k in 0..12 {
+            items.push_str(&format!(
+                "<div class='card'><h3><a href='/r/{k}'>A rather long recipe title for dish number {k}</a></h3></div>"
+            ));
+        }
+        let t = text(&format!(
+            "<html><body><div id='wrap'><div class='intro'><p>{}</p></div>\
+             <div class='grid'>{items}</div></div></body></html>",
+            sentence("air fryers", 3)
+        ));
+        for k in [0, 5, 10] {
+            assert!(t.contains(&format!("dish number {k}")), "{t}");
+        }
+    }
+
+    /// An index page whose metadata says article: the article path finds only the short intro, the
+    /// wide text (the linked entries) is far longer and is taken.
+    #[test]
+    fn article_typed_index_page_keeps_its_entries() {
+        let mut items = String::new();
+        for k in 0..30 {
+            items.push_str(&format!(
+                "<li><a href='/w/{k}'>Programming language number {k}</a></li>"
+            ));
+        }
+        let t = text(&format!(
+            "<html><head><meta property='og:type' content='article'></head><body>\
+             <div id='content'><div class='intro'><p>{}</p></div><ul>{items}</ul></div>\
+             </body></html>",
+            sentence("languages", 3)
+        ));
+        for k in [0, 15, 28] {
+            assert!(t.contains(&format!("language number {k}")), "{t}");
+        }
     }
 
     /// A forum thread whose posts carry comment classes: on a page that is not an article they
