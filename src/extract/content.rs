@@ -199,6 +199,30 @@ fn hidden_by_attr(dom: &Dom<'_>, i: usize) -> bool {
 
 /// Pass 2: soft exclusions (structural tags, hidden nodes and, with `hints`, class/id boilerplate
 /// hints), each guarded so that a wrapper holding most of the page is kept.
+/// Is `i` the header of an `<article>` (its parent or grandparent) that is one of a list of
+/// `<article>` siblings (a listing's items)?
+fn in_article(dom: &Dom<'_>, i: usize) -> bool {
+    let n = dom.nodes.len();
+    let mut p = dom.nodes[i].parent as usize;
+    for _ in 0..2 {
+        if p >= n {
+            return false;
+        }
+        if dom.nodes[p].tag == Tag::Article {
+            let list = dom.nodes[p].parent as usize;
+            return list < n
+                && dom
+                    .children(list)
+                    .filter(|&c| c != p && dom.nodes[c].tag == Tag::Article)
+                    .take(1)
+                    .count()
+                    == 1;
+        }
+        p = dom.nodes[p].parent as usize;
+    }
+    false
+}
+
 fn soft_exclusions(
     dom: &Dom<'_>,
     hard: &[bool],
@@ -223,16 +247,13 @@ fn soft_exclusions(
         if node.tag == Tag::Text {
             continue;
         }
-        let structural = matches!(
-            node.tag,
-            Tag::Nav
-                | Tag::Aside
-                | Tag::Footer
-                | Tag::Header
-                | Tag::Menu
-                | Tag::Figcaption
-                | Tag::Form
-        );
+        let structural = match node.tag {
+            // With header hints kept (the wide path), the header of an `<article>` among other
+            // `<article>`s is an item's title and teaser in a listing, not the site's header.
+            Tag::Header => keep & F_HEADER == 0 || !in_article(dom, i),
+            Tag::Nav | Tag::Aside | Tag::Footer | Tag::Menu | Tag::Figcaption | Tag::Form => true,
+            _ => false,
+        };
         // Without hints, a class saying "hidden" ("field-label-hidden") no longer counts: only the
         // `hidden` / `aria-hidden` attributes and inline styles do.
         let flags = node.flags & mask;

@@ -377,6 +377,30 @@ mod tests {
         assert!(!t.contains("Old"), "{t}");
     }
 
+    /// A river of articles whose titles and teasers sit in each `<article>`'s own `<header>`: on
+    /// the wide path those headers are the items, not the site's header (which stays out).
+    #[test]
+    fn river_of_articles_keeps_their_headers() {
+        let mut items = String::new();
+        for k in 0..6 {
+            items.push_str(&format!(
+                "<article class='river'><header><h2><a href='/a/{k}'>A rather long headline about story number {k}</a></h2>\
+                 <p><a href='/a/{k}'>The teaser of story {k} tells what happened and why it matters to readers.</a></p>\
+                 </header></article>"
+            ));
+        }
+        let html = format!(
+            "<html><body><header class='site'><a href='/'>Home</a> <a href='/n'>News</a> <a href='/s'>Sports</a></header>\
+             <main><h1>Headphones</h1><section>{items}</section></main></body></html>"
+        );
+        let t = text(&html);
+        for k in 0..6 {
+            assert!(t.contains(&format!("story number {k}")), "{t}");
+            assert!(t.contains(&format!("The teaser of story {k}")), "{t}");
+        }
+        assert!(!t.contains("Sports"), "{t}");
+    }
+
     /// A listing whose items are only linked titles under a short intro: the intro holds all the
     /// non-link text, so the wide root is climbed by all text and the item titles are kept.
     #[test]
