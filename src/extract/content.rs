@@ -187,6 +187,16 @@ pub fn analyse_opts(dom: &Dom<'_>, keep: u32) -> Analysis {
     }
 }
 
+/// A modal dialog (`role=dialog`/`alertdialog`, `aria-modal=true`, `<dialog>`): a policy, a cart or
+/// a sign-up form laid over the page, never its main content, however much text it holds.
+fn is_modal(dom: &Dom<'_>, i: usize) -> bool {
+    dom.nodes[i].tag == Tag::Dialog
+        || dom.attr(i, "aria-modal") == Some("true")
+        || dom.attr(i, "role").is_some_and(|r| {
+            r.eq_ignore_ascii_case("dialog") || r.eq_ignore_ascii_case("alertdialog")
+        })
+}
+
 fn hidden_by_attr(dom: &Dom<'_>, i: usize) -> bool {
     dom.attr(i, "hidden").is_some()
         || dom.attr(i, "aria-hidden") == Some("true")
@@ -197,8 +207,6 @@ fn hidden_by_attr(dom: &Dom<'_>, i: usize) -> bool {
         })
 }
 
-/// Pass 2: soft exclusions (structural tags, hidden nodes and, with `hints`, class/id boilerplate
-/// hints), each guarded so that a wrapper holding most of the page is kept.
 /// Is `i` the header of an `<article>` (its parent or grandparent) that is one of a list of
 /// `<article>` siblings (a listing's items)?
 fn in_article(dom: &Dom<'_>, i: usize) -> bool {
@@ -223,6 +231,8 @@ fn in_article(dom: &Dom<'_>, i: usize) -> bool {
     false
 }
 
+/// Pass 2: soft exclusions (structural tags, hidden nodes and, with `hints`, class/id boilerplate
+/// hints), each guarded so that a wrapper holding most of the page is kept.
 fn soft_exclusions(
     dom: &Dom<'_>,
     hard: &[bool],
@@ -272,9 +282,16 @@ fn soft_exclusions(
             && flags & F_BODY == 0
             && !matches!(node.tag, Tag::Html | Tag::Body | Tag::Main);
         if !(structural || hinted || hidden) {
+            if is_modal(dom, i) {
+                excluded[i] = true;
+            }
             continue;
         }
         let a = &raw[i];
+        if is_modal(dom, i) {
+            excluded[i] = true;
+            continue;
+        }
         // Never drop a wrapper that holds the article body hint or most of the page.
         if a.has_body_hint && flags & F_COMMENT == 0 {
             continue;
@@ -809,6 +826,26 @@ mod tests {
             "Paragraph {tag} {n} tells the story at some length, with commas, details and quotes, so that it reads like prose. "
         );
         format!("<p>{}</p>", s.repeat(2))
+    }
+
+    #[test]
+    fn a_modal_dialog_is_never_the_content_however_long() {
+        let mut policy = String::new();
+        for k in 0..12 {
+            policy.push_str(&prose("policy", k));
+        }
+        let html = format!(
+            "<html><body><main><h1>Wool Runner</h1>{}{}</main>\
+             <div id=modal-refund role=dialog aria-modal=true class='fixed inset-0'><div class=prose>{policy}</div></div>\
+             <section role=alertdialog>{}</section></body></html>",
+            prose("product", 0),
+            prose("product", 1),
+            prose("alert", 0)
+        );
+        let t = main_text(&html);
+        assert!(t.contains("Paragraph product 1"), "{t}");
+        assert!(!t.contains("Paragraph policy"), "{t}");
+        assert!(!t.contains("Paragraph alert"), "{t}");
     }
 
     #[test]
