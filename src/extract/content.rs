@@ -187,14 +187,19 @@ pub fn analyse_opts(dom: &Dom<'_>, keep: u32) -> Analysis {
     }
 }
 
-/// A modal dialog (`role=dialog`/`alertdialog`, `aria-modal=true`, `<dialog>`): a policy, a cart or
+/// A modal dialog (`<dialog>`, `role=dialog`/`alertdialog`, or `aria-modal=true` on a popup): a policy, a cart or
 /// a sign-up form laid over the page, never its main content, however much text it holds.
+/// `role=dialog` sets the popup flag, so other elements skip the attribute lookups.
 fn is_modal(dom: &Dom<'_>, i: usize) -> bool {
-    dom.nodes[i].tag == Tag::Dialog
-        || dom.attr(i, "aria-modal") == Some("true")
-        || dom.attr(i, "role").is_some_and(|r| {
-            r.eq_ignore_ascii_case("dialog") || r.eq_ignore_ascii_case("alertdialog")
-        })
+    let node = &dom.nodes[i];
+    if node.tag == Tag::Dialog {
+        return true;
+    }
+    node.flags & F_POPUP != 0
+        && (dom.attr(i, "aria-modal") == Some("true")
+            || dom.attr(i, "role").is_some_and(|r| {
+                r.eq_ignore_ascii_case("dialog") || r.eq_ignore_ascii_case("alertdialog")
+            }))
 }
 
 fn hidden_by_attr(dom: &Dom<'_>, i: usize) -> bool {
