@@ -143,47 +143,74 @@ fn find_body(dom: &Dom<'_>) -> usize {
         .unwrap_or(0)
 }
 
-pub fn analyse(dom: &Dom<'_>) -> Analysis {
-    analyse_opts(dom, 0)
+/// What every analysis of a page shares, whatever hints it keeps: the hard exclusions (junk tags),
+/// text measures and the aggregates before soft exclusions. Built once per page; the wide path's
+/// second and third analyses reuse it.
+pub struct Prepared {
+    bits: Vec<u8>,
+    hard: Vec<bool>,
+    measures: Vec<(u32, u32)>,
+    raw: Vec<Agg>,
+    body: usize,
 }
 
-/// [`analyse`] with the class/id hints in `keep` not counted as boilerplate (`F_COMMENT`: forum
-/// threads, whose posts carry comment classes; `F_BYLINE`: the authors and dates of posts and
-/// listed items).
-pub fn analyse_opts(dom: &Dom<'_>, keep: u32) -> Analysis {
-    let n = dom.nodes.len();
-    let bits = context_bits(dom);
-    // Pass 1: hard exclusions only.
-    let mut hard = vec![false; n];
-    for i in 0..n {
-        let node = &dom.nodes[i];
-        let p = node.parent as usize;
-        let inherited = p < n && hard[p];
-        hard[i] = inherited || node.tag.is_junk();
-    }
-    let measures = text_measures(dom, &hard);
-    let raw = aggregate(dom, &hard, &bits, &measures);
-    let body = find_body(dom);
-    let total = raw[body].chars.max(1);
-    let excluded = soft_exclusions(dom, &hard, &raw, total, true, keep);
-    let agg = aggregate(dom, &excluded, &bits, &measures);
-    // As trafilatura does: undo the class/id pruning when it removed more than 6/7 of the text
-    // (page builders whose every block says "widget", CMS taxonomy classes on the article).
-    if agg[body].chars * 7 < total && total >= 200 {
-        let structural_only = soft_exclusions(dom, &hard, &raw, total, false, keep);
-        let a2 = aggregate(dom, &structural_only, &bits, &measures);
-        if a2[body].chars > agg[body].chars {
-            return Analysis {
-                excluded: structural_only,
-                agg: a2,
-                body,
-            };
+impl Prepared {
+    pub fn new(dom: &Dom<'_>) -> Self {
+        let n = dom.nodes.len();
+        let bits = context_bits(dom);
+        // Pass 1: hard exclusions only.
+        let mut hard = vec![false; n];
+        for i in 0..n {
+            let node = &dom.nodes[i];
+            let p = node.parent as usize;
+            let inherited = p < n && hard[p];
+            hard[i] = inherited || node.tag.is_junk();
+        }
+        let measures = text_measures(dom, &hard);
+        let raw = aggregate(dom, &hard, &bits, &measures);
+        let body = find_body(dom);
+        Prepared {
+            bits,
+            hard,
+            measures,
+            raw,
+            body,
         }
     }
-    Analysis {
-        excluded,
-        agg,
-        body,
+
+    /// The analysis with the class/id hints in `keep` not counted as boilerplate (`F_COMMENT`:
+    /// forum threads, whose posts carry comment classes; `F_BYLINE`: the authors and dates of
+    /// posts and listed items).
+    pub fn analyse(&self, dom: &Dom<'_>, keep: u32) -> Analysis {
+        let Prepared {
+            bits,
+            hard,
+            measures,
+            raw,
+            body,
+        } = self;
+        let body = *body;
+        let total = raw[body].chars.max(1);
+        let excluded = soft_exclusions(dom, hard, raw, total, true, keep);
+        let agg = aggregate(dom, &excluded, bits, measures);
+        // As trafilatura does: undo the class/id pruning when it removed more than 6/7 of the text
+        // (page builders whose every block says "widget", CMS taxonomy classes on the article).
+        if agg[body].chars * 7 < total && total >= 200 {
+            let structural_only = soft_exclusions(dom, hard, raw, total, false, keep);
+            let a2 = aggregate(dom, &structural_only, bits, measures);
+            if a2[body].chars > agg[body].chars {
+                return Analysis {
+                    excluded: structural_only,
+                    agg: a2,
+                    body,
+                };
+            }
+        }
+        Analysis {
+            excluded,
+            agg,
+            body,
+        }
     }
 }
 
@@ -816,7 +843,7 @@ mod tests {
     fn main_text(html: &str) -> String {
         let doc = scraper::Html::parse_document(html);
         let dom = Dom::build(&doc, 100_000).expect("small page");
-        let an = analyse(&dom);
+        let an = Prepared::new(&dom).analyse(&dom, 0);
         let (roots, _) = select_roots(&dom, &an);
         let paras = emit(&dom, &an, &roots, None, false);
         paras

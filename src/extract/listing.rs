@@ -8,10 +8,10 @@
 //! carry comment classes), or when the article path found under 2,500 chars and the wide text is
 //! over three times longer (an index page typed Article, a thread of which the article path found
 //! one post); their article path is otherwise unchanged. The wide text replaces the
-//! article path's only when it is over 1.2 times as long. Steps, each O(n) over the arena:
-//! 1. A second analysis ([`content::analyse_opts`]) in which bylines, dates, tags, captions, page
-//!    headers and blocks hidden by attribute or style are content ([`WIDE_KEEP`]), and, for
-//!    threads, comment containers too.
+//! article path's only when it is over [`MARGIN`] (1.2) times as long. Steps, each O(n) over the arena:
+//! 1. A second analysis ([`content::Prepared::analyse`], reusing the page's preparation) in which
+//!    bylines, dates, tags, captions, page headers and blocks hidden by attribute or style are
+//!    content ([`WIDE_KEEP`]), and, for threads, comment containers too.
 //! 2. [`wide_root`]: the smallest ancestor of the container that holds most of the page's
 //!    non-link text (stopping at `<main>` / `role=main`); when the article path found only an
 //!    intro (under [`INTRO_BELOW`] chars), most of all its text, linked item titles included.
@@ -21,7 +21,7 @@
 //! On a single-item page (a product) lists of item cards under the wide root ([`drop_item_cards`]:
 //! related and recommended items) are excluded before emission.
 
-use super::content::{self, Analysis};
+use super::content::{self, Analysis, Prepared};
 use super::dom::*;
 use super::{clean, text};
 
@@ -101,6 +101,15 @@ pub fn has_dropped_comments(dom: &Dom<'_>, an: &Analysis) -> bool {
     false
 }
 
+/// What the article path found: its analysis, its containers and the length of its text
+/// (non-whitespace chars).
+#[derive(Clone, Copy)]
+pub struct ArticlePath<'a> {
+    pub an: &'a Analysis,
+    pub roots: &'a [usize],
+    pub text_len: u32,
+}
+
 /// Shortest wide text taken (non-whitespace chars), even over an empty article path: less is a
 /// script-rendered page's chrome (a search box, a logo).
 const WIDE_MIN_CHARS: u32 = 50;
@@ -112,6 +121,8 @@ const INTRO_BELOW: u32 = 1000;
 /// is tried on the wide path: it may be a listing whose intro is all the article path found, or
 /// a thread of which it found one post.
 const ARTICLE_PART_BELOW: u32 = 2500;
+/// How much longer than the text it replaces the wide text must be.
+const MARGIN: f32 = 1.2;
 /// How much longer than the article path's text that page's wide text must be (a short article's
 /// related links add less).
 const PART_MARGIN: f32 = 3.0;
@@ -120,28 +131,32 @@ const COMMENTS_AS_CONTENT_BELOW: u32 = 2000;
 /// The same for pages whose metadata says article: their article path found next to nothing.
 const ARTICLE_COMMENTS_BELOW: u32 = 500;
 
-/// The wide path's text, when it gives clearly more (over 1.2x) than the article path's
-/// `current_len` characters; `roots` are the article path's containers. With `is_article` (the
-/// metadata says article) only when the container sits in repeated records, when the article path
-/// found under [`ARTICLE_PART_BELOW`] chars and the wide text is over [`PART_MARGIN`] times
-/// longer, or when the article path found under [`ARTICLE_COMMENTS_BELOW`] chars. When the result is still short and the page
-/// drops comment-flagged containers, those are tried as the content (forum posts).
+/// The wide path's text, when it gives clearly more (over [`MARGIN`]) than the article path's.
+/// With `is_article` (the metadata says article) only when the container sits in repeated
+/// records, when the article path found under [`ARTICLE_PART_BELOW`] chars and the wide text is
+/// over [`PART_MARGIN`] times longer, or when the article path found under
+/// [`ARTICLE_COMMENTS_BELOW`] chars. When the result is still short and the page drops
+/// comment-flagged containers, those are tried as the content (forum posts).
 pub fn wide_text(
     dom: &Dom<'_>,
-    an: &Analysis,
-    roots: &[usize],
+    prep: &Prepared,
+    article: ArticlePath<'_>,
     title: Option<&str>,
-    current_len: u32,
     is_article: bool,
     single_item: bool,
 ) -> Option<String> {
+    let ArticlePath {
+        an,
+        roots,
+        text_len: current_len,
+    } = article;
     let &first = roots.first()?;
     let in_rec = is_article && in_records(dom, an, first);
     // A page whose metadata says article but whose article path found only a part of it (a
     // listing's intro, one post of a thread) takes the wide text only when that is far longer.
     let part_only = is_article && !in_rec && current_len < ARTICLE_PART_BELOW;
     let records = !is_article || in_rec || part_only;
-    let margin = if part_only { PART_MARGIN } else { 1.2 };
+    let margin = if part_only { PART_MARGIN } else { MARGIN };
     // An article's comments are never its content; a page whose metadata says article but whose
     // article path found next to nothing is a thread whose posts carry comment classes.
     let comments_below = if is_article {
@@ -154,17 +169,17 @@ pub fn wide_text(
         return None;
     }
     // The emitted text is at most the root's characters: skip emitting and cleaning when that
-    // cannot beat `over` by the 1.2 margin.
+    // cannot beat `over` by [`MARGIN`].
     let render = |an: &Analysis, from: usize, over: u32| {
         let root = wide_root(dom, an, from, current_len < INTRO_BELOW);
-        (an.agg[root].chars as f32 > 1.2 * over as f32)
+        (an.agg[root].chars as f32 > MARGIN * over as f32)
             .then(|| clean::finish(content::emit(dom, an, &[root], title, true), title))
     };
     let mut best = None;
     // Under WIDE_MIN_CHARS the wide path has found page chrome, not content.
     let mut best_len = current_len.max(WIDE_MIN_CHARS);
     if records {
-        let mut wide_an = content::analyse_opts(dom, WIDE_KEEP);
+        let mut wide_an = prep.analyse(dom, WIDE_KEEP);
         if single_item {
             let root = wide_root(dom, &wide_an, first, current_len < INTRO_BELOW);
             drop_item_cards(dom, &mut wide_an, root);
@@ -178,11 +193,11 @@ pub fn wide_text(
         }
     }
     if best_len < COMMENTS_AS_CONTENT_BELOW && comments {
-        let an2 = content::analyse_opts(dom, WIDE_KEEP | F_COMMENT);
+        let an2 = prep.analyse(dom, WIDE_KEEP | F_COMMENT);
         if let Some(&r) = content::select_roots(dom, &an2).0.first() {
             if !is_article || in_records(dom, &an2, r) {
                 if let Some(t2) = render(&an2, r, best_len) {
-                    if text::char_len(&t2) as f32 > 1.2 * best_len as f32 {
+                    if text::char_len(&t2) as f32 > MARGIN * best_len as f32 {
                         best = Some(t2);
                     }
                 }

@@ -151,7 +151,8 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         nodes: e.0,
         max: MAX_NODES,
     })?;
-    let an = content::analyse(&dom);
+    let prep = content::Prepared::new(&dom);
+    let an = prep.analyse(&dom, 0);
     let meta = metadata::collect(&dom, &an.excluded);
     let host = page.url.and_then(|u| u.host_str());
     let title = metadata::title(&meta, host);
@@ -168,10 +169,12 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         }
     }
     let mut text = clean::finish(paras, title.as_deref());
+    // Parsed at most once, when a fallback below asks for it.
+    let noscript_cell = std::cell::OnceCell::new();
+    let noscript = || noscript_cell.get_or_init(|| noscript_doc(&dom)).as_ref();
     if text::char_len(&text) < 250 {
-        // Pages rendered by script ship their readable version inside <noscript> (forum crawler
-        // views): the parser keeps that as raw text, so parse it on its own.
-        if let Some(t) = noscript_text(&dom, title.as_deref(), false) {
+        // Pages rendered by script ship their readable version inside <noscript>.
+        if let Some(t) = noscript().and_then(|d| noscript_text(d, title.as_deref(), false)) {
             if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
                 text = t;
             }
@@ -180,10 +183,13 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     let page_kind = page_kind(&dom, &an, &meta, &roots, used_wild, &text);
     if let Some(t) = listing::wide_text(
         &dom,
-        &an,
-        &roots,
+        &prep,
+        listing::ArticlePath {
+            an: &an,
+            roots: &roots,
+            text_len: text::char_len(&text),
+        },
         title.as_deref(),
-        text::char_len(&text),
         page_kind == PageKind::Article && article_metadata(&meta),
         page_kind != PageKind::Listing && single_item(&meta),
     ) {
@@ -191,7 +197,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     }
     if page_kind != PageKind::Article {
         // Forum crawler views in <noscript> hold the whole thread: read them on the wide path too.
-        if let Some(t) = noscript_text(&dom, title.as_deref(), true) {
+        if let Some(t) = noscript().and_then(|d| noscript_text(d, title.as_deref(), true)) {
             if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
                 text = t;
             }
@@ -268,10 +274,10 @@ fn page_metadata(
     }
 }
 
-/// The main text of the largest `<noscript>` block that holds markup (over 500 bytes with
-/// paragraphs), extracted as a page of its own (`wide`: as a page that is not an article, see
-/// [`listing`]).
-fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>, wide: bool) -> Option<String> {
+/// The largest `<noscript>` block that holds markup (over 500 bytes with paragraphs), parsed:
+/// pages rendered by script ship their readable version there (forum crawler views), and the
+/// parser keeps it as raw text.
+fn noscript_doc(dom: &dom::Dom<'_>) -> Option<scraper::Html> {
     let mut best: Option<&str> = None;
     for (i, node) in dom.nodes.iter().enumerate() {
         if node.tag != dom::Tag::Noscript {
@@ -284,15 +290,25 @@ fn noscript_text(dom: &dom::Dom<'_>, title: Option<&str>, wide: bool) -> Option<
             }
         }
     }
-    let doc = scraper::Html::parse_document(best?);
-    let inner = dom::Dom::build(&doc, MAX_NODES).ok()?;
-    let an = content::analyse(&inner);
+    Some(scraper::Html::parse_document(best?))
+}
+
+/// The main text of a [`noscript_doc`], extracted as a page of its own (`wide`: as a page that is
+/// not an article, see [`listing`]).
+fn noscript_text(doc: &scraper::Html, title: Option<&str>, wide: bool) -> Option<String> {
+    let inner = dom::Dom::build(doc, MAX_NODES).ok()?;
+    let prep = content::Prepared::new(&inner);
+    let an = prep.analyse(&inner, 0);
     let (roots, _) = content::select_roots(&inner, &an);
     let paras = content::emit(&inner, &an, &roots, title, false);
     let mut text = clean::finish(paras, title);
     if wide {
-        let len = text::char_len(&text);
-        if let Some(t) = listing::wide_text(&inner, &an, &roots, title, len, false, false) {
+        let article = listing::ArticlePath {
+            an: &an,
+            roots: &roots,
+            text_len: text::char_len(&text),
+        };
+        if let Some(t) = listing::wide_text(&inner, &prep, article, title, false, false) {
             text = t;
         }
     }
