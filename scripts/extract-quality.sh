@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
 # Score the extractor on the extraction corpora (see ../shared/corpus/README.md).
-# usage: scripts/extract-quality.sh [CORPUS_DIR]   (default: ../shared/corpus relative to the repo root)
+# usage: scripts/extract-quality.sh [--folds K [--tune F,F] [--base DIR]] [CORPUS_DIR]
+#   (corpus default: ../shared/corpus relative to the repo root)
+#   --folds K: also score out of fold: pages split into K folds by site (scripts/folds.py); --tune names the
+#   folds a change was developed on, --base a bench-out directory of the build before it (deltas per fold).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-corpus="${1:-$root/../shared/corpus}"
+folds=0
+fold_args=()
+pos=()
+while (($#)); do
+  case "$1" in
+    --folds) folds="$2"; shift 2 ;;
+    --tune|--base|--worst) fold_args+=("$1" "$2"); shift 2 ;;
+    *) pos+=("$1"); shift ;;
+  esac
+done
+corpus="${pos[0]:-$root/../shared/corpus}"
 scorer="${SCORER:-$corpus/../bench/score_extraction.py}"
 out="${OUT_DIR:-$root/bench-out}"
 if [[ ! -d "$corpus/aeb-dev" || ! -d "$corpus/wcxb-dev" ]]; then
@@ -29,3 +42,7 @@ echo "== wcxb-dev (all)"
 python3 "$scorer" "$corpus/wcxb-dev" "$out/wcxb-dev.jsonl"
 echo "== wcxb-dev (--page-type article)"
 python3 "$scorer" "$corpus/wcxb-dev" "$out/wcxb-dev.jsonl" --page-type article
+if ((folds > 0)); then
+  echo "== out of fold: $folds folds by site (scripts/folds.py)"
+  SCORER="$scorer" python3 "$root/scripts/folds.py" "$corpus" "$out" --folds "$folds" "${fold_args[@]}"
+fi
