@@ -20,6 +20,7 @@ pub mod config;
 pub mod dedup;
 pub mod extract;
 pub mod fetch;
+pub mod logging;
 pub mod message;
 pub mod metrics;
 pub mod pipeline;

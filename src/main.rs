@@ -62,7 +62,7 @@ enum Command {
     /// Blank lines and lines starting with `#` are skipped; an invalid URL is reported with its line
     /// number and the rest goes on. Prints how many jobs the broker confirmed.
     Submit {
-        /// URLs to submit.
+        /// URLs to submit; `-` reads them from standard input, one per line.
         urls: Vec<String>,
         /// Read URLs from FILE, one per line; `-` reads standard input.
         #[arg(long, short, value_name = "FILE")]
@@ -146,7 +146,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn run_async(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
     match command {
         Command::Work => run_worker(settings).await,
-        Command::Submit { urls, file } => {
+        Command::Submit { mut urls, file } => {
+            // `-` among the URLs means standard input (the Unix convention), like `--file -`.
+            let dash = urls.iter().any(|u| u == "-");
+            urls.retain(|u| u != "-");
+            let file = match (file, dash) {
+                (Some(f), true) if f != "-" => anyhow::bail!(
+                    "submit: both `-` (standard input) and --file {f} given: choose one source of lines"
+                ),
+                (_, true) => Some("-".to_string()),
+                (f, false) => f,
+            };
             let input: Option<Box<dyn BufRead + Send>> = match file.as_deref() {
                 None => None,
                 Some("-") => Some(Box::new(std::io::BufReader::new(std::io::stdin()))),
@@ -156,7 +166,7 @@ async fn run_async(command: Command, settings: Arc<Settings>) -> anyhow::Result<
                 ))),
             };
             if urls.is_empty() && input.is_none() {
-                anyhow::bail!("nothing to submit: give URLs as arguments, or --file FILE, or --file - for stdin");
+                anyhow::bail!("nothing to submit: give URLs as arguments, or --file FILE, or `-` (or --file -) for standard input");
             }
             let mut err = std::io::stderr();
             let r = commands::submit(&settings, &urls, input, &mut err).await?;
@@ -304,13 +314,5 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
 }
 
 fn init_logs(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    paperboy::logging::init(format);
 }

@@ -106,6 +106,49 @@ fn extract_prints_one_line_per_file_and_goes_on_after_errors() {
     );
 }
 
+#[test]
+fn parser_repair_warnings_only_show_at_debug() {
+    // Text directly inside <table> makes html5ever foster-parent it and log a warning through `log`.
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("table.html");
+    std::fs::write(
+        &page,
+        "<html><body><table>stray words<tr><td>cell</td></tr></table>\
+         <p>Enough words in a paragraph to make a body for the page.</p></body></html>",
+    )
+    .unwrap();
+    let page = page.to_str().unwrap();
+    let quiet = bin().args(["extract", page]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert!(
+        !stderr.contains("foster"),
+        "parser noise at the default level: {stderr}"
+    );
+    assert_eq!(json_lines(&quiet.stdout).len(), 1);
+    let debug = bin()
+        .args(["extract", page])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&debug.stderr);
+    assert!(
+        stderr.contains("foster parenting"),
+        "not shown at debug: {stderr}"
+    );
+}
+
+#[test]
+fn submit_dash_and_file_together_are_refused_before_connecting() {
+    let out = bin()
+        .args(["submit", "-", "--file", "urls.txt"])
+        .env("PAPERBOY__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error exits with 2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("choose one source"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrape_needs_no_broker() {
     let site = FixtureServer::standard().await;
@@ -210,7 +253,7 @@ async fn submit_work_and_tail_as_processes() {
     let env2 = env.clone();
     let submit = tokio::task::spawn_blocking(move || {
         let mut child = with_env(bin(), &env2)
-            .args(["submit", &a, "--file", "-"])
+            .args(["submit", &a, "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
