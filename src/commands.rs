@@ -113,6 +113,7 @@ pub async fn submit(
                 url: url.clone(),
                 id: Some(new_job_id()),
                 meta: None,
+                force: false,
             };
             let body = serde_json::to_vec(&job).expect("job serializes");
             let props = json_properties(job.id.as_deref().unwrap_or_default());
@@ -263,6 +264,7 @@ pub async fn scrape<F: Fetcher, S: Seen>(
         url: u.clone(),
         meta: None,
         attempts: 1,
+        force: false,
     });
     let mut results = futures_util::stream::iter(jobs)
         .map(|job| async move {

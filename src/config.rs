@@ -159,6 +159,8 @@ pub struct DedupSettings {
     /// SimHash Hamming distance for near-duplicates (0 = off).
     pub near_distance: u32,
     pub near_action: NearAction,
+    /// URL-seen filter: how long a fetched URL is remembered (0 = off).
+    pub url_ttl_s: u64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

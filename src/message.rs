@@ -25,6 +25,9 @@ pub struct Job {
     /// Arbitrary caller data, passed through untouched to the article / outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Map<String, Value>>,
+    /// Fetch even when the URL-seen filter (`dedup.url_ttl_s`) remembers the URL.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// Why a job body could not be turned into a [`Job`]. The text goes into the dead-letter header.
@@ -66,6 +69,7 @@ impl Job {
                 url: trimmed.to_string(),
                 id: None,
                 meta: None,
+                force: false,
             });
         }
         let mut shown: String = trimmed.chars().take(80).collect();

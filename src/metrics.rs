@@ -175,7 +175,7 @@ impl Metrics {
         let dedup_evictions = Counter::default();
         registry.register(
             "dedup_evictions",
-            "Hashes evicted by the memory dedup store (bound or age)",
+            "Entries (content hashes, seen URLs) evicted by the memory dedup store (bound or age)",
             dedup_evictions.clone(),
         );
         let in_flight = Gauge::default();

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::config::{NearAction, Settings};
-use crate::dedup::{fingerprint, Seen, Verdict};
+use crate::dedup::{canonical_url, fingerprint, url_key, Seen, UrlVerdict, Verdict};
 use crate::extract::{self, ExtractError, Extracted, Page};
 use crate::fetch::{FetchError, FetchedPage, Fetcher};
 use crate::message::{
@@ -28,6 +28,8 @@ pub struct JobInput {
     pub attempts: u32,
     /// Times the job was deferred so far (a deferral is not an attempt).
     pub deferrals: u32,
+    /// Fetch even when the URL-seen filter remembers the URL.
+    pub force: bool,
 }
 
 /// Deferrals a job gets while its host's robots.txt is unavailable (each `politeness.robots_error_ttl_s`
@@ -121,17 +123,58 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
 
     /// Take one job to its decision.
     pub async fn process(&self, job: &JobInput) -> (Decision, Timings) {
-        let mut timings = Timings::default();
         let outcome = |kind, reason: &str, detail: String| make_outcome(job, kind, reason, detail);
         let url = match validate_url(&job.url) {
             Ok(u) => u,
             Err(e) => {
                 return (
                     Decision::Final(outcome(OutcomeKind::Failed, "invalid_url", e.to_string())),
-                    timings,
+                    Timings::default(),
                 )
             }
         };
+        let ttl = Duration::from_secs(self.settings.dedup.url_ttl_s);
+        if ttl.is_zero() || job.force {
+            return self.fetch_and_extract(job, &url).await;
+        }
+        // URL-seen filter: a URL another job fetched within dedup.url_ttl_s is not fetched again.
+        let key = url_key(&canonical_url(&url));
+        match self.seen.check_url(&key, &job.job_id, ttl).await {
+            Ok(UrlVerdict::New) => {}
+            Ok(UrlVerdict::Seen { first_job }) => {
+                let detail = format!(
+                    "{url} was taken by job {first_job} within dedup.url_ttl_s ({}s); send \"force\": true to fetch it again",
+                    ttl.as_secs()
+                );
+                let d = Decision::Final(outcome(OutcomeKind::Skipped, "seen", detail));
+                return (d, Timings::default());
+            }
+            Err(e) => {
+                let d =
+                    Decision::Transient(outcome(OutcomeKind::Failed, "dedup_store", e.to_string()));
+                return (d, Timings::default());
+            }
+        }
+        let (decision, timings) = self.fetch_and_extract(job, &url).await;
+        // A job that ends in failure lets its URL be tried again by the next job that names it.
+        let failed_for_good = match &decision {
+            Decision::Final(o) => o.outcome == OutcomeKind::Failed,
+            Decision::Transient(_) => job.attempts >= self.settings.retry.max_attempts,
+            _ => false,
+        };
+        if failed_for_good {
+            if let Err(e) = self.seen.forget_url(&key, &job.job_id).await {
+                tracing::warn!(job_id = %job.job_id, error = %e, "could not forget the URL of a failed job");
+            }
+        }
+        (decision, timings)
+    }
+
+    /// Fetch, check, extract and dedup one job whose URL is valid.
+    async fn fetch_and_extract(&self, job: &JobInput, url: &Url) -> (Decision, Timings) {
+        let mut timings = Timings::default();
+        let outcome = |kind, reason: &str, detail: String| make_outcome(job, kind, reason, detail);
+        let url = url.clone();
         let started = Instant::now();
         let fetched = self.fetcher.fetch(&url).await;
         timings.fetch = Some(started.elapsed());
@@ -456,6 +499,7 @@ mod tests {
             url: "https://x.example/".into(),
             meta: None,
             attempts: 1,
+            force: false,
         }
     }
 

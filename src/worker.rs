@@ -449,6 +449,7 @@ fn job_body(job: &JobInput) -> Vec<u8> {
         url: job.url.clone(),
         id: Some(job.job_id.clone()),
         meta: job.meta.clone(),
+        force: job.force,
     })
     .expect("job serializes")
 }
@@ -477,5 +478,6 @@ pub fn job_input(job: Job, delivery: &Delivery) -> JobInput {
         url: job.url,
         meta: job.meta,
         attempts,
+        force: job.force,
     }
 }

@@ -132,6 +132,7 @@ fn job_full() -> Job {
         url: "https://example.com/a".into(),
         id: Some("job-3".into()),
         meta: Some(meta()),
+        force: true,
     }
 }
 
@@ -140,6 +141,7 @@ fn job_minimal() -> Job {
         url: "https://example.com/a".into(),
         id: None,
         meta: None,
+        force: false,
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::hash::{hamming, Bands, Fingerprint};
+use super::url::{UrlMemory, UrlVerdict};
 use super::{DedupError, Seen, Verdict};
 use crate::config::DedupSettings;
 
@@ -27,6 +28,8 @@ pub struct MemoryStore {
     /// Entries evicted so far (by bound or by age), for the metrics.
     evictions: AtomicU64,
     inner: Mutex<Inner>,
+    /// URL-seen filter (`dedup.url_ttl_s`), bounded by `max_entries` too.
+    urls: Mutex<UrlMemory>,
 }
 
 struct Entry {
@@ -60,6 +63,7 @@ impl MemoryStore {
             bands: Bands::for_distance(near_distance),
             evictions: AtomicU64::new(0),
             inner: Mutex::new(Inner::default()),
+            urls: Mutex::new(UrlMemory::new(max_entries)),
         }
     }
 
@@ -222,6 +226,28 @@ impl Seen for MemoryStore {
         job_id: &str,
     ) -> impl std::future::Future<Output = Result<Verdict, DedupError>> + Send {
         std::future::ready(Ok(self.check_and_record_now(fp, job_id)))
+    }
+
+    fn check_url(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Duration,
+    ) -> impl std::future::Future<Output = Result<UrlVerdict, DedupError>> + Send {
+        let mut urls = self.urls.lock().unwrap_or_else(|e| e.into_inner());
+        let (verdict, evicted) = urls.check(key, job_id, ttl, Instant::now());
+        self.evictions.fetch_add(evicted, Ordering::Relaxed);
+        std::future::ready(Ok(verdict))
+    }
+
+    fn forget_url(
+        &self,
+        key: &str,
+        job_id: &str,
+    ) -> impl std::future::Future<Output = Result<(), DedupError>> + Send {
+        let mut urls = self.urls.lock().unwrap_or_else(|e| e.into_inner());
+        urls.forget(key, job_id);
+        std::future::ready(Ok(()))
     }
 
     fn evictions(&self) -> u64 {

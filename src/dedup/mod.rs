@@ -10,12 +10,15 @@
 pub mod hash;
 pub mod memory;
 pub mod redis_store;
+pub mod url;
 
 use std::future::Future;
+use std::time::Duration;
 
 pub use hash::{content_hash, fingerprint, hamming, simhash, Bands, Fingerprint};
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
+pub use url::{canonical_url, url_key, UrlVerdict};
 
 use crate::config::{DedupStoreKind, Settings};
 
@@ -53,6 +56,23 @@ pub trait Seen: Send + Sync + 'static {
         fp: &Fingerprint,
         job_id: &str,
     ) -> impl Future<Output = Result<Verdict, DedupError>> + Send;
+
+    /// URL-seen filter: record `key` ([`url_key`] of the canonical URL) for `job_id` for `ttl` unless
+    /// another job recorded it within its TTL. The same job finding its own record gets `New` (a
+    /// redelivered job goes on).
+    fn check_url(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<UrlVerdict, DedupError>> + Send;
+
+    /// Forget `key` if `job_id` recorded it: a job that ends in failure lets its URL be tried again.
+    fn forget_url(
+        &self,
+        key: &str,
+        job_id: &str,
+    ) -> impl Future<Output = Result<(), DedupError>> + Send;
 
     /// Entries evicted so far to stay within the store's bounds; 0 for stores that expire keys
     /// themselves (Redis). Fed to the `paperboy_dedup_evictions_total` metric.
@@ -110,6 +130,25 @@ impl Seen for Store {
         match self {
             Store::Memory(m) => m.check_and_record(fp, job_id).await,
             Store::Redis(r) => r.check_and_record(fp, job_id).await,
+        }
+    }
+
+    async fn check_url(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Duration,
+    ) -> Result<UrlVerdict, DedupError> {
+        match self {
+            Store::Memory(m) => m.check_url(key, job_id, ttl).await,
+            Store::Redis(r) => r.check_url(key, job_id, ttl).await,
+        }
+    }
+
+    async fn forget_url(&self, key: &str, job_id: &str) -> Result<(), DedupError> {
+        match self {
+            Store::Memory(m) => m.forget_url(key, job_id).await,
+            Store::Redis(r) => r.forget_url(key, job_id).await,
         }
     }
 

@@ -18,6 +18,7 @@ use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
 use super::hash::{Bands, Fingerprint};
+use super::url::UrlVerdict;
 use super::{DedupError, Seen, Verdict};
 use crate::config::{DedupSettings, RedisSettings};
 
@@ -226,6 +227,56 @@ fn decode_value(v: &str) -> (&str, Option<(&str, u32)>) {
     }
 }
 
+/// Forget a URL record only if the given job wrote it (KEYS[1] url key, ARGV[1] job id).
+const FORGET_URL_LUA: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+impl RedisStore {
+    /// URL-seen filter in one round trip and one key (`<prefix>dedup:url:<128-bit hash>`, any slot):
+    /// `SET key job NX GET PX ttl` records the URL when absent and returns who recorded it otherwise.
+    async fn check_url_now(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Duration,
+    ) -> Result<UrlVerdict, DedupError> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let previous: Option<String> = redis::cmd("SET")
+            .arg(format!("{}{key}", self.prefix))
+            .arg(job_id)
+            .arg("NX")
+            .arg("GET")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|source| DedupError::Redis {
+                op: "url check",
+                source,
+            })?;
+        Ok(match previous {
+            None => UrlVerdict::New,
+            Some(first) if first == job_id => UrlVerdict::New,
+            Some(first_job) => UrlVerdict::Seen { first_job },
+        })
+    }
+
+    async fn forget_url_now(&self, key: &str, job_id: &str) -> Result<(), DedupError> {
+        static FORGET: std::sync::LazyLock<Script> =
+            std::sync::LazyLock::new(|| Script::new(FORGET_URL_LUA));
+        let _: i64 = FORGET
+            .key(format!("{}{key}", self.prefix))
+            .arg(job_id)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|source| DedupError::Redis {
+                op: "url forget",
+                source,
+            })?;
+        Ok(())
+    }
+}
+
 impl Seen for RedisStore {
     fn check_and_record(
         &self,
@@ -233,6 +284,23 @@ impl Seen for RedisStore {
         job_id: &str,
     ) -> impl std::future::Future<Output = Result<Verdict, DedupError>> + Send {
         self.check(fp, job_id)
+    }
+
+    fn check_url(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Duration,
+    ) -> impl std::future::Future<Output = Result<UrlVerdict, DedupError>> + Send {
+        self.check_url_now(key, job_id, ttl)
+    }
+
+    fn forget_url(
+        &self,
+        key: &str,
+        job_id: &str,
+    ) -> impl std::future::Future<Output = Result<(), DedupError>> + Send {
+        self.forget_url_now(key, job_id)
     }
 }
 

@@ -385,10 +385,29 @@ impl Message {
 
 /// A worker running in this process until the returned token is cancelled.
 pub async fn start_worker(settings: &Settings) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    start_worker_on(settings, None).await
+}
+
+/// An in-process worker on `redis.url` (politeness and, with `dedup.store = "redis"`, dedup shared with
+/// every other worker on it), as `paperboy work` runs.
+pub async fn start_fleet_worker(
+    settings: &Settings,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let redis = paperboy::redis_conn::connect(settings)
+        .await
+        .expect("Redis must run for this test (REDIS_URL)");
+    assert!(redis.is_some(), "start_fleet_worker needs redis.url");
+    start_worker_on(settings, redis).await
+}
+
+async fn start_worker_on(
+    settings: &Settings,
+    redis: Option<redis::aio::ConnectionManager>,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     use paperboy::{dedup, fetch, pipeline, worker};
     let settings = Arc::new(settings.clone());
-    let fetcher = fetch::PoliteFetcher::new(&settings, None).expect("fetcher");
-    let seen = dedup::build_store(&settings, None)
+    let fetcher = fetch::PoliteFetcher::new(&settings, redis.clone()).expect("fetcher");
+    let seen = dedup::build_store(&settings, redis)
         .await
         .expect("dedup store");
     let processor = pipeline::Processor::new(Arc::new(fetcher), Arc::new(seen), settings.clone());
