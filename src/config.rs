@@ -65,10 +65,14 @@ pub struct AmqpSettings {
     pub output_exchange: String,
     /// Catch-all queue bound to the output exchange (empty = none).
     pub output_queue: String,
+    /// Most articles and outcomes the catch-all queue holds (0 = no bound); when full the broker refuses
+    /// further publishes (`x-overflow = reject-publish`) and the jobs wait in the jobs queue.
+    pub output_queue_max_length: u64,
     pub dead_letter_exchange: String,
     pub dead_letter_queue: String,
     /// Quorum queue `x-delivery-limit`.
     pub delivery_limit: u32,
+    /// Prefix of the deferral queues (empty = `<jobs_queue>.delay`, so pipelines on one vhost never share them).
     pub delay_queue: String,
     pub confirm_timeout_ms: u64,
     /// PEM file of CA certificates trusted for amqps:// in addition to the system store (empty = none).
@@ -260,7 +264,6 @@ impl Settings {
             ("amqp.output_exchange", &self.amqp.output_exchange),
             ("amqp.dead_letter_exchange", &self.amqp.dead_letter_exchange),
             ("amqp.dead_letter_queue", &self.amqp.dead_letter_queue),
-            ("amqp.delay_queue", &self.amqp.delay_queue),
         ] {
             if v.trim().is_empty() || v.len() > 255 {
                 return Err(invalid(
@@ -269,6 +272,13 @@ impl Settings {
                     "a non-empty name of at most 255 bytes",
                 ));
             }
+        }
+        if self.amqp.delay_queue.len() > 255 - ".1200000".len() {
+            return Err(invalid(
+                "amqp.delay_queue",
+                format!("{:?}", self.amqp.delay_queue),
+                "empty (derived from amqp.jobs_queue) or a prefix of at most 247 bytes",
+            ));
         }
         if self.amqp.confirm_timeout_ms == 0 {
             return Err(invalid("amqp.confirm_timeout_ms", 0, "a timeout above 0"));

@@ -3,9 +3,10 @@
 //!
 //! The worker holds one `Arc<Metrics>` and calls one method per event; nothing else names a metric.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -97,7 +98,16 @@ pub struct Metrics {
     in_flight: Gauge,
     /// Connections re-established after a loss.
     reconnects: Family<ReconnectLabels, Counter>,
+    /// Hosts given a label of their own so far (see [`MAX_LABELLED_HOSTS`]).
+    labelled_hosts: Mutex<HashSet<String>>,
 }
+
+/// Hosts that get a `host` label of their own; later hosts are counted under [`OTHER_HOSTS`]. A fleet
+/// crawling millions of hosts would otherwise grow every worker's registry (and the scrape, and the
+/// Prometheus series count) without bound; a thousand series per metric is what one scrape handles easily.
+pub const MAX_LABELLED_HOSTS: usize = 1_000;
+/// The `host` label of every host past [`MAX_LABELLED_HOSTS`].
+pub const OTHER_HOSTS: &str = "_other";
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -207,6 +217,7 @@ impl Metrics {
             host_waits,
             host_wait_seconds,
             host_deferrals,
+            labelled_hosts: Mutex::new(HashSet::new()),
             dedup_hits,
             dedup_evictions,
             dedup_evictions_seen: AtomicU64::new(0),
@@ -244,20 +255,27 @@ impl Metrics {
 
     /// A job waited `waited` for `host`'s politeness slot.
     pub fn host_waited(&self, host: &str, waited: Duration) {
-        self.host_waits
-            .get_or_create(&HostLabels {
-                host: host.to_string(),
-            })
-            .inc();
+        self.host_waits.get_or_create(&self.host_labels(host)).inc();
         self.host_wait_seconds.observe(waited.as_secs_f64());
+    }
+
+    /// `host` as a label: its own name for the first [`MAX_LABELLED_HOSTS`] hosts, [`OTHER_HOSTS`] after.
+    fn host_labels(&self, host: &str) -> HostLabels {
+        let mut seen = self
+            .labelled_hosts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let own = seen.contains(host)
+            || (seen.len() < MAX_LABELLED_HOSTS && seen.insert(host.to_string()));
+        HostLabels {
+            host: if own { host } else { OTHER_HOSTS }.to_string(),
+        }
     }
 
     /// A job was deferred through the delay queue because `host` was busy.
     pub fn host_deferred(&self, host: &str) {
         self.host_deferrals
-            .get_or_create(&HostLabels {
-                host: host.to_string(),
-            })
+            .get_or_create(&self.host_labels(host))
             .inc();
     }
 
@@ -533,6 +551,30 @@ mod tests {
         }
         drop(guard);
         assert!(m.encode().contains("paperboy_jobs_in_flight 0"));
+    }
+
+    #[test]
+    fn host_labels_are_bounded() {
+        let m = Metrics::new();
+        for i in 0..MAX_LABELLED_HOSTS + 5 {
+            m.host_deferred(&format!("h{i}.example"));
+        }
+        m.host_deferred("h0.example"); // labelled before the bound: keeps its label
+        let text = m.encode();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("paperboy_host_deferrals_total{"))
+            .count();
+        assert_eq!(
+            series,
+            MAX_LABELLED_HOSTS + 1,
+            "one series per labelled host plus _other"
+        );
+        assert!(
+            text.contains("paperboy_host_deferrals_total{host=\"_other\"} 5"),
+            "{text}"
+        );
+        assert!(text.contains("paperboy_host_deferrals_total{host=\"h0.example\"} 2"));
     }
 
     #[test]

@@ -384,6 +384,7 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
                 ));
                 self.republish_job(job, &queue, job.attempts, &props)
                     .await?;
+                self.metrics.host_deferred(&host);
             }
         }
         Ok(label)

@@ -623,13 +623,19 @@ fn definitions_name_the_topology_of_the_default_config() {
         jobs["arguments"]["x-dead-letter-exchange"],
         s.amqp.dead_letter_exchange.as_str()
     );
-    for q in [&s.amqp.output_queue, &s.amqp.dead_letter_queue] {
-        assert_eq!(
-            queues[q.as_str()]["arguments"],
-            serde_json::json!({"x-queue-type": "quorum"}),
-            "{q}"
-        );
-    }
+    assert_eq!(
+        queues[s.amqp.dead_letter_queue.as_str()]["arguments"],
+        serde_json::json!({"x-queue-type": "quorum"})
+    );
+    assert_eq!(
+        queues[s.amqp.output_queue.as_str()]["arguments"],
+        serde_json::json!({
+            "x-queue-type": "quorum",
+            "x-max-length": s.amqp.output_queue_max_length,
+            "x-overflow": "reject-publish",
+        }),
+        "the catch-all queue is bounded as the worker declares it"
+    );
     let out = exchanges[s.amqp.output_exchange.as_str()];
     assert_eq!(
         (out["type"].as_str(), out["durable"].as_bool()),

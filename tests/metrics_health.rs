@@ -87,3 +87,43 @@ async fn worker_serves_metrics_health_and_readiness() {
     let _ = worker.wait();
     broker.cleanup().await;
 }
+
+/// A job whose host is busy for longer than `politeness.defer_threshold_ms` goes through the delay queue,
+/// and `/metrics` counts it by host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferrals_are_counted() {
+    let site = FixtureServer::standard().await;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let broker = TestBroker::with_env(
+        "metrics-defer",
+        &[
+            ("PAPERBOY__METRICS__LISTEN", listen.as_str()),
+            ("PAPERBOY__POLITENESS__MIN_DELAY_MS", "2000"),
+            ("PAPERBOY__POLITENESS__DEFER_THRESHOLD_MS", "100"),
+        ],
+    );
+    broker.declare().await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperboy"));
+    for (k, v) in &broker.env {
+        cmd.env(k, v);
+    }
+    let mut worker = cmd.arg("work").stderr(Stdio::null()).spawn().unwrap();
+    let base = format!("http://{listen}");
+
+    broker.publish_job(&site.url("/news"), "d-1").await;
+    broker.publish_job(&site.url("/other"), "d-2").await;
+    let needle = "paperboy_host_deferrals_total{host=\"127.0.0.1\"} 1";
+    let counted = wait_for(Duration::from_secs(20), || async {
+        get(&format!("{base}/metrics"))
+            .await
+            .is_some_and(|(_, m)| m.contains(needle))
+    })
+    .await;
+    // The deferred job still ends in its article.
+    let outputs = broker.outputs(2, Duration::from_secs(30)).await;
+    let _ = worker.kill();
+    let _ = worker.wait();
+    broker.cleanup().await;
+    assert!(counted, "no {needle:?} in /metrics");
+    assert_eq!(outputs.len(), 2);
+}

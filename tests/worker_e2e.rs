@@ -184,3 +184,56 @@ async fn transient_failures_retry_then_dead_letter_with_headers() {
     tokio::time::timeout(T, handle).await.unwrap().unwrap();
     broker.cleanup().await;
 }
+
+/// Nobody consumes the catch-all queue and it is full: the broker refuses the next articles, and their
+/// jobs wait (requeued) instead of the articles being dropped or the queue growing without bound. Once the
+/// queue is drained the held-back articles arrive. (A quorum queue applies `reject-publish` once it is
+/// over its limit, so it may hold one message more than `x-max-length`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_catch_all_queue_holds_jobs_back_instead_of_dropping_articles() {
+    const PAGES: usize = 4;
+    let site = FixtureServer::start(common::article_routes(PAGES, Duration::ZERO)).await;
+    let broker = TestBroker::with_env(
+        "bounded",
+        &[("PAPERBOY__AMQP__OUTPUT_QUEUE_MAX_LENGTH", "1")],
+    );
+    broker.declare().await;
+    let (stop, handle) = start_worker(&broker.settings).await;
+    let out = broker.settings.amqp.output_queue.clone();
+
+    for i in 0..PAGES {
+        broker
+            .publish_job(&site.url(&format!("/p/{i}")), &format!("b-{i}"))
+            .await;
+    }
+    // Every page is fetched, but the queue stops taking articles near its bound.
+    assert!(
+        wait_for(T, || async {
+            (0..PAGES).all(|i| site.hits_for(&format!("/p/{i}")) >= 1)
+        })
+        .await
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = broker.queue_len(&out).await;
+    assert!(held <= 2, "the bound held: {held} articles queued");
+
+    let mut ids: Vec<String> = Vec::new();
+    while ids.len() < PAGES {
+        let got = broker.outputs(1, T).await;
+        assert_eq!(got.len(), 1, "a held-back job was lost; got {ids:?}");
+        ids.push(got[0].body["job_id"].as_str().unwrap().to_string());
+    }
+    ids.sort();
+    assert_eq!(
+        ids,
+        (0..PAGES).map(|i| format!("b-{i}")).collect::<Vec<_>>()
+    );
+    let dead = broker
+        .queue_len(&broker.settings.amqp.dead_letter_queue)
+        .await;
+    assert_eq!(dead, 0);
+
+    stop.cancel();
+    let _ = handle.await;
+    broker.cleanup().await;
+}

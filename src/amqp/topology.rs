@@ -3,7 +3,7 @@
 //! - jobs queue: quorum, `x-delivery-limit`, dead-letters to the DLX (poison jobs);
 //! - output exchange: topic, durable; plus an optional catch-all queue bound with `#`;
 //! - dead-letter exchange (fanout) and dead-letter queue (quorum);
-//! - retry tiers `<jobs_queue>.retry.<ms>` and deferral tiers `<delay_queue>.<ms>`: durable queues with a
+//! - retry tiers `<jobs_queue>.retry.<ms>` and deferral tiers `<delay_queue>.<ms>` (default `<jobs_queue>.delay.<ms>`): durable queues with a
 //!   message TTL that dead-letter back to the jobs queue through the default exchange.
 
 use std::time::Duration;
@@ -27,6 +27,8 @@ pub struct Topology {
     pub output_exchange: String,
     /// Catch-all queue bound with `#` (None = none declared).
     pub output_queue: Option<String>,
+    /// `x-max-length` of the catch-all queue (None = unbounded).
+    pub output_queue_max_length: Option<u64>,
     pub dead_letter_exchange: String,
     pub dead_letter_queue: String,
     pub delivery_limit: u32,
@@ -41,10 +43,15 @@ impl Topology {
             jobs_queue: s.amqp.jobs_queue.clone(),
             output_exchange: s.amqp.output_exchange.clone(),
             output_queue: Some(s.amqp.output_queue.clone()).filter(|q| !q.is_empty()),
+            output_queue_max_length: Some(s.amqp.output_queue_max_length).filter(|n| *n > 0),
             dead_letter_exchange: s.amqp.dead_letter_exchange.clone(),
             dead_letter_queue: s.amqp.dead_letter_queue.clone(),
             delivery_limit: s.amqp.delivery_limit,
-            delay_queue: s.amqp.delay_queue.clone(),
+            delay_queue: if s.amqp.delay_queue.is_empty() {
+                format!("{}.delay", s.amqp.jobs_queue)
+            } else {
+                s.amqp.delay_queue.clone()
+            },
             retry_tiers_ms: s.retry.tiers_ms.clone(),
         }
     }
@@ -64,6 +71,27 @@ impl Topology {
             .find(|t| *t >= ms)
             .unwrap_or(DELAY_TIERS_MS[DELAY_TIERS_MS.len() - 1]);
         format!("{}.{tier}", self.delay_queue)
+    }
+
+    /// Quorum; bounded by `output_queue_max_length` with `reject-publish`, so a full queue refuses (the
+    /// publisher sees a nack, the job is requeued) instead of dropping articles or filling the disk.
+    fn output_queue_args(&self) -> FieldTable {
+        let mut t = FieldTable::default();
+        t.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        if let Some(n) = self.output_queue_max_length {
+            t.insert(
+                "x-max-length".into(),
+                AMQPValue::LongLongInt(i64::try_from(n).unwrap_or(i64::MAX)),
+            );
+            t.insert(
+                "x-overflow".into(),
+                AMQPValue::LongString("reject-publish".into()),
+            );
+        }
+        t
     }
 
     fn jobs_queue_args(&self) -> FieldTable {
@@ -186,9 +214,13 @@ impl Topology {
         .await
         .map_err(declare_err(format!("exchange {}", self.output_exchange)))?;
         if let Some(q) = &self.output_queue {
-            ch.queue_declare(ShortString::from(q.as_str()), durable, quorum.clone())
-                .await
-                .map_err(declare_err(format!("queue {q}")))?;
+            ch.queue_declare(
+                ShortString::from(q.as_str()),
+                durable,
+                self.output_queue_args(),
+            )
+            .await
+            .map_err(declare_err(format!("queue {q}")))?;
             ch.queue_bind(
                 ShortString::from(q.as_str()),
                 ShortString::from(self.output_exchange.as_str()),
@@ -248,6 +280,7 @@ mod tests {
             jobs_queue: "j".into(),
             output_exchange: "o".into(),
             output_queue: None,
+            output_queue_max_length: None,
             dead_letter_exchange: "dlx".into(),
             dead_letter_queue: "dlq".into(),
             delivery_limit: 5,
@@ -266,5 +299,26 @@ mod tests {
         assert_eq!(t.delay_queue_for(Duration::from_millis(5000)), "d.5000");
         assert_eq!(t.delay_queue_for(Duration::from_secs(100_000)), "d.1200000");
         assert_eq!(t.ttl_queues().len(), 2 + DELAY_TIERS_MS.len());
+    }
+
+    #[test]
+    fn pipelines_with_other_jobs_queues_share_no_ttl_queue() {
+        let with_jobs = |q: &str| {
+            let env = [("PAPERBOY__AMQP__JOBS_QUEUE".to_string(), q.to_string())];
+            Topology::from_settings(&Settings::load_with_env(None, env).unwrap())
+        };
+        let (a, b) = (with_jobs("news.jobs"), with_jobs("blogs.jobs"));
+        assert_eq!(
+            a.delay_queue_for(Duration::from_secs(1)),
+            "news.jobs.delay.1000"
+        );
+        let names = |t: &Topology| {
+            t.ttl_queues()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        assert!(names(&a).is_disjoint(&names(&b)));
+        assert_eq!(a.output_queue_max_length, Some(100_000));
     }
 }
