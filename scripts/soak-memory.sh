@@ -3,7 +3,12 @@
 # 100,000) and its RSS is sampled as it goes. The RSS must stay flat once the store is full: the store is
 # bounded by dedup.max_entries (set low here, 10,000, so it fills early and evicts for most of the run).
 #
-#   scripts/soak-memory.sh [--jobs N] [--max-entries N]
+#   scripts/soak-memory.sh [--jobs N] [--max-entries N] [--hosts N] [--idle N]
+#
+# --hosts N spreads the jobs over N host names (h<k>.test, all resolved to the local server through
+# fetch.resolve) so that keep-alive holds up to one idle connection per host: the case where idle
+# connections cost the most memory. --idle N sets fetch.max_idle_connections_per_host (default: the
+# config's). PROFILE=quality builds the incremental optimised profile instead of release.
 #
 # Prints one sample every 5 s (jobs done, VmRSS, VmHWM, store evictions so far), then a summary: RSS
 # after warm-up (the first 10 % of the jobs) as min / max, and the growth from the first to the last
@@ -14,16 +19,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=100000
 MAX_ENTRIES=10000
+HOSTS=0
+IDLE=
 while (($#)); do
   case "$1" in
     --jobs) JOBS=$2; shift 2 ;;
     --max-entries) MAX_ENTRIES=$2; shift 2 ;;
+    --hosts) HOSTS=$2; shift 2 ;;
+    --idle) IDLE=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/paperboy
+PROFILE=${PROFILE:-release}
+cargo build --profile "$PROFILE" --quiet
+BIN=${CARGO_TARGET_DIR:-target}/$PROFILE/paperboy
 RUN="soak.$$.$(date +%s)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
@@ -74,11 +84,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-seq 1 "$JOBS" | sed "s|^|http://127.0.0.1:$PORT/p/|" > "$WORK/urls.txt"
-$BIN work 2>"$WORK/worker.log" &
+CONFIG=()
+if ((HOSTS > 0)); then
+  { echo "[fetch.resolve]"; for ((k = 0; k < HOSTS; k++)); do echo "\"h$k.test\" = \"127.0.0.1\""; done; } > "$WORK/hosts.toml"
+  CONFIG=(--config "$WORK/hosts.toml")
+  seq 1 "$JOBS" | awk -v h="$HOSTS" -v p="$PORT" '{ printf "http://h%d.test:%d/p/%d\n", $1 % h, p, $1 }' > "$WORK/urls.txt"
+else
+  seq 1 "$JOBS" | sed "s|^|http://127.0.0.1:$PORT/p/|" > "$WORK/urls.txt"
+fi
+[[ -n "$IDLE" ]] && export PAPERBOY__FETCH__MAX_IDLE_CONNECTIONS_PER_HOST=$IDLE
+echo "hosts=${HOSTS:-1} fetch.max_idle_connections_per_host=${IDLE:-default}"
+$BIN "${CONFIG[@]}" work 2>"$WORK/worker.log" &
 WORKER=$!
 sleep 1
-$BIN submit --file "$WORK/urls.txt" >/dev/null
+$BIN "${CONFIG[@]}" submit --file "$WORK/urls.txt" >/dev/null
 echo "jobs=$JOBS dedup.max_entries=$MAX_ENTRIES; sampling worker RSS (KiB) as the output queue fills"
 printf '%10s %10s %10s %10s\n' done rss_kib hwm_kib evictions
 start=$(date +%s)

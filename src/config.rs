@@ -110,6 +110,14 @@ pub struct FetchSettings {
     pub max_buffered_bytes: u64,
     /// Idle keep-alive connections kept per host (each holds a read buffer of up to ~400 KiB).
     pub max_idle_connections_per_host: usize,
+    /// An idle keep-alive connection is closed after this long unused (ms).
+    pub idle_timeout_ms: u64,
+    /// DNS answers cached (0 = no cache: the system resolver per connection).
+    pub dns_cache_entries: u64,
+    /// Name servers (`ip` or `ip:port`); empty = the system's (`/etc/resolv.conf`, hosts file).
+    pub dns_servers: Vec<String>,
+    /// DNS answers are kept at least this long (s), whatever their TTL.
+    pub dns_min_ttl_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

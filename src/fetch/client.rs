@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use tokio::time::Instant;
 use url::{Host, Url};
 
+use super::dns::Dns;
 use super::guard::forbidden_reason;
 use super::{FetchError, FetchedPage, Fetcher};
 use crate::config::FetchSettings;
@@ -67,6 +69,7 @@ impl StdError for DnsFailure {}
 struct GuardedResolver {
     overrides: BTreeMap<String, IpAddr>,
     policy: Option<AddressPolicy>,
+    dns: Arc<Dns>,
 }
 
 /// Decides which addresses are refused: `Some(reason)` refuses. The default is
@@ -119,18 +122,18 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
         let fixed = self.overrides.get(&host).copied();
         let policy = self.policy.clone();
+        let dns = self.dns.clone();
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = match fixed {
                 Some(ip) => vec![SocketAddr::new(ip, 0)],
-                None => tokio::net::lookup_host((host.as_str(), 0))
-                    .await
-                    .map_err(|e| -> Box<dyn StdError + Send + Sync> {
+                None => dns.lookup(&host).await.map_err(
+                    |detail| -> Box<dyn StdError + Send + Sync> {
                         Box::new(DnsFailure {
                             host: host.clone(),
-                            detail: e.to_string(),
+                            detail,
                         })
-                    })?
-                    .collect(),
+                    },
+                )?,
             };
             let ok = Self::filter(&host, addrs, policy.as_ref())?;
             Ok(Box::new(ok.into_iter()) as reqwest::dns::Addrs)
@@ -253,13 +256,15 @@ impl HttpClient {
             .timeout(settings.timeout())
             .redirect(reqwest::redirect::Policy::none())
             // An idle connection keeps hyper's read buffer (it grows to ~400 KiB on large pages): reqwest's
-            // default keeps every idle connection of every host for 90 s.
+            // default keeps every idle connection of every host for 90 s. Few and short-lived instead.
             .pool_max_idle_per_host(settings.max_idle_connections_per_host)
+            .pool_idle_timeout(Duration::from_millis(settings.idle_timeout_ms))
             // A proxy would resolve the target itself and bypass the guard.
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver {
                 overrides,
                 policy: policy.clone(),
+                dns: Arc::new(Dns::new(settings)?),
             }))
             .build()
             .map_err(|e| FetchError::Connect {

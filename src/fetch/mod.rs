@@ -4,10 +4,12 @@
 //!
 //! - [`client`]: [`HttpClient`], the hardened client (timeouts, redirects checked hop by hop, body cap,
 //!   SSRF guard on resolved addresses).
+//! - `dns`: name resolution with a TTL-aware cache (below the SSRF guard).
 //! - [`guard`]: PURE address classification for the SSRF guard.
 //! - [`PoliteFetcher`]: robots.txt and per-host politeness around the client (what the worker uses).
 
 pub mod client;
+mod dns;
 pub mod guard;
 mod limiter;
 pub mod limits;
