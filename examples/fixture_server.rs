@@ -1,6 +1,7 @@
 //! Benchmark fixture server: the corpus pages, served on many loopback hosts at once.
 //!
-//! usage: fixture_server [--hosts 64] [--port 0] [--first 2] [--ready-file FILE] DIR...
+//! usage: fixture_server [--hosts 64] [--port 0] [--first 2] [--ready-file FILE]
+//!                       [--tls-cert PEM --tls-key PEM] DIR...
 //!
 //! Loads every `*.html.gz` / `*.html` of each DIR (sorted; DIRs in the order given), binds one listener
 //! per address 127.0.0.<first> .. 127.0.0.<first+hosts-1>, all on one port (0 = pick a free one), and
@@ -12,12 +13,18 @@
 //!   (ms since the server started) and the smallest gap between consecutive page-request arrivals
 //!   (for checking politeness), plus robots.txt hits; `/__reset` clears the log.
 //!
-//! When ready it prints `ready port=<port> pages=<n> hosts=<h>` on stdout (and into `--ready-file`).
+//! With `--tls-cert`/`--tls-key` the same hosts also answer HTTPS on a second common port (a TLS front that
+//! forwards each connection to the plain listener of its address); `/__stats` then counts the TLS
+//! handshakes completed (`tls_handshakes`), so a benchmark can report handshakes per page.
+//!
+//! When ready it prints `ready port=<port> pages=<n> hosts=<h>` (plus ` tls_port=<port>` with TLS) on
+//! stdout (and into `--ready-file`).
 //! Single-threaded on purpose: it shares the 2 cores with what it measures. Stops on SIGTERM/SIGINT.
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -33,6 +40,8 @@ struct Shared {
     /// Per host: arrival times (µs since start) of page requests.
     log: Vec<Mutex<Vec<u64>>>,
     robots: Vec<Mutex<u64>>,
+    /// TLS handshakes completed by the HTTPS front.
+    tls_handshakes: AtomicU64,
 }
 
 fn read_page(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
@@ -48,7 +57,8 @@ fn read_page(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: fixture_server [--hosts 64] [--port 0] [--first 2] [--ready-file FILE] DIR..."
+        "usage: fixture_server [--hosts 64] [--port 0] [--first 2] [--ready-file FILE] \
+         [--tls-cert PEM --tls-key PEM] DIR..."
     );
     std::process::exit(2)
 }
@@ -58,6 +68,7 @@ fn main() {
     let mut port = 0u16;
     let mut first = 2u8;
     let mut ready_file: Option<PathBuf> = None;
+    let (mut tls_cert, mut tls_key): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut dirs: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -67,6 +78,8 @@ fn main() {
             "--port" => port = val().parse().unwrap_or_else(|_| usage()),
             "--first" => first = val().parse().unwrap_or_else(|_| usage()),
             "--ready-file" => ready_file = Some(PathBuf::from(val())),
+            "--tls-cert" => tls_cert = Some(PathBuf::from(val())),
+            "--tls-key" => tls_key = Some(PathBuf::from(val())),
             "-h" | "--help" => usage(),
             _ => dirs.push(PathBuf::from(a)),
         }
@@ -74,6 +87,11 @@ fn main() {
     if dirs.is_empty() || hosts == 0 || first as usize + hosts > 255 {
         usage();
     }
+    let tls = match (tls_cert, tls_key) {
+        (Some(c), Some(k)) => Some(tls_acceptor(&c, &k)),
+        (None, None) => None,
+        _ => usage(),
+    };
     let mut pages = Vec::new();
     for d in &dirs {
         let mut files: Vec<PathBuf> = std::fs::read_dir(d)
@@ -105,12 +123,64 @@ fn main() {
         first,
         log: (0..hosts).map(|_| Mutex::new(Vec::new())).collect(),
         robots: (0..hosts).map(|_| Mutex::new(0)).collect(),
+        tls_handshakes: AtomicU64::new(0),
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(serve(shared, hosts, port, first, ready_file));
+    rt.block_on(serve(shared, hosts, port, first, ready_file, tls));
+}
+
+/// A TLS server config from a PEM certificate chain and key.
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
+        eprintln!("fixture_server: {what}: {e}");
+        std::process::exit(2)
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .unwrap_or_else(|e| fail("--tls-cert", &e))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| fail("--tls-cert", &e));
+    let key = PrivateKeyDer::from_pem_file(key).unwrap_or_else(|e| fail("--tls-key", &e));
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| fail("TLS", &e))
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap_or_else(|e| fail("TLS certificate", &e));
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// The HTTPS front of one address: each connection's TLS is terminated here and its bytes forwarded to
+/// the plain listener `plain` of the same address.
+async fn tls_front(
+    l: tokio::net::TcpListener,
+    plain: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let conn = tokio::select! {
+            c = l.accept() => c,
+            _ = stop.cancelled() => return,
+        };
+        let Ok((s, _)) = conn else { continue };
+        let (acceptor, shared) = (acceptor.clone(), shared.clone());
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(s).await else {
+                return;
+            };
+            shared.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut back) = tokio::net::TcpStream::connect(plain).await {
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
+            }
+        });
+    }
 }
 
 async fn bind_all(
@@ -149,11 +219,19 @@ async fn serve(
     port: u16,
     first: u8,
     ready_file: Option<PathBuf>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let (port, listeners) = bind_all(hosts, port, first).await.unwrap_or_else(|e| {
         eprintln!("fixture_server: bind: {e}");
         std::process::exit(2)
     });
+    let fronts = match &tls {
+        Some(_) => Some(bind_all(hosts, 0, first).await.unwrap_or_else(|e| {
+            eprintln!("fixture_server: bind (TLS): {e}");
+            std::process::exit(2)
+        })),
+        None => None,
+    };
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(shared.clone());
@@ -168,10 +246,24 @@ async fn serve(
                 .await;
         }));
     }
-    let line = format!(
+    let mut line = format!(
         "ready port={port} pages={} hosts={hosts}",
         shared.pages.len()
     );
+    if let (Some((tls_port, ls)), Some(acceptor)) = (fronts, tls) {
+        for (i, l) in ls.into_iter().enumerate() {
+            let plain =
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, first + i as u8)), port);
+            tasks.push(tokio::spawn(tls_front(
+                l,
+                plain,
+                acceptor.clone(),
+                shared.clone(),
+                stop.clone(),
+            )));
+        }
+        line.push_str(&format!(" tls_port={tls_port}"));
+    }
     println!("{line}");
     if let Some(f) = ready_file {
         std::fs::write(f, format!("{line}\n")).expect("ready file");
@@ -245,7 +337,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Respon
                     "min_gap_ms": min_gap.map(|g| g as f64 / 1e3),
                 }));
             }
-            let body = serde_json::json!({"pages": shared.pages.len(), "hosts": hosts});
+            let body = serde_json::json!({
+                "pages": shared.pages.len(),
+                "hosts": hosts,
+                "tls_handshakes": shared.tls_handshakes.load(Ordering::Relaxed),
+            });
             Response::builder()
                 .status(200)
                 .header("content-type", "application/json")
@@ -259,6 +355,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Respon
             for r in &shared.robots {
                 *r.lock().unwrap() = 0;
             }
+            shared.tls_handshakes.store(0, Ordering::Relaxed);
             text(StatusCode::OK, "reset")
         }
         _ => text(StatusCode::NOT_FOUND, "not found"),

@@ -5,7 +5,7 @@
 #                             [--peer-jobs 3000] [--polite-jobs 1280] [--polite-delay-ms 1000]
 #                             [--latency-jobs 1000] [--latency-rate R] [--skip-latency]
 #                             [--store redis|memory] [--skip-peer] [--skip-polite] [--no-build]
-#                             [--corpus DIR] [--out DIR]
+#                             [--https] [--corpus DIR] [--out DIR]
 #
 # 1. builds paperboy and the helpers (examples fixture_server, bench_e2e, extract_corpus) in release mode;
 # 2. starts a fixture server answering on 127.0.0.2 .. 127.0.0.(1+hosts), one port, with the pages of
@@ -22,6 +22,10 @@
 # 5. extraction alone: examples/extract_corpus single-threaded on the same pages;
 # 6. the peer: Scrapy + trafilatura (metadata on) + pika with confirms (bench/peer, installed from PyPI
 #    into .venv-bench), crawling the first --peer-jobs URLs of the same list from the same server;
+# --https: the fixture server also answers HTTPS (certificate from a CA this script makes with openssl,
+#    trusted by the workers through fetch.ca_file) and paperboy's runs fetch https:// URLs; the report adds
+#    TLS handshakes per page (handshakes the server completed / pages served; 1.0 = no connection reuse).
+#    The peer keeps fetching plain http.
 # 7. prints a table; the last line is `ratio paperboy/peer pages_per_s=<x> cpu_per_page=<y>`.
 #
 # Traffic goes only to servers this script starts on 127.0.0.0/8, RabbitMQ and Redis (AMQP_URL,
@@ -30,7 +34,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 jobs=5000 workers=2 conc=64 hosts=64 peer_jobs=3000 polite_jobs="" polite_delay=1000
-store=redis skip_peer=0 skip_polite=0 build=1 lat_jobs=1000 lat_rate="" skip_lat=0
+store=redis skip_peer=0 skip_polite=0 build=1 lat_jobs=1000 lat_rate="" skip_lat=0 https=0
 corpus="$root/../shared/corpus"
 out="$root/bench-out/e2e"
 while [[ $# -gt 0 ]]; do
@@ -49,6 +53,7 @@ while [[ $# -gt 0 ]]; do
     --skip-peer) skip_peer=1; shift ;;
     --skip-polite) skip_polite=1; shift ;;
     --no-build) build=0; shift ;;
+    --https) https=1; shift ;;
     --corpus) corpus="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
@@ -109,7 +114,22 @@ names_env() {  # the amqp.* names and the Redis prefix of one run
 
 # ---------------------------------------------------------------- fixture server
 ready="$out/fixture.ready"; rm -f "$ready"
-"$bin/fixture_server" --hosts "$hosts" --ready-file "$ready" \
+tls_args=()
+if [[ $https == 1 ]]; then
+  # A throw-away CA and one server certificate for every fixture address.
+  tls="$out/tls"; mkdir -p "$tls"
+  san="$(for ((k = 0; k < hosts; k++)); do printf 'IP:127.0.0.%d,' $((2 + k)); done)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=paperboy bench CA" -addext basicConstraints=critical,CA:TRUE \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.2" \
+    -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+  printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "${san%,}" >"$tls/ext.cnf"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+    -days 2 -extfile "$tls/ext.cnf" -out "$tls/server.pem" 2>/dev/null
+  tls_args=(--tls-cert "$tls/server.pem" --tls-key "$tls/server.key")
+fi
+"$bin/fixture_server" --hosts "$hosts" --ready-file "$ready" "${tls_args[@]}" \
   "$corpus/aeb-dev/html" "$corpus/wcxb-dev/html" >"$out/fixture.log" 2>&1 &
 fixture_pid=$!; pids+=("$fixture_pid")
 for _ in $(seq 1200); do [[ -s "$ready" ]] && break; kill -0 "$fixture_pid" 2>/dev/null || break; sleep 0.1; done
@@ -117,11 +137,17 @@ for _ in $(seq 1200); do [[ -s "$ready" ]] && break; kill -0 "$fixture_pid" 2>/d
 port="$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$ready")"
 npages="$(sed -n 's/.*pages=\([0-9]*\).*/\1/p' "$ready")"
 log "fixture server: $npages pages on 127.0.0.2..127.0.0.$((1 + hosts)):$port"
+scheme=http page_port="$port"
+if [[ $https == 1 ]]; then
+  scheme=https page_port="$(sed -n 's/.*tls_port=\([0-9]*\).*/\1/p' "$ready")"
+  log "fixture server: HTTPS on port $page_port (CA $tls/ca.pem)"
+fi
 
-# Job k: page k mod pages on host k mod hosts; the query makes every URL distinct.
-make_urls() {  # N FILE
-  awk -v n="$1" -v h="$hosts" -v p="$npages" -v port="$port" \
-    'BEGIN { for (k = 0; k < n; k++) printf "http://127.0.0.%d:%d/p/%d?n=%d\n", 2 + k % h, port, k % p, k }' >"$2"
+# Job k: page k mod pages on host k mod hosts; the query makes every URL distinct. SCHEME/PORT default
+# to the ones paperboy's runs use (https with --https); the peer passes http.
+make_urls() {  # N FILE [SCHEME PORT]
+  awk -v n="$1" -v h="$hosts" -v p="$npages" -v port="${4:-$page_port}" -v sch="${3:-$scheme}" \
+    'BEGIN { for (k = 0; k < n; k++) printf "%s://127.0.0.%d:%d/p/%d?n=%d\n", sch, 2 + k % h, port, k % p, k }' >"$2"
 }
 
 proc_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -142,6 +168,7 @@ run_paperboy() {  # NAME JOBS MIN_DELAY_MS MAX_PER_HOST [RATE]
          PAPERBOY__DEDUP__STORE="$store"
          RUST_LOG="${RUST_LOG:-warn}")
   [[ $store == redis ]] && envv+=(PAPERBOY__REDIS__URL="$redis_url")
+  [[ $https == 1 ]] && envv+=(PAPERBOY__FETCH__CA_FILE="$tls/ca.pem")
   local mports=() wpids=() i
   # Ports the kernel hands out as free (a random pick once collided with an ephemeral port in use).
   read -r -a mports <<<"$(python3 -c "
@@ -186,10 +213,15 @@ print(' '.join(str(s.getsockname()[1]) for s in ss))")"
     for _ in $(seq 100); do kill -0 "$i" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$i" 2>/dev/null || true
   done
-  python3 - "$out/$name.json" "$cpu" "$hz" "${hwm[*]}" <<'EOF'
+  python3 - "$out/$name.json" "$cpu" "$hz" "${hwm[*]}" "$out/$name.server.json" "$https" <<'EOF'
 import json, sys
 f, ticks, hz, hwm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].split()
 r = json.load(open(f))
+if sys.argv[6] == "1":
+    srv = json.load(open(sys.argv[5]))
+    served = sum(h["requests"] for h in srv["hosts"])
+    r["tls_handshakes"] = srv["tls_handshakes"]
+    r["tls_handshakes_per_page"] = srv["tls_handshakes"] / max(served, 1)
 r["cpu_s"] = ticks / hz
 r["cpu_s_per_1000"] = r["cpu_s"] * 1000 / max(r["completed"], 1)
 r["peak_rss_mb"] = [int(k) / 1024 for k in hwm]
@@ -225,7 +257,7 @@ if [[ $skip_peer == 0 ]]; then
     "$venv/bin/pip" install -q -r "$root/bench/peer/requirements.txt" >&2
   fi
   pp="bench.$id.peer"; prefixes+=("$pp")
-  make_urls "$peer_jobs" "$out/urls-peer.txt"
+  make_urls "$peer_jobs" "$out/urls-peer.txt" http "$port"
   log "peer: $peer_jobs URLs, Scrapy + trafilatura + pika"
   rm -f "$out/peer.json"
   (cd "$root/bench/peer" && PEER_EXCHANGE="$pp.peer" PEER_QUEUE="$pp.peer" PEER_AMQP_URL="$amqp_url" \
@@ -263,6 +295,9 @@ for name, r in (("politeness off", off), ("steady load", lat), ("politeness on",
           f"{r['latency_ms']['p50']:>10.0f}{r['latency_ms']['p99']:>10.0f}"
           f"{r['cpu_s_per_1000']:>10.1f}{rss:>16}")
     print(f"{'':<16}results: {split(r)}")
+    if "tls_handshakes_per_page" in r:
+        print(f"{'':<16}HTTPS: {r['tls_handshakes']} TLS handshakes, "
+              f"{r['tls_handshakes_per_page']:.3f} per page served")
 if lat:
     print(f"steady load: jobs submitted at {lat.get('rate', 0):.1f} jobs/s (politeness off); p50/p99 job "
           f"latency {lat['latency_ms']['p50']:.0f} / {lat['latency_ms']['p99']:.0f} ms")

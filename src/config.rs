@@ -118,6 +118,9 @@ pub struct FetchSettings {
     pub dns_servers: Vec<String>,
     /// DNS answers are kept at least this long (s), whatever their TTL.
     pub dns_min_ttl_s: u64,
+    /// PEM file of extra CA certificates trusted for page fetches (beside the built-in web roots); empty = none.
+    #[serde(default)]
+    pub ca_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -397,6 +400,7 @@ impl Settings {
         for (key, file) in [
             ("amqp.ca_file", &self.amqp.ca_file),
             ("redis.ca_file", &self.redis.ca_file),
+            ("fetch.ca_file", &self.fetch.ca_file),
         ] {
             if !file.is_empty() && !Path::new(file).is_file() {
                 return Err(invalid(

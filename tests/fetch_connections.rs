@@ -3,6 +3,7 @@
 //! answers (and answers with the TTL and address the test gives it).
 
 mod common_fetch;
+mod private_services;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -13,51 +14,61 @@ use std::time::Duration;
 use common_fetch::settings;
 use paperboy::fetch::client::AddressPolicy;
 use paperboy::fetch::{FetchError, Fetcher, HttpClient};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use private_services::TestCerts;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use url::Url;
 
-/// HTTP/1.1 with keep-alive: every request answered with a short page, connections kept open.
+/// HTTP/1.1 with keep-alive (plain, or HTTPS with a test CA's certificate): every request answered with a
+/// short page, connections kept open. Counts accepted connections (= TLS handshakes for HTTPS).
 struct KeepAliveServer {
     port: u16,
+    scheme: &'static str,
     connections: Arc<AtomicUsize>,
     requests: Arc<AtomicUsize>,
 }
 
 impl KeepAliveServer {
     async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// HTTPS with `certs`' server certificate (valid for 127.0.0.1).
+    async fn start_tls(certs: &TestCerts) -> Self {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(&certs.cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&certs.key).unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let (c, r) = (connections.clone(), requests.clone());
         tokio::spawn(async move {
-            while let Ok((mut s, _)) = l.accept().await {
+            while let Ok((s, _)) = l.accept().await {
                 c.fetch_add(1, Ordering::SeqCst);
                 let r = r.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut tmp = [0u8; 4096];
-                    loop {
-                        let Ok(n) = s.read(&mut tmp).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&tmp[..n]);
-                        while let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            buf.drain(..i + 4);
-                            r.fetch_add(1, Ordering::SeqCst);
-                            let body = "<html><body><p>kept alive</p></body></html>";
-                            let head = format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n",
-                                body.len()
-                            );
-                            if s.write_all(format!("{head}{body}").as_bytes())
-                                .await
-                                .is_err()
-                            {
-                                return;
+                    match tls {
+                        None => serve_keep_alive(s, r).await,
+                        Some(a) => {
+                            if let Ok(s) = a.accept(s).await {
+                                serve_keep_alive(s, r).await
                             }
                         }
                     }
@@ -66,13 +77,44 @@ impl KeepAliveServer {
         });
         Self {
             port,
+            scheme,
             connections,
             requests,
         }
     }
 
     fn url(&self, host: &str) -> Url {
-        Url::parse(&format!("http://{host}:{}/page", self.port)).unwrap()
+        Url::parse(&format!("{}://{host}:{}/page", self.scheme, self.port)).unwrap()
+    }
+}
+
+/// Answer every request on `s` until the client closes it.
+async fn serve_keep_alive<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, requests: Arc<AtomicUsize>) {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        let Ok(n) = s.read(&mut tmp).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        while let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.drain(..i + 4);
+            requests.fetch_add(1, Ordering::SeqCst);
+            let body = "<html><body><p>kept alive</p></body></html>";
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            if s.write_all(format!("{head}{body}").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
     }
 }
 
@@ -112,6 +154,37 @@ async fn idle_connections_close_after_the_idle_timeout_or_when_turned_off() {
         c.fetch(&srv.url("127.0.0.1")).await.unwrap();
     }
     assert_eq!(srv.connections.load(Ordering::SeqCst), 3);
+}
+
+/// HTTPS through a test CA (`fetch.ca_file`): with keep-alive one TLS handshake serves a host's pages;
+/// with it off every page pays one. Without the CA the page fails as a TLS error naming the fix.
+#[tokio::test]
+async fn https_pages_of_a_host_share_one_tls_handshake() {
+    let certs = TestCerts::generate();
+    let ca = certs.ca.to_str().unwrap().to_string();
+    let pages = 5;
+    for (idle, handshakes) in [("1", 1), ("0", pages)] {
+        let srv = KeepAliveServer::start_tls(&certs).await;
+        let s = settings(&[
+            ("PAPERBOY__FETCH__CA_FILE", ca.as_str()),
+            ("PAPERBOY__FETCH__MAX_IDLE_CONNECTIONS_PER_HOST", idle),
+        ]);
+        let c = HttpClient::new(&s.fetch).unwrap();
+        for _ in 0..pages {
+            let page = c.fetch(&srv.url("127.0.0.1")).await.unwrap();
+            assert_eq!(page.status, 200);
+        }
+        assert_eq!(srv.requests.load(Ordering::SeqCst), pages);
+        assert_eq!(
+            srv.connections.load(Ordering::SeqCst),
+            handshakes,
+            "TLS handshakes for {pages} pages with max_idle_connections_per_host = {idle}"
+        );
+    }
+    let srv = KeepAliveServer::start_tls(&certs).await;
+    let c = HttpClient::new(&settings(&[]).fetch).unwrap();
+    let e = c.fetch(&srv.url("127.0.0.1")).await.unwrap_err();
+    assert!(matches!(e, FetchError::Tls { .. }), "{e:?}");
 }
 
 /// A DNS server on loopback (UDP): A queries for the names it knows are answered with their address and

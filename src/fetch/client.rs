@@ -217,6 +217,23 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
+/// Trust the CA certificates of `fetch.ca_file` beside the built-in web roots.
+fn extra_roots(
+    builder: reqwest::ClientBuilder,
+    path: &str,
+) -> Result<reqwest::ClientBuilder, FetchError> {
+    let bad = |detail: String| FetchError::Connect {
+        url: String::new(),
+        detail,
+    };
+    let pem = crate::tls::read_ca_file("fetch.ca_file", path).map_err(|e| bad(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| bad(format!("fetch.ca_file = {path:?}: {e}")))?;
+    Ok(certs
+        .into_iter()
+        .fold(builder, |b, c| b.add_root_certificate(c)))
+}
+
 impl HttpClient {
     /// Build the client from `fetch.*` settings.
     pub fn new(settings: &FetchSettings) -> Result<Self, FetchError> {
@@ -249,7 +266,11 @@ impl HttpClient {
             header::ACCEPT_LANGUAGE,
             HeaderValue::from_static(ACCEPT_LANGUAGE),
         );
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !settings.ca_file.is_empty() {
+            builder = extra_roots(builder, &settings.ca_file)?;
+        }
+        let client = builder
             .user_agent(settings.user_agent.clone())
             .default_headers(headers)
             .connect_timeout(settings.connect_timeout())
