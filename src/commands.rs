@@ -82,9 +82,8 @@ pub async fn submit(
         Duration::from_millis(settings.amqp.confirm_timeout_ms),
     )
     .await?;
-    Topology::from_settings(settings)
-        .declare(publisher.channel())
-        .await?;
+    let topology = Topology::from_settings(settings);
+    topology.declare(publisher.channel()).await?;
 
     let bar = (urls.len() >= 1000).then(|| {
         let pb = indicatif::ProgressBar::with_draw_target(
@@ -103,7 +102,6 @@ pub async fn submit(
         invalid,
         ..Default::default()
     };
-    let queue = settings.amqp.jobs_queue.clone();
     let mut pending = FuturesUnordered::new();
     let mut iter = urls.into_iter();
     loop {
@@ -118,8 +116,11 @@ pub async fn submit(
             let body = serde_json::to_vec(&job).expect("job serializes");
             let props = json_properties(job.id.as_deref().unwrap_or_default());
             let publisher = publisher.clone();
-            let queue = queue.clone();
-            pending.push(async move { (url, publisher.publish("", &queue, &body, props).await) });
+            let (exchange, key) = topology.job_route(&url);
+            pending.push(async move {
+                let res = publisher.publish(&exchange, &key, &body, props).await;
+                (url, res)
+            });
         }
         let Some((url, res)) = pending.next().await else {
             break;

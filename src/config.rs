@@ -29,6 +29,10 @@ pub enum ConfigError {
     },
 }
 
+fn default_shard_hold_ms() -> u64 {
+    60_000
+}
+
 fn invalid(
     key: &'static str,
     value: impl std::fmt::Display,
@@ -77,6 +81,12 @@ pub struct AmqpSettings {
     pub confirm_timeout_ms: u64,
     /// PEM file of CA certificates trusted for amqps:// in addition to the system store (empty = none).
     pub ca_file: String,
+    /// Host-partitioned shard queues behind a consistent-hash exchange (0 = none).
+    #[serde(default)]
+    pub shards: u16,
+    /// The shard queues this worker consumes (empty = all).
+    #[serde(default)]
+    pub consume_shards: Vec<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +139,9 @@ pub struct PolitenessSettings {
     pub min_delay_ms: u64,
     pub max_concurrent_per_host: u32,
     pub defer_threshold_ms: u64,
+    /// How long a job from a shard queue may wait in the worker for its host before it is deferred (ms).
+    #[serde(default = "default_shard_hold_ms")]
+    pub shard_hold_ms: u64,
     pub respect_robots: bool,
     pub robots_ttl_s: u64,
     pub robots_error_ttl_s: u64,
@@ -293,6 +306,31 @@ impl Settings {
         }
         if self.amqp.confirm_timeout_ms == 0 {
             return Err(invalid("amqp.confirm_timeout_ms", 0, "a timeout above 0"));
+        }
+        if let Some(bad) = self
+            .amqp
+            .consume_shards
+            .iter()
+            .find(|i| **i >= self.amqp.shards)
+        {
+            return Err(invalid(
+                "amqp.consume_shards",
+                format!("{:?}", self.amqp.consume_shards),
+                format!(
+                    "shard numbers below amqp.shards ({}); {bad} is not one (empty = all shards)",
+                    self.amqp.shards
+                ),
+            ));
+        }
+        if self.amqp.shards > 0 && self.politeness.shard_hold_ms >= self.worker.job_timeout_ms {
+            return Err(invalid(
+                "politeness.shard_hold_ms",
+                self.politeness.shard_hold_ms,
+                format!(
+                    "less than worker.job_timeout_ms ({}): a job waiting for its host must still have time to be fetched",
+                    self.worker.job_timeout_ms
+                ),
+            ));
         }
         if self.worker.concurrency == 0 {
             return Err(invalid(

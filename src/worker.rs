@@ -129,17 +129,31 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
             .basic_qos(prefetch, BasicQosOptions { global: false })
             .await
             .map_err(|e| AmqpError::Channel(format!("basic.qos: {e}")))?;
-        let mut consumer = channel
-            .basic_consume(
-                ShortString::from(self.topology.jobs_queue.as_str()),
-                ShortString::from(format!("paperboy-{}", uuid::Uuid::new_v4())),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| AmqpError::Consume(e.to_string()))?;
+        // The jobs queue, and the shard queues this worker takes (amqp.shards / amqp.consume_shards). The
+        // prefetch is per consumer; `slots` keeps the jobs processed at once at worker.concurrency.
+        let mut queues = vec![(self.topology.jobs_queue.clone(), false)];
+        queues.extend(self.consumed_shards().into_iter().map(|q| (q, true)));
+        let mut tags = Vec::new();
+        let mut streams = Vec::new();
+        for (queue, shard) in &queues {
+            let consumer = channel
+                .basic_consume(
+                    ShortString::from(queue.as_str()),
+                    ShortString::from(format!("paperboy-{}", uuid::Uuid::new_v4())),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| AmqpError::Consume(format!("queue {queue}: {e}")))?;
+            tags.push(consumer.tag());
+            let shard = *shard;
+            streams.push(consumer.map(move |d| (shard, d)).boxed());
+        }
+        let mut consumer = futures_util::stream::select_all(streams);
+        let slots = Arc::new(tokio::sync::Semaphore::new(prefetch as usize));
+        let hold = Duration::from_millis(self.settings.politeness.shard_hold_ms);
         self.health.set_consumer_running(true);
-        info!(queue = %self.topology.jobs_queue, prefetch, "consuming");
+        info!(queues = ?queues.iter().map(|(q, _)| q.as_str()).collect::<Vec<_>>(), prefetch, "consuming");
 
         let tracker = TaskTracker::new();
         // lapin's auto-recovery neither tells the consumer stream that the connection is down nor, when it
@@ -175,11 +189,15 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
                     }
                 }
                 next = consumer.next() => match next {
-                    Some(Ok(delivery)) => {
-                        let ctx = JobContext { processor: self.processor.clone(), publisher: publisher.clone(), topology: self.topology.clone(), settings: self.settings.clone(), metrics: self.metrics.clone() };
-                        tracker.spawn(async move { ctx.handle(delivery).await; });
+                    Some((shard, Ok(delivery))) => {
+                        let ctx = JobContext { processor: self.processor.clone(), publisher: publisher.clone(), topology: self.topology.clone(), settings: self.settings.clone(), metrics: self.metrics.clone(), patience: shard.then_some(hold) };
+                        let slots = slots.clone();
+                        tracker.spawn(async move {
+                            let Ok(_slot) = slots.acquire_owned().await else { return };
+                            ctx.handle(delivery).await;
+                        });
                     }
-                    Some(Err(e)) => {
+                    Some((_, Err(e))) => {
                         warn!(error = %e, "consumer error; waiting for lapin recovery");
                         self.health.set_broker_connected(false);
                         down_since.get_or_insert_with(Instant::now);
@@ -197,9 +215,11 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
         };
         self.health.set_consumer_running(false);
         // Stop taking deliveries; what is prefetched but not started is released when the channel closes.
-        let _ = channel
-            .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-            .await;
+        for tag in tags {
+            let _ = channel
+                .basic_cancel(tag, BasicCancelOptions::default())
+                .await;
+        }
         tracker.close();
         let grace = Duration::from_millis(self.settings.worker.shutdown_grace_ms);
         if result.is_ok() {
@@ -225,6 +245,17 @@ impl<F: Fetcher, S: Seen> Worker<F, S> {
     }
 }
 
+impl<F, S> Worker<F, S> {
+    /// The shard queues this worker consumes: `amqp.consume_shards`, or all of them when it is empty.
+    fn consumed_shards(&self) -> Vec<String> {
+        let picked = &self.settings.amqp.consume_shards;
+        (0..self.topology.shards)
+            .filter(|i| picked.is_empty() || picked.contains(i))
+            .map(|i| self.topology.shard_queue(i))
+            .collect()
+    }
+}
+
 async fn close(conn: &Connection) {
     let _ = tokio::time::timeout(
         Duration::from_secs(5),
@@ -240,6 +271,9 @@ struct JobContext<F, S> {
     topology: Topology,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
+    /// For jobs from a shard queue: how long they may wait in this worker for their host
+    /// (`politeness.shard_hold_ms`) instead of `politeness.defer_threshold_ms`.
+    patience: Option<Duration>,
 }
 
 impl<F: Fetcher, S: Seen> JobContext<F, S> {
@@ -301,7 +335,14 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
         delivery: &Delivery,
     ) -> Result<String, AmqpError> {
         let job_timeout = Duration::from_millis(self.settings.worker.job_timeout_ms);
-        let decision = match tokio::time::timeout(job_timeout, self.processor.process(job)).await {
+        let process = self.processor.process(job);
+        let processed = match self.patience {
+            Some(p) => {
+                tokio::time::timeout(job_timeout, crate::fetch::with_patience(p, process)).await
+            }
+            None => tokio::time::timeout(job_timeout, process).await,
+        };
+        let decision = match processed {
             Ok((d, trace)) => {
                 if let Some(took) = trace.fetch {
                     self.metrics.fetched(took, trace.bytes as u64);

@@ -252,6 +252,16 @@ fn compose_file_matches_the_config() {
         }
     }
     assert_eq!(rabbit["restart"], "unless-stopped");
+    // amqp.shards needs the consistent-hash exchange; the image's own file enables the management UI.
+    let plugins = std::fs::read_to_string(root().join("deploy/rabbitmq-enabled-plugins")).unwrap();
+    let plugins = plugins.trim();
+    assert!(
+        plugins.starts_with('[') && plugins.ends_with("]."),
+        "{plugins}"
+    );
+    for p in ["rabbitmq_management", "rabbitmq_consistent_hash_exchange"] {
+        assert!(plugins.contains(p), "{p} not enabled: {plugins}");
+    }
 
     let redis_svc = &services["redis"];
     let test: Vec<&str> = redis_svc["healthcheck"]["test"]

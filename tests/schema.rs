@@ -402,6 +402,17 @@ fn asyncapi_document_matches_the_config_the_schemas_and_the_routing_keys() {
         channel_amqp(&doc, &channels["jobs"])["queue"]["name"],
         s.amqp.jobs_queue.as_str()
     );
+    let sharded = channel_amqp(&doc, &channels["shardedJobs"]);
+    assert_eq!(
+        sharded["exchange"]["name"],
+        paperboy::amqp::Topology::from_settings(&s)
+            .shard_exchange()
+            .as_str()
+    );
+    assert_eq!(
+        sharded["exchange"]["type"],
+        paperboy::amqp::SHARD_EXCHANGE_TYPE
+    );
     assert_eq!(
         channels["deadLetters"]["address"],
         s.amqp.dead_letter_queue.as_str()

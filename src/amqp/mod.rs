@@ -15,7 +15,7 @@ use crate::config::{redact_url, Settings};
 use crate::tls;
 
 pub use publisher::Publisher;
-pub use topology::{Topology, DELAY_TIERS_MS};
+pub use topology::{Topology, DELAY_TIERS_MS, SHARD_EXCHANGE_TYPE};
 
 /// Header carrying the attempt number of a job (1 = first try).
 pub const HEADER_ATTEMPT: &str = "x-paperboy-attempt";

@@ -4,7 +4,10 @@
 //! - output exchange: topic, durable; plus an optional catch-all queue bound with `#`;
 //! - dead-letter exchange (fanout) and dead-letter queue (quorum);
 //! - retry tiers `<jobs_queue>.retry.<ms>` and deferral tiers `<delay_queue>.<ms>` (default `<jobs_queue>.delay.<ms>`): durable queues with a
-//!   message TTL that dead-letter back to the jobs queue through the default exchange.
+//!   message TTL that dead-letter back to the jobs queue through the default exchange;
+//! - with `amqp.shards = N`: a consistent-hash exchange `<jobs_queue>.shards` (routing key = the job URL's
+//!   host) over N quorum shard queues `<jobs_queue>.shard.<i>`, each bound with weight 1 (the
+//!   `rabbitmq_consistent_hash_exchange` plugin). Retried and deferred jobs come back through the jobs queue.
 
 use std::time::Duration;
 
@@ -35,7 +38,12 @@ pub struct Topology {
     pub delay_queue: String,
     /// Retry tier delays (ms).
     pub retry_tiers_ms: Vec<u64>,
+    /// Number of host-partitioned shard queues (0 = none).
+    pub shards: u16,
 }
+
+/// The exchange type of the shard router (the broker's consistent-hash plugin).
+pub const SHARD_EXCHANGE_TYPE: &str = "x-consistent-hash";
 
 impl Topology {
     pub fn from_settings(s: &Settings) -> Self {
@@ -53,7 +61,36 @@ impl Topology {
                 s.amqp.delay_queue.clone()
             },
             retry_tiers_ms: s.retry.tiers_ms.clone(),
+            shards: s.amqp.shards,
         }
+    }
+
+    /// The exchange that routes jobs to shard queues by host (meaningful when `shards > 0`).
+    pub fn shard_exchange(&self) -> String {
+        format!("{}.shards", self.jobs_queue)
+    }
+
+    /// The name of shard queue `i`.
+    pub fn shard_queue(&self, i: u16) -> String {
+        format!("{}.shard.{i}", self.jobs_queue)
+    }
+
+    /// Where a job for `url` is published: with shards, the shard exchange with the URL's host as routing
+    /// key (all of a host's jobs reach one shard queue); without, the jobs queue.
+    pub fn job_route(&self, url: &str) -> (String, String) {
+        if self.shards == 0 {
+            return (String::new(), self.jobs_queue.clone());
+        }
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .unwrap_or_default();
+        (self.shard_exchange(), host)
+    }
+
+    /// Every shard queue.
+    pub fn shard_queues(&self) -> Vec<String> {
+        (0..self.shards).map(|i| self.shard_queue(i)).collect()
     }
 
     /// The retry queue for the `n`-th retry (0-based); later retries reuse the last tier.
@@ -243,6 +280,61 @@ impl Topology {
             .await
             .map_err(declare_err(format!("queue {name}")))?;
         }
+        if self.shards > 0 {
+            self.declare_shards(ch).await?;
+        }
+        Ok(())
+    }
+
+    /// The shard router and its queues. A broker without the consistent-hash plugin refuses the exchange
+    /// type: the error says how to enable it.
+    async fn declare_shards(&self, ch: &Channel) -> Result<(), AmqpError> {
+        let exchange = self.shard_exchange();
+        ch.exchange_declare(
+            ShortString::from(exchange.as_str()),
+            ExchangeKind::Custom(SHARD_EXCHANGE_TYPE.into()),
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| AmqpError::Declare {
+            what: format!("exchange {exchange} (type {SHARD_EXCHANGE_TYPE})"),
+            detail: format!(
+                "{e}; amqp.shards needs the broker's consistent-hash exchange plugin: \
+                 rabbitmq-plugins enable rabbitmq_consistent_hash_exchange (or set amqp.shards = 0)"
+            ),
+        })?;
+        for q in self.shard_queues() {
+            ch.queue_declare(
+                ShortString::from(q.as_str()),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                self.jobs_queue_args(),
+            )
+            .await
+            .map_err(|e| AmqpError::Declare {
+                what: format!("queue {q}"),
+                detail: e.to_string(),
+            })?;
+            // The routing key of a consistent-hash binding is the queue's weight.
+            ch.queue_bind(
+                ShortString::from(q.as_str()),
+                ShortString::from(exchange.as_str()),
+                ShortString::from("1"),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| AmqpError::Declare {
+                what: format!("binding {exchange} -> {q}"),
+                detail: e.to_string(),
+            })?;
+        }
         Ok(())
     }
 
@@ -251,6 +343,7 @@ impl Topology {
         let mut queues = vec![self.jobs_queue.clone(), self.dead_letter_queue.clone()];
         queues.extend(self.output_queue.clone());
         queues.extend(self.ttl_queues().into_iter().map(|(n, _)| n));
+        queues.extend(self.shard_queues());
         for q in queues {
             ch.queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
                 .await
@@ -259,7 +352,14 @@ impl Topology {
                     detail: e.to_string(),
                 })?;
         }
-        for ex in [&self.output_exchange, &self.dead_letter_exchange] {
+        let mut exchanges = vec![
+            self.output_exchange.clone(),
+            self.dead_letter_exchange.clone(),
+        ];
+        if self.shards > 0 {
+            exchanges.push(self.shard_exchange());
+        }
+        for ex in &exchanges {
             ch.exchange_delete(ShortString::from(ex.as_str()), Default::default())
                 .await
                 .map_err(|e| AmqpError::Declare {
@@ -286,7 +386,23 @@ mod tests {
             delivery_limit: 5,
             delay_queue: "d".into(),
             retry_tiers_ms: vec![100, 1000],
+            shards: 0,
         }
+    }
+
+    #[test]
+    fn jobs_route_by_host_when_sharded() {
+        let mut t = topo();
+        assert_eq!(t.job_route("https://a.example/x"), ("".into(), "j".into()));
+        t.shards = 4;
+        assert_eq!(
+            t.job_route("https://News.Example:8443/x?y"),
+            ("j.shards".into(), "news.example".into())
+        );
+        assert_eq!(
+            t.shard_queues(),
+            ["j.shard.0", "j.shard.1", "j.shard.2", "j.shard.3"]
+        );
     }
 
     #[test]

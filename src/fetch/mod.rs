@@ -25,7 +25,7 @@ use bytes::Bytes;
 use url::Url;
 
 pub use client::{BodyHold, HttpClient};
-pub use polite::PoliteFetcher;
+pub use polite::{with_patience, PoliteFetcher};
 
 /// A response as fetched: any HTTP status (the worker decides what a status means).
 #[derive(Debug, Clone)]

@@ -17,6 +17,27 @@ use super::robots_cache::RobotsCache;
 use super::{FetchError, FetchedPage, Fetcher};
 use crate::config::{PolitenessSettings, Settings};
 
+tokio::task_local! {
+    /// How long the current job may wait for its host before it is deferred, when the worker set it
+    /// (jobs from shard queues, see [`with_patience`]); otherwise `politeness.defer_threshold_ms`.
+    static PATIENCE: Duration;
+}
+
+/// Run `f` (one job's processing) letting its fetches wait up to `patience` for their host's turn
+/// before deferring. The worker uses it for jobs from host-partitioned shard queues: few workers hold a
+/// shard's hosts, so a host's jobs can queue in the worker (bounded by the prefetch) instead of
+/// bouncing through the deferral queues.
+pub async fn with_patience<F: std::future::Future>(patience: Duration, f: F) -> F::Output {
+    PATIENCE.scope(patience, f).await
+}
+
+/// The current job's patience for its host.
+fn patience(p: &PolitenessSettings) -> Duration {
+    PATIENCE
+        .try_with(|d| *d)
+        .unwrap_or(Duration::from_millis(p.defer_threshold_ms))
+}
+
 /// The fetcher the worker uses: robots.txt and per-host politeness around [`HttpClient`]. Cheap to
 /// clone (shared state).
 #[derive(Clone)]
@@ -105,7 +126,8 @@ impl PoliteFetcher {
                     return Ok(()); // the client refuses a hop without a host
                 };
                 let interval = inner.robots_interval(&next, &host).await?;
-                inner.take_slot(&host, interval).await
+                let threshold = patience(&inner.politeness);
+                inner.take_slot(&host, interval, threshold).await
             })
         })
     }
@@ -159,9 +181,13 @@ impl Inner {
 
     /// Wait for the host's next slot (this worker's, or the fleet's with Redis), or defer when it is
     /// further away than the threshold.
-    async fn take_slot(&self, host: &str, interval: Duration) -> Result<(), FetchError> {
-        let threshold_ms = self.politeness.defer_threshold_ms;
-        let threshold = Duration::from_millis(threshold_ms);
+    async fn take_slot(
+        &self,
+        host: &str,
+        interval: Duration,
+        threshold: Duration,
+    ) -> Result<(), FetchError> {
+        let threshold_ms = threshold.as_millis() as u64;
         match self.limiter.reserve(host, interval, threshold).await {
             Reservation::Deferred { wait_ms } => {
                 tracing::info!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, cause = "slot", "host not free soon; deferring");
@@ -210,7 +236,7 @@ impl Fetcher for PoliteFetcher {
 
         // 2. a concurrency permit for the host (this worker, then the fleet), then the host's next slot.
         let waiting_since = tokio::time::Instant::now();
-        let threshold = Duration::from_millis(p.defer_threshold_ms);
+        let threshold = patience(p);
         let Some(_permit) = me
             .permits
             .acquire(&host, p.max_concurrent_for(&host), threshold)
@@ -232,7 +258,7 @@ impl Fetcher for PoliteFetcher {
             tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "fleet_concurrency", "host busy across the fleet; deferring");
             return Err(FetchError::Deferred { host, wait });
         };
-        me.take_slot(&host, interval).await?;
+        me.take_slot(&host, interval, threshold).await?;
 
         // 3. the fetch, and what the answer says about the host.
         let politeness_wait = waiting_since.elapsed();
