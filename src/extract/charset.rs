@@ -35,7 +35,14 @@ pub fn decode<'a>(
                 }
                 return (text, enc);
             }
-            // The declared encoding does not fit the bytes: ask the detector.
+            // The declared encoding does not fit every byte. A few stray bytes in an otherwise
+            // well-formed page (one bad byte in a UTF-8 article) must not re-decode the whole page
+            // in a guessed legacy charset: the declaration wins, with U+FFFD for the bad bytes.
+            let (text, _) = enc.decode_without_bom_handling(body);
+            if !plainly_wrong(&text) {
+                return (text, enc);
+            }
+            // The declaration is plainly wrong for these bytes: ask the detector.
             let guess = detect(body, tld);
             if guess != enc {
                 if let Some(text) = guess.decode_without_bom_handling_and_without_replacement(body)
@@ -55,6 +62,24 @@ pub fn decode<'a>(
             (text, guess)
         }
     }
+}
+
+/// Decoding errors (U+FFFD) a declared charset may produce and still win, whatever the page.
+const TOLERATED_ERRORS: usize = 3;
+/// Above [`TOLERATED_ERRORS`], the declaration still wins while at most one non-ASCII character in
+/// this many is a decoding error: a page in another charset read as UTF-8 turns nearly every
+/// non-ASCII byte into U+FFFD, a UTF-8 page with a few damaged bytes only a small share.
+const ERRORS_PER_NON_ASCII: usize = 20;
+
+/// Is a text decoded with a declared charset plainly wrong (many U+FFFD among its non-ASCII
+/// characters) rather than a good decoding with a few stray bytes?
+fn plainly_wrong(text: &str) -> bool {
+    let (mut errors, mut non_ascii) = (0usize, 0usize);
+    for c in text.chars().filter(|c| !c.is_ascii()) {
+        non_ascii += 1;
+        errors += usize::from(c == '\u{FFFD}');
+    }
+    errors > TOLERATED_ERRORS && errors * ERRORS_PER_NON_ASCII > non_ascii
 }
 
 fn detect(body: &[u8], tld: Option<&[u8]>) -> &'static Encoding {
@@ -180,6 +205,19 @@ mod tests {
             Some(encoding_rs::SHIFT_JIS)
         );
         assert_eq!(meta_charset(b"<meta name=x content=y>"), None);
+    }
+
+    #[test]
+    fn declared_utf8_with_one_stray_byte_stays_utf8() {
+        let mut bytes =
+            "Müller sagte, die Straße sei gesperrt. Überall Staus, größere Verzögerungen."
+                .as_bytes()
+                .to_vec();
+        bytes.extend_from_slice(b" stray \xE9 byte.");
+        let (text, enc) = decode(&bytes, Some("text/html; charset=utf-8"), Some(b"de"));
+        assert_eq!(enc, UTF_8);
+        assert!(text.contains("Müller") && text.contains("Straße"), "{text}");
+        assert!(text.contains("stray \u{FFFD} byte"), "{text}");
     }
 
     #[test]

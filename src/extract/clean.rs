@@ -28,7 +28,12 @@ static BOILER: LazyLock<Regex> = LazyLock::new(|| {
         r"|(?:©|\(c\)|copyright(?-u:\b)).*|.*(?-u:\b)all rights reserved(?-u:\b).*",
         r"|.*(?-u:\b)click here(?-u:\b).*|.*(?-u:\b)(?:leave|post|add|view|show|load)(?-u:\b).*(?-u:\b)comments?(?-u:\b).*|\d*\s*comments?(?:\s*\(\S*\))?|.*(?-u:\b)share (?:it|this(?: story| article)?) with(?-u:\b).*",
         r"|(?:tags?|topics?|filed under|categories|category|keywords)\s*[:：].*",
-        r"|\(?(?:reporting|editing|additional reporting|writing) by(?-u:\b).*",
+        r"|\(?(?:reporting|editing|writing) by(?-u:\b).*",
+        // Reprint notices, paywall promos, view counters, pingbacks, closed comment threads.
+        r"|.*(?-u:\b)for (?:your )?personal,? non-?commercial use(?-u:\b).*|.*(?-u:\b)(?:order|purchase) (?:presentation-ready |reprints?|copies)(?-u:\b).*",
+        r"|.*(?-u:\b)subscribe (?:now|today)(?-u:\b).*|.*(?-u:\b)(?:unlimited|full|digital) access(?-u:\b).*(?:subscri|per (?:week|month)|a (?:week|month)|offer|trial).*|.*(?-u:\b)already (?:a )?subscriber\??.*",
+        r"|[\d.,\s]+[km]?\s*(?:views?|reads?|visits?|vues|aufrufe|visualizaciones|просмотр\S*|مشاهدة)",
+        r"|(?:pingbacks?|trackbacks?)(?:\s*[:：].*)?|comments? (?:are|is) (?:now )?(?:closed|disabled|turned off)\.?",
         r"|.*(?-u:\b)(?:we use cookies|this (?:web)?site uses cookies|cookie policy|cookie settings|accept (?:all )?cookies|use of cookies|manage consent|privacy preferences)(?-u:\b).*",
         r"|(?:previous|next|prev)(?: article| post| story| page)?(?:\s*[:：»«].*)?",
         r"|back to top|skip to (?:main )?content|loading(?: \S+)?\s*(?:\.*|…)|continue reading.*|listen to (?:this )?article.*",
@@ -193,6 +198,11 @@ mod tests {
             "Advert",
             "You may also like...",
             "(Reporting by Jane Doe; editing by John Roe)",
+            "This copy is for your personal, non-commercial use only. To order presentation-ready copies, contact us.",
+            "Subscribe now to get unlimited access to all our journalism for just one pound a week.",
+            "1,234 views",
+            "Pingback: Weekly links roundup",
+            "Comments are closed.",
             "More Great WIRED Stories",
             "Like this story? Share it with a friend!",
             "Comments (+)",
@@ -206,6 +216,8 @@ mod tests {
             "The minister said the plan would be shared with parliament next week.",
             "Advertisers are worried about the new rules.",
             "He followed the story closely.",
+            "Additional reporting by Priya Shah in Leeds.",
+            "The museum had 1,234 visitors in its first week.",
         ] {
             assert!(!is_boiler_line(l), "{l}");
         }

@@ -308,6 +308,12 @@ fn soft_exclusions(
             } else {
                 hints || hidden_by_attr(dom, i)
             };
+        // A block hidden by attribute or inline style that holds paragraphs of link-free prose is
+        // the collapsed rest of the story ("read more"), not chrome: menus and duplicated link
+        // lists hidden for small screens are link text.
+        if !structural && collapsed_prose(dom, &raw[i], i) {
+            continue;
+        }
         // Without hints, only comment sections still count as boilerplate.
         let boiler = if hints { F_BOILER } else { F_COMMENT };
         let hinted = flags & boiler != 0
@@ -349,6 +355,20 @@ fn soft_exclusions(
         excluded[i] = true;
     }
     excluded
+}
+
+/// Paragraphs (of 50+ chars) from which a hidden block is prose.
+const COLLAPSED_MIN_PARAS: u32 = 2;
+/// Link density under which a hidden block's text is prose.
+const COLLAPSED_MAX_LINK_DENSITY: f32 = 0.1;
+
+/// Is block `i`, hidden by attribute or inline style only, a collapsed part of the text?
+fn collapsed_prose(dom: &Dom<'_>, a: &Agg, i: usize) -> bool {
+    a.paras >= COLLAPSED_MIN_PARAS
+        && a.link_density() < COLLAPSED_MAX_LINK_DENSITY
+        && a.prose_chars * 2 >= a.chars
+        && dom.nodes[i].flags & F_BOILER & !F_HIDDEN == 0
+        && hidden_by_attr(dom, i)
 }
 
 fn class_weight(flags: u32) -> f32 {
@@ -436,8 +456,145 @@ fn is_ancestor(dom: &Dom<'_>, a: usize, d: usize) -> bool {
     a <= d && d < dom.nodes[a].end as usize
 }
 
+/// The story's own headline: the first heading (not excluded) whose text is the page's title. It
+/// anchors the story in the page: the container is not widened past a block that holds it, and
+/// a block that holds another headline of its rank is another story (a river of headlines, the
+/// next article of an infinite scroll, a series page).
+#[derive(Debug, Clone, Copy)]
+pub struct Anchor {
+    pub node: usize,
+    pub level: u8,
+}
+
+/// Headings longer than this (chars) are not compared with the title (a heading is one line).
+const HEADLINE_MAX_CHARS: u32 = 400;
+
+pub fn title_anchor(dom: &Dom<'_>, an: &Analysis, title: Option<&str>) -> Option<Anchor> {
+    let title_fold = fold(title?);
+    if title_fold.is_empty() {
+        return None;
+    }
+    let mut s = String::new();
+    let mut i = an.body;
+    while i < dom.nodes.len() {
+        let node = &dom.nodes[i];
+        if an.excluded[i] {
+            i = node.end as usize;
+            continue;
+        }
+        if let Some(level) = heading_level(node.tag) {
+            if an.agg[i].chars <= HEADLINE_MAX_CHARS {
+                s.clear();
+                dom.text_of(i, &mut s);
+                if fold(&s) == title_fold {
+                    return Some(Anchor { node: i, level });
+                }
+            }
+            i = node.end as usize;
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
+fn heading_level(t: Tag) -> Option<u8> {
+    Some(match t {
+        Tag::H1 => 1,
+        Tag::H2 => 2,
+        Tag::H3 => 3,
+        Tag::H4 => 4,
+        Tag::H5 => 5,
+        Tag::H6 => 6,
+        _ => return None,
+    })
+}
+
+/// Linked headings (a teaser's title) from which a block is a list of other stories.
+const TEASER_HEADINGS: u32 = 2;
+/// Prose (chars in paragraphs) from which the block holding the headline is the whole story: a
+/// short story is not widened into the page around it.
+const STORY_MIN_PROSE: u32 = 200;
+
+/// Does the subtree of `i` hold another story's headline: a heading (not excluded, not the
+/// anchor) of the anchor's rank or higher, or [`TEASER_HEADINGS`] linked headings (teasers)?
+fn holds_other_headline(dom: &Dom<'_>, an: &Analysis, i: usize, anchor: Anchor) -> bool {
+    let end = dom.nodes[i].end as usize;
+    let mut teasers = 0;
+    let mut j = i;
+    while j < end {
+        let node = &dom.nodes[j];
+        if an.excluded[j] {
+            j = node.end as usize;
+            continue;
+        }
+        if let Some(level) = heading_level(node.tag) {
+            let a = &an.agg[j];
+            if j != anchor.node && a.chars > 0 {
+                if level <= anchor.level {
+                    return true;
+                }
+                if a.link_chars * 2 > a.chars {
+                    teasers += 1;
+                    if teasers >= TEASER_HEADINGS {
+                        return true;
+                    }
+                }
+            }
+            j = node.end as usize;
+            continue;
+        }
+        j += 1;
+    }
+    false
+}
+
+/// Text (chars) beside the headline and the body that a story's block may hold (byline, date,
+/// standfirst, share labels) and still be that one story.
+const STORY_SLACK_CHARS: u32 = 300;
+
+/// Is root `c` the whole story: it holds at least [`STORY_MIN_PROSE`] of prose, and the smallest
+/// block that holds both it and the story's headline holds little else ([`STORY_SLACK_CHARS`])?
+pub fn holds_story(dom: &Dom<'_>, an: &Analysis, c: usize, anchor: Option<Anchor>) -> bool {
+    let Some(a) = anchor else {
+        return false;
+    };
+    if an.agg[c].prose_chars < STORY_MIN_PROSE {
+        return false;
+    }
+    let n = dom.nodes.len();
+    let mut l = c;
+    while !is_ancestor(dom, l, a.node) {
+        l = dom.nodes[l].parent as usize;
+        if l >= n || an.excluded[l] {
+            return false;
+        }
+    }
+    let headline = if l == c { 0 } else { an.agg[a.node].chars };
+    an.agg[l].chars <= an.agg[c].chars + headline + STORY_SLACK_CHARS
+}
+
+/// May the container grow from `c` to its ancestor `p`? Not when `c` holds the story's headline
+/// and its text already (a short story in a page of other things), nor when what `p` adds holds
+/// another story's headline.
+fn may_widen(dom: &Dom<'_>, an: &Analysis, c: usize, p: usize, anchor: Option<Anchor>) -> bool {
+    let Some(a) = anchor else {
+        return true;
+    };
+    if holds_story(dom, an, c, anchor) {
+        return false;
+    }
+    !dom.children(p)
+        .filter(|&s| !is_ancestor(dom, s, c))
+        .any(|s| holds_other_headline(dom, an, s, a))
+}
+
 /// Pick the content roots (in document order).
-pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
+pub fn select_roots(
+    dom: &Dom<'_>,
+    an: &Analysis,
+    anchor: Option<Anchor>,
+) -> (Vec<usize>, Vec<f32>) {
     let n = dom.nodes.len();
     let scores = readability_scores(dom, an);
     let mut best_r = None;
@@ -497,13 +654,14 @@ pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
             && pa.chars >= 2 * a.chars
             && pa.link_density() < 0.35
             && pa.prose_chars >= a.prose_chars + 200
+            && may_widen(dom, an, c, p, anchor)
         {
             c = p;
         } else {
             break;
         }
     }
-    c = expand_split_body(dom, an, c);
+    c = expand_split_body(dom, an, c, anchor);
     // Merge siblings that hold prose.
     let p = dom.nodes[c].parent as usize;
     if p >= n {
@@ -531,7 +689,11 @@ pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
                     && ld == 0.0
                     && dom.nodes[s].tag == Tag::P
                     && ends_like_sentence_node(dom, s)));
-        if same_hint || by_score || prose {
+        // A sibling that holds another story's headline is another story.
+        let other_story = anchor.is_some_and(|a| {
+            (is_ancestor(dom, c, a.node) || a.node < c) && holds_other_headline(dom, an, s, a)
+        });
+        if (same_hint || by_score || prose) && !other_story {
             roots.push(s);
         }
     }
@@ -543,7 +705,7 @@ pub fn select_roots(dom: &Dom<'_>, an: &Analysis) -> (Vec<usize>, Vec<f32>) {
 /// that holds over 1.5 times its prose plus 500 characters, when that ancestor is not link-heavy and
 /// what it adds is largely prose (under 40% link text, at least 40% inside paragraphs); repeat from
 /// there. The first ancestor with that much more prose decides: if it fails, the container stays.
-fn expand_split_body(dom: &Dom<'_>, an: &Analysis, mut c: usize) -> usize {
+fn expand_split_body(dom: &Dom<'_>, an: &Analysis, mut c: usize, anchor: Option<Anchor>) -> usize {
     let n = dom.nodes.len();
     'outer: loop {
         let a = &an.agg[c];
@@ -562,6 +724,7 @@ fn expand_split_body(dom: &Dom<'_>, an: &Analysis, mut c: usize) -> usize {
                 if pa.link_density() < 0.4
                     && (extra_links as f32) < 0.4 * extra as f32
                     && (extra_prose as f32) >= 0.4 * extra as f32
+                    && may_widen(dom, an, c, p, anchor)
                 {
                     c = p;
                     continue 'outer;
@@ -844,7 +1007,7 @@ mod tests {
         let doc = scraper::Html::parse_document(html);
         let dom = Dom::build(&doc, 100_000).expect("small page");
         let an = Prepared::new(&dom).analyse(&dom, 0);
-        let (roots, _) = select_roots(&dom, &an);
+        let (roots, _) = select_roots(&dom, &an, None);
         let paras = emit(&dom, &an, &roots, None, false);
         paras
             .iter()

@@ -108,6 +108,9 @@ pub struct ArticlePath<'a> {
     pub an: &'a Analysis,
     pub roots: &'a [usize],
     pub text_len: u32,
+    /// A root holds the story's headline and its text ([`content::holds_story`]): the page is
+    /// one story, whatever else it shows around it.
+    pub whole_story: bool,
 }
 
 /// Shortest wide text taken (non-whitespace chars), even over an empty article path: less is a
@@ -149,8 +152,14 @@ pub fn wide_text(
         an,
         roots,
         text_len: current_len,
+        whole_story,
     } = article;
     let &first = roots.first()?;
+    // The wide path never fires on a page that holds one story, however short: what it would add
+    // is the page around the story (a river of headlines, the next article).
+    if is_article && whole_story {
+        return None;
+    }
     let in_rec = is_article && in_records(dom, an, first);
     // A page whose metadata says article but whose article path found only a part of it (a
     // listing's intro, one post of a thread) takes the wide text only when that is far longer.
@@ -194,7 +203,7 @@ pub fn wide_text(
     }
     if best_len < COMMENTS_AS_CONTENT_BELOW && comments {
         let an2 = prep.analyse(dom, WIDE_KEEP | F_COMMENT);
-        if let Some(&r) = content::select_roots(dom, &an2).0.first() {
+        if let Some(&r) = content::select_roots(dom, &an2, None).0.first() {
             if !is_article || in_records(dom, &an2, r) {
                 if let Some(t2) = render(&an2, r, best_len) {
                     if text::char_len(&t2) as f32 > MARGIN * best_len as f32 {

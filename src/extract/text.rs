@@ -47,6 +47,17 @@ pub fn commas(s: &str) -> u32 {
         .count() as u32
 }
 
+/// The text in Unicode normalisation form C (composed: "u" + U+0308 becomes "ü"), so every field
+/// of an article compares and hashes the same whichever form the page was written in. The quick
+/// check answers for almost every page without copying it.
+pub fn nfc(s: std::borrow::Cow<'_, str>) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    if s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        return s;
+    }
+    std::borrow::Cow::Owned(s.nfc().collect())
+}
+
 /// Whitespace-normalised copy.
 pub fn normalize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
