@@ -160,6 +160,8 @@ fn main() {
                     "image": x.image,
                     "canonical_url": x.canonical_url,
                     "charset": x.charset,
+                    "extraction_confidence": x.confidence,
+                    "signals": x.signals.as_array(),
                     "elapsed_us": el.as_micros() as u64,
                 }),
                 Err(e) => {

@@ -341,6 +341,7 @@ pub fn extract_file(source: &str, url: Option<&Url>, max_html_bytes: usize) -> V
             "word_count": crate::pipeline::word_count(&x.text),
             "content_hash": (!x.text.is_empty()).then(|| crate::dedup::content_hash(&x.text)),
             "page_kind": x.page_kind,
+            "extraction_confidence": x.confidence,
             "charset": x.charset,
             "text": x.text,
     });

@@ -433,6 +433,7 @@ pub fn build_article(
         text: x.text,
         content_hash,
         page_kind: x.page_kind,
+        extraction_confidence: x.confidence,
         near_duplicate_of: None,
         meta: job.meta.clone(),
     }

@@ -74,6 +74,7 @@ fn article_full() -> Article {
         word_count: 4,
         content_hash: content_hash("First paragraph.\n\nSecond paragraph."),
         page_kind: PageKind::Article,
+        extraction_confidence: 0.93,
         near_duplicate_of: Some(content_hash("other")),
         meta: Some(meta()),
     }
@@ -90,6 +91,7 @@ fn article_minimal() -> Article {
         description: None,
         image: None,
         page_kind: PageKind::Listing,
+        extraction_confidence: 0.41,
         near_duplicate_of: None,
         meta: None,
         ..article_full()
@@ -202,6 +204,7 @@ fn article_schema_matches_the_struct() {
     for kind in [PageKind::Article, PageKind::Listing, PageKind::Other] {
         let a = Article {
             page_kind: kind,
+            extraction_confidence: 0.5,
             ..article_minimal()
         };
         assert_valid(

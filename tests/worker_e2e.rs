@@ -50,6 +50,9 @@ async fn article_duplicate_404_and_dead_letter() {
         .unwrap()
         .starts_with("blake3:"));
     assert!(a.body["word_count"].as_u64().unwrap() > 50);
+    // A clean one-story page: the second opinion agrees, so the text is trusted.
+    let conf = a.body["extraction_confidence"].as_f64().unwrap();
+    assert!((0.8..=1.0).contains(&conf), "extraction_confidence {conf}");
     assert_eq!(
         a.properties.content_type().as_ref().map(|c| c.as_str()),
         Some("application/json")

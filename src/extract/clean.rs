@@ -2,8 +2,7 @@
 //! prompts, player errors, "read also" inserts, copyright), bylines/dates repeated at the top of the
 //! body, duplicates. Only short lines are ever tested, so prose is never dropped by a phrase match.
 
-use super::content::{Para, ParaKind};
-use super::text::{char_len, ends_like_sentence, fold};
+use super::text::{char_len, ends_like_sentence, fold, Para, ParaKind};
 use regex::{Regex, RegexBuilder};
 use std::collections::HashSet;
 use std::sync::LazyLock;

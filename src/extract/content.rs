@@ -11,6 +11,7 @@
 
 use super::dom::*;
 use super::text::{char_len, commas, ends_like_sentence, fold, push_collapsed};
+use super::text::{Para, ParaKind};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Agg {
@@ -40,20 +41,6 @@ impl Agg {
             self.link_chars as f32 / self.chars as f32
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParaKind {
-    Para,
-    Heading,
-    Item,
-    Pre,
-}
-
-#[derive(Debug, Clone)]
-pub struct Para {
-    pub kind: ParaKind,
-    pub text: String,
 }
 
 pub struct Analysis {
@@ -176,6 +163,11 @@ impl Prepared {
             raw,
             body,
         }
+    }
+
+    /// Characters of the page's text outside scripts, styles and other junk tags.
+    pub fn page_chars(&self) -> u32 {
+        self.raw[self.body].chars
     }
 
     /// The analysis with the class/id hints in `keep` not counted as boilerplate (`F_COMMENT`:
@@ -454,6 +446,23 @@ fn readability_scores(dom: &Dom<'_>, an: &Analysis) -> Vec<f32> {
 
 fn is_ancestor(dom: &Dom<'_>, a: usize, d: usize) -> bool {
     a <= d && d < dom.nodes[a].end as usize
+}
+
+/// Average link text (chars) under which a link-dense block is a menu on the wide path.
+const MENU_LINK_CHARS: u32 = 10;
+/// Link density over which a block is link-dense (menus, link lists).
+const LINK_DENSE: f32 = 0.6;
+
+/// Should this block (a list, table, div, section, list item or paragraph: the caller matches the
+/// tag) be dropped on the wide path ([`super::listing`])? Only menus: link-dense blocks whose
+/// links are short (under [`MENU_LINK_CHARS`] on average), so lists of item titles stay.
+pub fn prune_wide(an: &Analysis, i: usize) -> bool {
+    let a = &an.agg[i];
+    a.chars > 0
+        && a.link_density() > LINK_DENSE
+        && a.links >= 3
+        && a.link_chars < MENU_LINK_CHARS * a.links
+        && a.prose_chars * 2 < a.chars
 }
 
 /// The story's own headline: the first heading (not excluded) whose text is the page's title. It
@@ -768,7 +777,7 @@ fn mostly_anchor_links(dom: &Dom<'_>, i: usize) -> bool {
 }
 
 /// Should this element (inside the content) be dropped? `wide`: the non-article path, which keeps
-/// link lists unless they look like menus ([`super::listing::prune_wide`]).
+/// link lists unless they look like menus ([`prune_wide`]).
 fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -> bool {
     let node = &dom.nodes[i];
     let a = &an.agg[i];
@@ -785,7 +794,7 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -
         | Tag::P
             if wide =>
         {
-            return super::listing::prune_wide(an, i);
+            return prune_wide(an, i);
         }
         Tag::Ul
         | Tag::Ol

@@ -15,7 +15,7 @@
 //! 2. [`wide_root`]: the smallest ancestor of the container that holds most of the page's
 //!    non-link text (stopping at `<main>` / `role=main`); when the article path found only an
 //!    intro (under [`INTRO_BELOW`] chars), most of all its text, linked item titles included.
-//! 3. Emission with [`prune_wide`]: item titles (links, linked headings) stay; only menus (link
+//! 3. Emission with [`content::prune_wide`]: item titles (links, linked headings) stay; only menus (link
 //!    lists whose links are short) are pruned.
 //!
 //! On a single-item page (a product) lists of item cards under the wide root ([`drop_item_cards`]:
@@ -33,8 +33,6 @@ const WIDE_KEEP: u32 = F_BYLINE | F_META | F_TAGS | F_CAPTION | F_HIDDEN | F_HEA
 
 /// Share of the page's non-link text the wide root must hold.
 const WIDE_SHARE: f32 = 0.7;
-/// Average link text (chars) under which a link-dense block is a menu on the wide path.
-const MENU_LINK_CHARS: u32 = 10;
 
 /// The text the wide root's share is measured in: all of it (item titles are links) or the
 /// non-link text only.
@@ -73,18 +71,6 @@ pub fn wide_root(dom: &Dom<'_>, an: &Analysis, from: usize, links_count: bool) -
         }
         c = p;
     }
-}
-
-/// Should this block (a list, table, div, section, list item or paragraph: the caller matches the
-/// tag) be dropped on the wide path? Only menus: link-dense blocks whose links are short (under
-/// [`MENU_LINK_CHARS`] on average), so lists of item titles stay.
-pub fn prune_wide(an: &Analysis, i: usize) -> bool {
-    let a = &an.agg[i];
-    a.chars > 0
-        && a.link_density() > 0.6
-        && a.links >= 3
-        && a.link_chars < MENU_LINK_CHARS * a.links
-        && a.prose_chars * 2 < a.chars
 }
 
 /// Does the page drop a comment-flagged container that holds text (a thread of posts)?
@@ -219,7 +205,7 @@ pub fn wide_text(
 /// Link-dense blocks of long links (lists of item cards: related and recommended items) on a
 /// single-item page (a product): they are not the item's content, so they are excluded under
 /// `root`, unless together they hold over [`CARDS_SHARE`] of its text (then they are the content).
-/// Menus (short links) are left to [`prune_wide`].
+/// Menus (short links) are left to [`content::prune_wide`].
 fn drop_item_cards(dom: &Dom<'_>, an: &mut Analysis, root: usize) {
     let end = dom.nodes[root].end as usize;
     // Images under each node of the root's subtree (indexed from `root`).

@@ -14,6 +14,7 @@
 
 mod charset;
 mod clean;
+mod confidence;
 mod content;
 mod dom;
 mod lang;
@@ -26,6 +27,7 @@ use crate::message::PageKind;
 use url::Url;
 
 pub use charset::{charset_from_content_type, meta_charset};
+pub use confidence::Signals;
 
 /// Largest body the extractor accepts (bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -59,7 +61,7 @@ pub struct Page<'a> {
 }
 
 /// What the extractor found in a page.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extracted {
     pub title: Option<String>,
     pub authors: Vec<String>,
@@ -79,10 +81,15 @@ pub struct Extracted {
     pub page_kind: PageKind,
     /// The charset the body was decoded with (WHATWG name, e.g. `windows-1256`).
     pub charset: String,
+    /// How far to trust `text` (0–1, see [`confidence`]): under 0.5 the text is often wrong,
+    /// over 0.8 it is almost always right. 0 for a page without body text.
+    pub confidence: f32,
+    /// What the confidence was computed from.
+    pub signals: Signals,
 }
 
 /// Why a page yields no article.
-#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+#[derive(Debug, thiserror::Error, PartialEq, Clone)]
 #[non_exhaustive]
 pub enum ExtractError {
     #[error("the page is empty")]
@@ -172,14 +179,19 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     let whole_story = roots
         .iter()
         .any(|&r| content::holds_story(&dom, &an, r, anchor));
-    if content::para_chars(&paras) < SCRIPT_BODY_BELOW as usize && !whole_story {
-        let wild = content::wild_paragraphs(&dom, &an);
-        let wp = content::emit(&dom, &an, &wild, title.as_deref(), false);
-        if content::para_chars(&wp) > 2 * content::para_chars(&paras).max(1) {
-            paras = wp;
-            used_wild = true;
-        }
+    // The second opinion: every prose paragraph of the page outside boilerplate. A fallback when
+    // the container missed the text, and the measure of agreement behind the confidence.
+    let wild = content::wild_paragraphs(&dom, &an);
+    let wild_paras = content::emit(&dom, &an, &wild, title.as_deref(), false);
+    if content::para_chars(&paras) < SCRIPT_BODY_BELOW as usize
+        && !whole_story
+        && content::para_chars(&wild_paras) > 2 * content::para_chars(&paras).max(1)
+    {
+        paras = wild_paras.clone();
+        used_wild = true;
     }
+    let second_opinion = clean::finish(wild_paras, title.as_deref());
+    let mut fallback = used_wild;
     let mut text = clean::finish(paras, title.as_deref());
     // Parsed at most once, when a fallback below asks for it.
     let noscript_cell = std::cell::OnceCell::new();
@@ -189,6 +201,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         if let Some(t) = noscript().and_then(|d| noscript_text(d, title.as_deref(), false)) {
             if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
                 text = t;
+                fallback = true;
             }
         }
     }
@@ -207,12 +220,14 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         page_kind != PageKind::Listing && single_item(&meta),
     ) {
         text = t;
+        fallback = true;
     }
     if page_kind != PageKind::Article {
         // Forum crawler views in <noscript> hold the whole thread: read them on the wide path too.
         if let Some(t) = noscript().and_then(|d| noscript_text(d, title.as_deref(), true)) {
             if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
                 text = t;
+                fallback = true;
             }
         }
     }
@@ -229,6 +244,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         if let Some(t) = script {
             if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
                 text = t;
+                fallback = true;
             }
         }
     }
@@ -239,7 +255,30 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         let partial = page_metadata(page, &meta, title, text, page_kind, encoding);
         return Err(ExtractError::NoContent(Box::new(partial)));
     }
-    Ok(page_metadata(page, &meta, title, text, page_kind, encoding))
+    let (agree_precision, agree_recall) = confidence::agreement(&text, &second_opinion);
+    let (length, sentences) = confidence::shape(&text);
+    let links = roots.iter().fold((0u32, 0u32), |acc, &r| {
+        (acc.0 + an.agg[r].chars, acc.1 + an.agg[r].link_chars)
+    });
+    let signals = confidence::Signals {
+        agree_precision,
+        agree_recall,
+        length,
+        sentences,
+        link_density: links.1 as f32 / links.0.max(1) as f32,
+        article: f32::from(u8::from(page_kind == PageKind::Article)),
+        fallback: f32::from(u8::from(fallback)),
+        whole_story: f32::from(u8::from(whole_story)),
+        coverage: (text::char_len(&text) as f32 / prep.page_chars().max(1) as f32).min(1.0),
+        balance: {
+            let (a, b) = (text::char_len(&text), text::char_len(&second_opinion));
+            a.min(b) as f32 / a.max(b).max(1) as f32
+        },
+    };
+    let mut x = page_metadata(page, &meta, title, text, page_kind, encoding);
+    x.confidence = confidence::confidence(&signals);
+    x.signals = signals;
+    Ok(x)
 }
 
 /// Everything but the body text comes from the page's metadata: assemble the result.
@@ -295,6 +334,8 @@ fn page_metadata(
         text,
         page_kind,
         charset: encoding.name().to_string(),
+        confidence: 0.0,
+        signals: Signals::default(),
     }
 }
 

@@ -1,5 +1,22 @@
 //! Small text helpers: whitespace normalisation and character measures that work for every script.
 
+/// What a block of emitted text is: the text form separates paragraphs, headings and blocks by a
+/// blank line and consecutive list items by one newline; clean-up never drops preformatted text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParaKind {
+    Para,
+    Heading,
+    Item,
+    Pre,
+}
+
+/// One emitted block of text.
+#[derive(Debug, Clone)]
+pub struct Para {
+    pub kind: ParaKind,
+    pub text: String,
+}
+
 /// Append `s` to `out`, collapsing whitespace runs to one space (no leading space on an empty line,
 /// never a space that was not in the source: inline elements are glued as written).
 pub fn push_collapsed(out: &mut String, s: &str) {
