@@ -49,6 +49,73 @@ pub struct Analysis {
     pub body: usize,
 }
 
+// Thresholds. Unless said otherwise they come from round 1 (Readability's and trafilatura's
+// published values, kept where they held on both dev sets) and are judged out of fold with
+// `scripts/extract-quality.sh --folds 5` (docs/extraction.md).
+
+/// A `<p>` counts as a real paragraph from this many chars (shorter ones are labels).
+const PARA_MIN_CHARS: u32 = 50;
+/// ... and under this link density (over it, a paragraph of links).
+const PARA_MAX_LINK_DENSITY: f32 = 0.5;
+/// Class/id pruning that leaves under 1/7 of the text is undone (trafilatura's guard).
+const PRUNED_SHARE_DIVISOR: u32 = 7;
+/// ... on pages with at least this much text (smaller pages have too little to judge by).
+const PRUNE_GUARD_MIN_CHARS: u32 = 200;
+/// A block whose only hint is a `header` class is an intro from this many chars...
+const INTRO_MIN_CHARS: u32 = 200;
+/// Link density under which text is prose, not a menu or link list.
+const PROSE_MAX_LINK_DENSITY: f32 = 0.25;
+/// A boilerplate-hinted wrapper holding more than this share of the page is the page.
+const WRAPPER_KEEP_SHARE: f32 = 0.6;
+/// The same for forms (an ASP.NET page wraps everything in one `<form>`), stricter.
+const FORM_KEEP_SHARE: f32 = 0.5;
+/// Readability's class weight: body hints add it to a container's score, boilerplate hints remove it.
+const CLASS_WEIGHT: f32 = 25.0;
+/// Readability scores paragraphs from this many chars.
+const SCORED_MIN_CHARS: u32 = 25;
+/// Readability: one point per this many chars of a paragraph...
+const SCORE_CHARS_PER_POINT: f32 = 100.0;
+/// ... up to this many points.
+const SCORE_LENGTH_CAP: f32 = 3.0;
+/// A hinted container is taken when it holds at least this share of the best-scored node's prose...
+const HINTED_MIN_PROSE_SHARE: f32 = 0.5;
+/// ... at least this many chars...
+const HINTED_MIN_CHARS: u32 = 100;
+/// ... and is not mostly links.
+const HINTED_MAX_LINK_DENSITY: f32 = 0.5;
+/// A container under this many chars may climb to a parent that holds twice as much...
+const CLIMB_BELOW_CHARS: u32 = 1000;
+/// ... when the parent is link-poor...
+const CLIMB_MAX_LINK_DENSITY: f32 = 0.35;
+/// ... and adds at least this much prose.
+const CLIMB_MIN_EXTRA_PROSE: u32 = 200;
+/// Siblings scoring this share of the container's Readability score are merged (Readability: 0.2)...
+const SIBLING_SCORE_SHARE: f32 = 0.2;
+/// ... with a floor (Readability: 10)...
+const SIBLING_MIN_SCORE: f32 = 10.0;
+/// ... when their link density is under this.
+const SIBLING_MAX_LINK_DENSITY: f32 = 0.3;
+/// A prose sibling is merged from this many chars.
+const SIBLING_PROSE_MIN_CHARS: u32 = 80;
+/// A split body is looked for this many levels up at most.
+const SPLIT_MAX_LEVELS: usize = 12;
+/// The ancestor of a split body holds 1.5 times the container's prose plus this much.
+const SPLIT_MIN_EXTRA_PROSE: u32 = 500;
+/// What it adds is under this share of link text...
+const SPLIT_MAX_LINK_DENSITY: f32 = 0.4;
+/// ... and at least this share of paragraph text.
+const SPLIT_MIN_PROSE_SHARE: f32 = 0.4;
+/// A list whose links average this many chars reads as titles (a list of documents), not a menu.
+const TITLE_LINK_CHARS: u32 = 15;
+/// Link blocks under this many chars are pruned even with one link.
+const LINK_BLOCK_SHORT_CHARS: u32 = 200;
+/// A short paragraph over this link density is a link, not text.
+const LINK_PARA_DENSITY: f32 = 0.8;
+/// A figure or caption under this much prose is an image credit.
+const CAPTION_MAX_PROSE: u32 = 100;
+/// The paragraph-only fallback takes paragraphs from this many chars.
+const WILD_MIN_CHARS: u32 = 20;
+
 /// Per-text-node context flags computed top-down.
 const IN_LINK: u8 = 1;
 const IN_PROSE: u8 = 2;
@@ -108,7 +175,12 @@ fn aggregate(dom: &Dom<'_>, excluded: &[bool], bits: &[u8], measures: &[(u32, u3
                 }
             }
             Tag::A => agg[i].links += 1,
-            Tag::P if agg[i].chars >= 50 && agg[i].link_density() < 0.5 => agg[i].paras += 1,
+            Tag::P
+                if agg[i].chars >= PARA_MIN_CHARS
+                    && agg[i].link_density() < PARA_MAX_LINK_DENSITY =>
+            {
+                agg[i].paras += 1
+            }
             _ => {}
         }
         if node.flags & F_BODY != 0 {
@@ -187,7 +259,7 @@ impl Prepared {
         let agg = aggregate(dom, &excluded, bits, measures);
         // As trafilatura does: undo the class/id pruning when it removed more than 6/7 of the text
         // (page builders whose every block says "widget", CMS taxonomy classes on the article).
-        if agg[body].chars * 7 < total && total >= 200 {
+        if agg[body].chars * PRUNED_SHARE_DIVISOR < total && total >= PRUNE_GUARD_MIN_CHARS {
             let structural_only = soft_exclusions(dom, hard, raw, total, false, keep);
             let a2 = aggregate(dom, &structural_only, bits, measures);
             if a2[body].chars > agg[body].chars {
@@ -331,13 +403,17 @@ fn soft_exclusions(
         if !structural
             && !hidden
             && node.flags & F_BOILER == F_HEADER
-            && a.chars >= 200
-            && a.link_density() < 0.25
+            && a.chars >= INTRO_MIN_CHARS
+            && a.link_density() < PROSE_MAX_LINK_DENSITY
         {
             continue;
         }
         let share = a.chars as f32 / total as f32;
-        let limit = if node.tag == Tag::Form { 0.5 } else { 0.6 };
+        let limit = if node.tag == Tag::Form {
+            FORM_KEEP_SHARE
+        } else {
+            WRAPPER_KEEP_SHARE
+        };
         // In the retry without hints (pruning left under 1/7 of the text) a comment-hinted wrapper
         // that holds most of the page is the page ("commentOnSelection" around a post, a thread).
         if share > limit && (flags & F_COMMENT == 0 || !hints) {
@@ -366,10 +442,10 @@ fn collapsed_prose(dom: &Dom<'_>, a: &Agg, i: usize) -> bool {
 fn class_weight(flags: u32) -> f32 {
     let mut w = 0.0;
     if flags & (F_BODY | F_CONTENT) != 0 {
-        w += 25.0;
+        w += CLASS_WEIGHT;
     }
     if flags & F_BOILER != 0 {
-        w -= 25.0;
+        w -= CLASS_WEIGHT;
     }
     w
 }
@@ -402,7 +478,7 @@ fn readability_scores(dom: &Dom<'_>, an: &Analysis) -> Vec<f32> {
             continue;
         }
         let a = &an.agg[i];
-        if a.chars < 25 {
+        if a.chars < SCORED_MIN_CHARS {
             continue;
         }
         if matches!(node.tag, Tag::Div | Tag::Section | Tag::Li) {
@@ -412,7 +488,8 @@ fn readability_scores(dom: &Dom<'_>, an: &Analysis) -> Vec<f32> {
                 continue;
             }
         }
-        let s = 1.0 + a.commas as f32 + (a.chars as f32 / 100.0).min(3.0);
+        let s =
+            1.0 + a.commas as f32 + (a.chars as f32 / SCORE_CHARS_PER_POINT).min(SCORE_LENGTH_CAP);
         let mut anc = node.parent as usize;
         let mut level = 0;
         while anc < n && level < 5 {
@@ -642,9 +719,10 @@ pub fn select_roots(
         }
         if let Some(b) = best {
             let a = &an.agg[b];
-            let enough = a.prose_chars.max(a.chars / 2) as f32 >= 0.5 * r_prose as f32
+            let enough = a.prose_chars.max(a.chars / 2) as f32
+                >= HINTED_MIN_PROSE_SHARE * r_prose as f32
                 || is_ancestor(dom, b, r);
-            if enough && a.chars >= 100 && a.link_density() < 0.5 {
+            if enough && a.chars >= HINTED_MIN_CHARS && a.link_density() < HINTED_MAX_LINK_DENSITY {
                 chosen = Some(b);
                 break;
             }
@@ -659,10 +737,10 @@ pub fn select_roots(
         }
         let a = &an.agg[c];
         let pa = &an.agg[p];
-        if a.chars < 1000
+        if a.chars < CLIMB_BELOW_CHARS
             && pa.chars >= 2 * a.chars
-            && pa.link_density() < 0.35
-            && pa.prose_chars >= a.prose_chars + 200
+            && pa.link_density() < CLIMB_MAX_LINK_DENSITY
+            && pa.prose_chars >= a.prose_chars + CLIMB_MIN_EXTRA_PROSE
             && may_widen(dom, an, c, p, anchor)
         {
             c = p;
@@ -677,7 +755,7 @@ pub fn select_roots(
         return (vec![c], scores);
     }
     let c_score = scores[c].max(0.0);
-    let threshold = (c_score * 0.2).max(10.0);
+    let threshold = (c_score * SIBLING_SCORE_SHARE).max(SIBLING_MIN_SCORE);
     let mut roots = Vec::new();
     for s in dom.children(p) {
         if s == c {
@@ -691,9 +769,9 @@ pub fn select_roots(
         let ld = a.link_density();
         let same_hint = dom.nodes[s].flags & F_BODY != 0 && dom.nodes[c].flags & F_BODY != 0;
         // A score earned by teaser paragraphs (a linked title and a summary each) is no reason.
-        let by_score = scores[s] >= threshold && ld < 0.3;
+        let by_score = scores[s] >= threshold && ld < SIBLING_MAX_LINK_DENSITY;
         let prose = (dom.nodes[s].tag == Tag::P || a.prose_chars * 2 >= a.chars)
-            && ((a.chars > 80 && ld < 0.25)
+            && ((a.chars > SIBLING_PROSE_MIN_CHARS && ld < PROSE_MAX_LINK_DENSITY)
                 || (a.chars > 0
                     && ld == 0.0
                     && dom.nodes[s].tag == Tag::P
@@ -720,19 +798,19 @@ fn expand_split_body(dom: &Dom<'_>, an: &Analysis, mut c: usize, anchor: Option<
         let a = &an.agg[c];
         let mut p = dom.nodes[c].parent as usize;
         let mut steps = 0;
-        while p < n && steps < 12 {
+        while p < n && steps < SPLIT_MAX_LEVELS {
             let node = &dom.nodes[p];
             if matches!(node.tag, Tag::Body | Tag::Html | Tag::Document) || an.excluded[p] {
                 break;
             }
             let pa = &an.agg[p];
-            if pa.prose_chars * 2 >= 3 * a.prose_chars + 1000 {
+            if pa.prose_chars * 2 >= 3 * a.prose_chars + 2 * SPLIT_MIN_EXTRA_PROSE {
                 let extra = pa.chars - a.chars;
                 let extra_links = pa.link_chars - a.link_chars;
                 let extra_prose = pa.prose_chars - a.prose_chars;
-                if pa.link_density() < 0.4
-                    && (extra_links as f32) < 0.4 * extra as f32
-                    && (extra_prose as f32) >= 0.4 * extra as f32
+                if pa.link_density() < SPLIT_MAX_LINK_DENSITY
+                    && (extra_links as f32) < SPLIT_MAX_LINK_DENSITY * extra as f32
+                    && (extra_prose as f32) >= SPLIT_MIN_PROSE_SHARE * extra as f32
                     && may_widen(dom, an, c, p, anchor)
                 {
                     c = p;
@@ -758,7 +836,7 @@ fn ends_like_sentence_node(dom: &Dom<'_>, i: usize) -> bool {
 /// A table of contents (links to `#anchors` on the page) repeats the headings: not kept.
 fn descriptive_link_list(dom: &Dom<'_>, i: usize, a: &Agg) -> bool {
     matches!(dom.nodes[i].tag, Tag::Ul | Tag::Ol | Tag::Li)
-        && a.link_chars >= 15 * a.links.max(1)
+        && a.link_chars >= TITLE_LINK_CHARS * a.links.max(1)
         && !mostly_anchor_links(dom, i)
 }
 
@@ -805,8 +883,8 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -
         | Tag::Section
         | Tag::Li => {
             if a.chars > 0
-                && ld > 0.6
-                && (a.links >= 2 || a.chars < 200)
+                && ld > LINK_DENSE
+                && (a.links >= 2 || a.chars < LINK_BLOCK_SHORT_CHARS)
                 && a.prose_chars * 2 < a.chars
                 && !descriptive_link_list(dom, i, a)
             {
@@ -814,16 +892,16 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -
             }
         }
         Tag::P => {
-            if a.chars > 0 && ld > 0.8 && a.chars < 200 {
+            if a.chars > 0 && ld > LINK_PARA_DENSITY && a.chars < LINK_BLOCK_SHORT_CHARS {
                 return true;
             }
         }
         // A figure is an image with its caption, unless it wraps a table or code (WordPress puts
         // every table in `<figure class="wp-block-table">`).
-        Tag::Figure => return a.prose_chars < 100 && !holds_table_or_code(dom, i),
-        Tag::Caption => return a.prose_chars < 100,
+        Tag::Figure => return a.prose_chars < CAPTION_MAX_PROSE && !holds_table_or_code(dom, i),
+        Tag::Caption => return a.prose_chars < CAPTION_MAX_PROSE,
         t if t.is_heading() => {
-            if !title_fold.is_empty() && a.chars < 400 {
+            if !title_fold.is_empty() && a.chars < HEADLINE_MAX_CHARS {
                 let mut s = String::new();
                 dom.text_of(i, &mut s);
                 if fold(&s) == title_fold {
@@ -831,7 +909,7 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -
                 }
             }
             // On the wide path a linked heading is an item's title.
-            if ld > 0.6 && !wide {
+            if ld > LINK_DENSE && !wide {
                 return true;
             }
         }
@@ -976,7 +1054,7 @@ pub fn wild_paragraphs(dom: &Dom<'_>, an: &Analysis) -> Vec<usize> {
         }
         if matches!(node.tag, Tag::P | Tag::Pre | Tag::Blockquote) {
             let a = &an.agg[i];
-            if a.chars >= 20 && a.link_density() < 0.5 {
+            if a.chars >= WILD_MIN_CHARS && a.link_density() < PARA_MAX_LINK_DENSITY {
                 roots.push(i);
             }
             i = node.end as usize;
