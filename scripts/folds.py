@@ -150,16 +150,19 @@ def load_preds(sc, pred_dir, name):
 BANDS = [(0.0, 0.5), (0.5, 0.8), (0.8, 1.0001)]
 
 
+def bands_of(pairs):
+    """Mean word F1 per confidence band over (confidence, word F1) pairs."""
+    out = []
+    for lo, hi in BANDS:
+        sel = [f1 for c, f1 in pairs if lo <= c < hi]
+        out.append({"band": f"[{lo:.1f},{min(hi, 1.0):.1f}{']' if hi > 1 else ')'}", "pages": len(sel), "mean_word_f1": mean(sel)})
+    return out
+
+
 def confidence_bands(rows):
     """Mean word F1 per extraction_confidence band, when the predictions carry it."""
     pages = [r for name in SETS for r in rows[name] if r["conf"] is not None]
-    if not pages:
-        return []
-    out = []
-    for lo, hi in BANDS:
-        sel = [r["wf1"] for r in pages if lo <= r["conf"] < hi]
-        out.append({"band": f"[{lo:.1f},{min(hi, 1.0):.1f}{']' if hi > 1 else ')'}", "pages": len(sel), "mean_word_f1": mean(sel)})
-    return out
+    return bands_of([(r["conf"], r["wf1"]) for r in pages]) if pages else []
 
 
 def main():

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 NAMES = ["agree_precision", "agree_recall", "length", "sentences", "link_density", "article", "fallback", "whole_story", "coverage", "balance", "agree_both"]
-BANDS = [(0.0, 0.5), (0.5, 0.8), (0.8, 1.0001)]
 
 
 def load_folds():
@@ -65,14 +64,6 @@ def train(data, good, epochs=3000, lr=0.5, l2=1e-3):
     return w, b
 
 
-def bands(pairs):
-    out = []
-    for lo, hi in BANDS:
-        sel = [f1 for c, f1 in pairs if lo <= c < hi]
-        out.append((f"[{lo:.1f},{min(hi, 1.0):.1f}{']' if hi > 1 else ')'}", len(sel), sum(sel) / len(sel) if sel else float("nan")))
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus")
@@ -89,8 +80,8 @@ def main():
         w, b = train([r for r in data if r["fold"] != f], a.good)
         held_out += [(round(predict(w, b, r["x"]), 2), r["f1"]) for r in data if r["fold"] == f]
     print(f"out of fold ({a.folds} folds by site, {len(held_out)} pages with text), mean word F1 by confidence band:")
-    for band, n, m in bands(held_out):
-        print(f"  {band:>10}  pages {n:5}  mean word F1 {m:.4f}")
+    for b in folds.bands_of(held_out):
+        print(f"  {b['band']:>10}  pages {b['pages']:5}  mean word F1 {folds.fmt(b['mean_word_f1'])}")
     w, b = train(data, a.good)
     if a.write:
         with open(a.write, "w", encoding="utf-8") as fh:
