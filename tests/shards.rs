@@ -1,5 +1,5 @@
 //! Host-partitioned job shards (`amqp.shards`) on the real broker, through its consistent-hash exchange
-//! plugin (`.ci/run` enables it): the jobs of one host always land on one shard queue, and a single-host
+//! plugin (enabled by the tests themselves, as by `.ci/run`): the jobs of one host always land on one shard queue, and a single-host
 //! burst taken from a shard waits in the workers for the host's turn instead of bouncing through the
 //! deferral queues.
 
@@ -13,8 +13,27 @@ use std::time::Duration;
 use common::{article_routes, cleanup_redis, wait_for, FixtureServer, TestBroker};
 use private_services::{free_port, get};
 
+/// Enable the broker's consistent-hash exchange plugin (idempotent; a no-op when it is on).
+fn consistent_hash_plugin() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let out = std::process::Command::new("rabbitmq-plugins")
+            .args(["enable", "rabbitmq_consistent_hash_exchange"])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "rabbitmq-plugins enable failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("rabbitmq-plugins not runnable: {e}"),
+        }
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_of_one_host_always_land_on_one_shard() {
+    consistent_hash_plugin();
     let broker = TestBroker::with_env("shard-route", &[("PAPERBOY__AMQP__SHARDS", "4")]);
     let hosts = 24;
     let per_host = 5;
@@ -62,6 +81,7 @@ async fn jobs_of_one_host_always_land_on_one_shard() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_host_burst_from_a_shard_waits_in_the_workers_instead_of_being_republished() {
+    consistent_hash_plugin();
     const JOBS: usize = 1000;
     const INTERVAL_MS: u64 = 20;
     let site = FixtureServer::start(article_routes(JOBS, Duration::ZERO)).await;
