@@ -49,6 +49,12 @@ const NAME_CHARS: std::ops::RangeInclusive<u32> = 2..=50;
 const MAX_NAME_WORDS: usize = 6;
 /// …with at most 3 digits unless it is a one-word handle ("E-RYT 200" yes, "March 3 2024" no).
 const MAX_NAME_DIGITS: usize = 3;
+/// A trailing number is cut only after a name of at least this many words.
+const MIN_WORDS_BEFORE_COUNT: usize = 2;
+/// An all-caps name with at least this many letters is a masthead or account ("NB", "USA TODAY").
+const MIN_CAPS_BRAND_LETTERS: usize = 2;
+/// A person's name, as told from an account or brand name: 2 to 4 words.
+const PERSON_NAME_WORDS: std::ops::RangeInclusive<usize> = 2..=4;
 /// Names kept from one source: longer lists are credits or tag clouds.
 const MAX_NAMES: usize = 10;
 /// A byline read whole must give names of at most 4 words each (else it held a role or a title).
@@ -231,7 +237,7 @@ fn is_author_href(href: &str) -> bool {
 }
 
 static BY_LABEL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|article\s+by|recipe\s+by|by|via|author|authors|the\s+author|von|par|por|di|door|av|af|autor|autorin|auteur|autore|автор|作者)\s*[:：]?$").expect("static regex")
+    Regex::new(r"(?i)^(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|article\s+by|recipe\s+by|authored\s+by|about\s+the\s+authors?|author\s+spotlight|meet\s+the\s+authors?|by|via|author|authors|the\s+author|von|par|por|di|door|av|af|autor|autorin|auteur|autore|автор|作者)\s*[:：]?$").expect("static regex")
 });
 
 /// A short visible "By" / "Written by" label: the segments that follow it (up to 12 nodes on),
@@ -276,7 +282,7 @@ fn text_byline(dom: &Dom<'_>, i: usize) -> Option<Vec<String>> {
 }
 
 static BY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(?:written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|article\s+by|recipe\s+by|by|from|author|autor|auteur|von|par|por|di|door|av|af|автор|作者)\s*[:：]?\s+").expect("static regex")
+    Regex::new(r"(?i)^\s*(?:(?:view\s+all\s+|more\s+)?(?:posts|articles|stories)\s+by|read\s+more\s+(?:about|from|by)|learn\s+more\s+about|written\s+by|posted\s+by|published\s+by|reported\s+by|story\s+by|words\s+by|text\s+by|article\s+by|recipe\s+by|by|from|author|autor|auteur|von|par|por|di|door|av|af|автор|作者)\s*[:：]?\s+").expect("static regex")
 });
 static SPLIT_NAMES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\s*(?:,|;|&|\band\b|\bund\b|\bet\b|\by\b|\be\b|\|| و )\s*")
@@ -287,6 +293,19 @@ static NOT_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(https?://|www\.|@|\.com\b|\.org\b|\.net\b|\bupdated\b|\bpublished\b|\bminutes?\b|\bmin\b|\bread\b)").expect("static regex")
 });
 
+/// Interface texts that sit in byline and author-box markup but name nobody: account links, share
+/// buttons, social networks, forum role badges.
+static UI_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:sign\s*in|sign\s*up|sign\s*out|log\s*in|log\s*out|register|subscribe(?:\s+now)?|my\s+account|account|profile|e-?mail|share|follow(?:\s+us)?|print|menu|search|home|comments?|reply|topic\s+author|sponsored|advertisement|promoted|partner\s+content|original\s+poster|op|facebook|twitter|instagram|linkedin|youtube|pinterest|tiktok|whatsapp|reddit|rss)$").expect("static regex")
+});
+/// A date without a year ("Jun 2", "March 14th"): a dateline fragment, not a name.
+static YEARLESS_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?$").expect("static regex")
+});
+/// A name followed by a count ("Jane Doe 651": a post or follower counter beside a forum name).
+static TRAILING_COUNT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(\D+?)\s+\d+$").expect("static regex"));
+
 static TIME_OF_DAY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b\d{1,2}:\d{2}\b").expect("static regex"));
 
@@ -295,7 +314,19 @@ fn looks_like_name(name: &str) -> bool {
     if !NAME_CHARS.contains(&chars) || NOT_NAME.is_match(name) {
         return false;
     }
-    if !name.chars().next().is_some_and(char::is_alphanumeric) || BY_LABEL.is_match(name) {
+    if !name.chars().next().is_some_and(char::is_alphanumeric)
+        || BY_LABEL.is_match(name)
+        || UI_TEXT.is_match(name)
+        || YEARLESS_DATE.is_match(name)
+    {
+        return false;
+    }
+    // A label whose name part is elsewhere: "Authored by", "Reviewed By", "Photos by".
+    if name
+        .rsplit(char::is_whitespace)
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("by"))
+    {
         return false;
     }
     // A few digits are fine ("98 Buck Social", "E-RYT 200"), and any number of them in a one-word
@@ -309,6 +340,17 @@ fn looks_like_name(name: &str) -> bool {
         return false;
     }
     name.split_whitespace().count() <= MAX_NAME_WORDS
+}
+
+/// "Jane Doe 651" -> "Jane Doe": a trailing count after a name of at least two words (a one-word
+/// head keeps its number: "E-RYT 200", "Jun 2" are read whole).
+fn without_count(name: &str) -> &str {
+    match TRAILING_COUNT.captures(name).and_then(|c| c.get(1)) {
+        Some(head) if head.as_str().split_whitespace().count() >= MIN_WORDS_BEFORE_COUNT => {
+            head.as_str().trim()
+        }
+        _ => name,
+    }
 }
 
 pub(super) fn clean_authors(raw: &[String], site: Option<&str>) -> Vec<String> {
@@ -345,6 +387,7 @@ pub(super) fn clean_authors(raw: &[String], site: Option<&str>) -> Vec<String> {
                 .trim()
                 .trim_matches(|c: char| !c.is_alphanumeric() && c != '.' && c != '\'' && c != ')')
                 .trim();
+            let name = without_count(name);
             if !looks_like_name(name) {
                 continue;
             }
@@ -394,7 +437,8 @@ fn byline_names(segs: &[String]) -> Vec<String> {
         }
     }
     for s in segs {
-        if BY_LABEL.is_match(s) || char_len(s) > MAX_BYLINE_CHARS {
+        // A segment ending in a colon labels what follows ("Connect with Ray via:").
+        if BY_LABEL.is_match(s) || char_len(s) > MAX_BYLINE_CHARS || s.trim_end().ends_with(':') {
             continue;
         }
         let a = clean_authors(std::slice::from_ref(s), None);
@@ -405,29 +449,77 @@ fn byline_names(segs: &[String]) -> Vec<String> {
     vec![]
 }
 
-/// The page's authors: the first source (in the order below) that names anyone. A structured
-/// source that names only the site or its publisher ("USA TODAY", "Cleveland Clinic") gives way
-/// to a visible byline element that names someone else.
+/// The page's authors: the first source (in the order below) that names anyone. A source that
+/// names only an account or brand (the site, its publisher, a JSON-LD Organization, an all-caps
+/// name: "USA TODAY", "Cleveland Clinic") gives way to a person named elsewhere on the page: a
+/// visible byline element that names someone else, else a "By" label or profile link that names
+/// a person.
 pub fn authors(m: &Meta) -> Vec<String> {
     let a = authors_from(m);
     let owners: Vec<String> = [site_name(m), m.ld.publisher.clone()]
         .into_iter()
         .flatten()
+        .chain(m.ld.org_authors.iter().cloned())
         .map(|s| squash(&s))
         .filter(|s| !s.is_empty())
         .collect();
-    if !a.is_empty() && a.iter().all(|n| owners.contains(&squash(n))) {
-        for segs in &m.bylines {
-            let b = byline_names(segs);
-            if !b.is_empty() {
-                if b.iter().all(|n| owners.contains(&squash(n))) {
-                    break;
-                }
-                return b;
-            }
+    let brand = |n: &String| owners.contains(&squash(n)) || is_caps_brand(n);
+    if a.is_empty() || !a.iter().all(brand) {
+        return a;
+    }
+    for segs in &m.bylines {
+        let b = byline_names(segs);
+        if b.is_empty() {
+            continue;
+        }
+        if !b.iter().all(brand) {
+            return b;
+        }
+        // The byline names the brand, then maybe the person ("Acme Beds", "Reviewed by", "Jane
+        // Doe"): read it again without the brand.
+        let rest: Vec<String> = segs
+            .iter()
+            .filter(|s| !owners.contains(&squash(s)))
+            .cloned()
+            .collect();
+        let b = byline_names(&rest);
+        if !b.is_empty() && !b.iter().all(brand) {
+            return b;
+        }
+        break;
+    }
+    // A JSON-LD person is the page's own word (a personal site is named after its author): only
+    // an account or brand named elsewhere gives way to a "By" label or profile link.
+    if !clean_authors(&m.ld.authors, None).is_empty() {
+        return a;
+    }
+    for segs in m.text_bylines.iter().chain(&m.author_links) {
+        let b = byline_names(segs);
+        if !b.is_empty() && b.iter().all(|n| !brand(n) && is_person_name(n)) {
+            return b;
         }
     }
     a
+}
+
+/// An all-caps name of letters ("USA TODAY", "ALLIN ONE"): a masthead or account, not a person.
+fn is_caps_brand(n: &str) -> bool {
+    n.chars().filter(|c| c.is_alphabetic()).count() >= MIN_CAPS_BRAND_LETTERS
+        && !n.chars().any(char::is_lowercase)
+}
+
+/// Shaped like a person's name: 2 to 4 words, each capitalised (particles such as "van", "de"
+/// aside), not all caps.
+fn is_person_name(n: &str) -> bool {
+    const PARTICLES: &[&str] = &[
+        "van", "von", "der", "den", "de", "da", "di", "du", "la", "le", "bin", "al",
+    ];
+    let words: Vec<&str> = n.split_whitespace().collect();
+    PERSON_NAME_WORDS.contains(&words.len())
+        && !is_caps_brand(n)
+        && words
+            .iter()
+            .all(|w| w.chars().next().is_some_and(char::is_uppercase) || PARTICLES.contains(w))
 }
 
 fn authors_from(m: &Meta) -> Vec<String> {
