@@ -556,7 +556,37 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
         // As htmldate does, the modification date is the reserve for the publication date.
         .or_else(|| modified.clone())
         .or_else(|| m.sidebar_date_texts.iter().find_map(|t| date_in_text(t)));
-    (published, modified)
+    (
+        shown_over_hidden(m, published, modified.as_deref()),
+        modified,
+    )
+}
+
+/// A page that shows its modification day ("Updated October 8, 2025") by the headline or in its
+/// dateline, and not the publication day its metadata holds, dates itself by what it shows.
+fn shown_over_hidden(
+    m: &Meta,
+    published: Option<String>,
+    modified: Option<&str>,
+) -> Option<String> {
+    let (Some(p), Some(md)) = (published.as_deref(), modified) else {
+        return published;
+    };
+    if day(p) == day(md) {
+        return published;
+    }
+    let texts = || m.date_texts.iter().chain(&m.near_title_texts);
+    let shown: Vec<String> = texts().filter_map(|t| date_in_text(t)).collect();
+    let is_shown = |d: &str| shown.iter().any(|s| Some(s.as_str()) == day(d));
+    // Shown as an update: the text that holds the day says so.
+    let shown_as_update = texts().any(|t| {
+        let l = t.to_lowercase();
+        (l.contains("updat") || l.contains("modified")) && date_in_text(t).as_deref() == day(md)
+    });
+    if shown_as_update && !is_shown(p) {
+        return Some(md.to_string());
+    }
+    published
 }
 
 /// The day part (`YYYY-MM-DD`) of a normalised date.
@@ -650,6 +680,23 @@ fn modified_date(m: &Meta) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_update_day_wins_over_hidden_publication_day() {
+        let mut m = Meta {
+            date_texts: vec!["Updated October 8, 2025".into()],
+            ..Meta::default()
+        };
+        m.ld.published = Some("2024-11-22T22:28:12Z".into());
+        m.ld.modified = Some("2025-10-08T21:33:14Z".into());
+        assert_eq!(dates(&m, None).0.as_deref(), Some("2025-10-08T21:33:14Z"));
+        // The publication day is shown too: it stays.
+        m.date_texts.push("Published November 22, 2024".into());
+        assert_eq!(dates(&m, None).0.as_deref(), Some("2024-11-22T22:28:12Z"));
+        // A modification day the page does not show as an update changes nothing.
+        m.date_texts = vec!["October 8, 2025".into()];
+        assert_eq!(dates(&m, None).0.as_deref(), Some("2024-11-22T22:28:12Z"));
+    }
 
     #[test]
     fn dates_normalise() {
