@@ -1,10 +1,13 @@
 //! PURE article extraction: page bytes + URL + HTTP headers -> [`Extracted`].
 //!
 //! No tokio, lapin or reqwest here. Pipeline (see `docs/extraction.md`):
-//! charset ([`charset`]) -> scraper parse -> pre-order arena with class/id flags ([`dom`]) ->
-//! exclusion + one reverse aggregation pass + container choice + emission ([`content`]) ->
-//! line clean-up ([`clean`]) -> for pages that are not one article, the wide path ([`listing`]) ->
-//! metadata ([`metadata`]) and language ([`lang`]).
+//! charset ([`charset`]) -> NFC ([`text::nfc`]) -> scraper parse -> pre-order arena with class/id
+//! flags ([`dom`]) -> exclusion + one reverse aggregation pass ([`content::Prepared`]) -> the story's
+//! headline ([`content::title_anchor`]) -> container choice + emission ([`content`]) -> line clean-up
+//! ([`clean`]) -> fallbacks when the container missed the text: the second opinion (every prose
+//! paragraph), `<noscript>`, for pages that are not one article the wide path ([`listing`]), script
+//! data ([`script_data`]) -> metadata by field ([`metadata`]) and language ([`lang`]) -> how far to
+//! trust the text: agreement with the second opinion, scored ([`confidence`]).
 //!
 //! Everything is iterative: no recursion over the DOM, so deep documents cannot overflow the stack.
 //! Work is bounded by [`MAX_BODY_BYTES`], [`MAX_NODES`] and [`MAX_DEPTH`].
