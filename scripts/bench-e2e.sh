@@ -134,7 +134,7 @@ fi
 fixture_pid=$!; pids+=("$fixture_pid")
 for _ in $(seq 1200); do [[ -s "$ready" ]] && break; kill -0 "$fixture_pid" 2>/dev/null || break; sleep 0.1; done
 [[ -s "$ready" ]] || { log "fixture server did not start:"; cat "$out/fixture.log" >&2; exit 1; }
-port="$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$ready")"
+port="$(sed -n 's/.* port=\([0-9]*\).*/\1/p' "$ready")"
 npages="$(sed -n 's/.*pages=\([0-9]*\).*/\1/p' "$ready")"
 log "fixture server: $npages pages on 127.0.0.2..127.0.0.$((1 + hosts)):$port"
 scheme=http page_port="$port"
