@@ -148,9 +148,37 @@ pub struct PolitenessSettings {
     pub max_crawl_delay_ms: u64,
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
+    /// What a worker does when the fleet-wide limiter (Redis) fails: `defer` (the job is retried later,
+    /// never fetched without the fleet's limits) or `local` (fetch on this worker's own limits).
+    #[serde(default)]
+    pub redis_failure: RedisFailure,
     /// Host or domain -> override; the longest matching suffix wins.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostOverride>,
+}
+
+/// `politeness.redis_failure`: what the fleet-wide limiter does when Redis fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RedisFailure {
+    /// Fail closed: the job is not fetched and goes back through the retry path (`failed.redis_limiter`
+    /// once its attempts are used up).
+    #[default]
+    Defer,
+    /// Fall back to this worker's own limits (a fleet of N workers may then hit a host N times as often).
+    Local,
+}
+
+impl<'de> Deserialize<'de> for RedisFailure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = String::deserialize(d)?;
+        match v.as_str() {
+            "defer" => Ok(RedisFailure::Defer),
+            "local" => Ok(RedisFailure::Local),
+            other => Err(serde::de::Error::custom(format!(
+                "politeness.redis_failure = {other:?} is not a choice: use \"defer\" (default: a job is retried later, never fetched without the fleet-wide limiter) or \"local\" (fall back to each worker's own limits while Redis fails)"
+            ))),
+        }
+    }
 }
 
 /// Per host/domain politeness override.
@@ -554,6 +582,13 @@ mod tests {
         assert_eq!(s.amqp.jobs_queue, "paperboy.jobs");
         assert_eq!(s.worker.concurrency, 32);
         assert_eq!(s.dedup.store, DedupStoreKind::Memory);
+        assert_eq!(s.politeness.redis_failure, RedisFailure::Defer);
+        let local = Settings::load_with_env(
+            None,
+            env(&[("PAPERBOY__POLITENESS__REDIS_FAILURE", "local")]),
+        )
+        .unwrap();
+        assert_eq!(local.politeness.redis_failure, RedisFailure::Local);
         assert!(s.redis_url().is_none());
     }
 
@@ -598,6 +633,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("disk"), "{e}");
+        let e = Settings::load_with_env(
+            None,
+            env(&[("PAPERBOY__POLITENESS__REDIS_FAILURE", "ignore")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("politeness.redis_failure")
+                && e.contains("\"ignore\"")
+                && e.contains("\"defer\"")
+                && e.contains("\"local\""),
+            "{e}"
+        );
         let e = Settings::load_with_env(
             None,
             env(&[("PAPERBOY__REDIS__CA_FILE", "/nonexistent/ca.pem")]),

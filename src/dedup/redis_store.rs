@@ -14,13 +14,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
 use super::hash::{Bands, Fingerprint};
 use super::url::UrlVerdict;
 use super::{DedupError, Seen, Verdict};
 use crate::config::{DedupSettings, RedisSettings};
+use crate::redis_conn::RedisConn;
 
 /// Members kept per band bucket: bounds memory and the work of one lookup even for crowded buckets.
 pub const BAND_BUCKET_CAP: usize = 64;
@@ -76,7 +76,7 @@ return {2}
 #[derive(Clone)]
 pub struct RedisStore {
     /// Reconnects by itself; cheap to clone.
-    conn: ConnectionManager,
+    conn: RedisConn,
     /// `redis.key_prefix` + `dedup:`.
     prefix: String,
     /// `dedup.ttl_s` in ms.
@@ -89,12 +89,7 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// A store writing keys under `key_prefix` + `dedup:`.
-    pub fn new(
-        conn: ConnectionManager,
-        key_prefix: &str,
-        ttl: Duration,
-        near_distance: u32,
-    ) -> RedisStore {
+    pub fn new(conn: RedisConn, key_prefix: &str, ttl: Duration, near_distance: u32) -> RedisStore {
         RedisStore {
             conn,
             prefix: format!("{key_prefix}dedup:"),
@@ -106,11 +101,7 @@ impl RedisStore {
     }
 
     /// From `redis.key_prefix`, `dedup.ttl_s`, `dedup.near_distance`.
-    pub fn from_settings(
-        conn: ConnectionManager,
-        r: &RedisSettings,
-        d: &DedupSettings,
-    ) -> RedisStore {
+    pub fn from_settings(conn: RedisConn, r: &RedisSettings, d: &DedupSettings) -> RedisStore {
         RedisStore::new(
             conn,
             &r.key_prefix,

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::limits::{Backoff, Reservation};
+use crate::redis_conn::{RedisConn, RedisHealth};
 
 /// `slot = max(now, next, blocked)`; when `slot - now <= threshold`: `next = slot + interval`.
 /// Returns `{granted (0/1), wait_ms}`.
@@ -99,7 +100,7 @@ return 0
 /// Redis-backed host state.
 #[derive(Clone)]
 pub(crate) struct RedisLimiter {
-    conn: redis::aio::ConnectionManager,
+    conn: RedisConn,
     prefix: String,
     backoff: Backoff,
     reserve: redis::Script,
@@ -110,11 +111,7 @@ pub(crate) struct RedisLimiter {
 }
 
 impl RedisLimiter {
-    pub(crate) fn new(
-        conn: redis::aio::ConnectionManager,
-        prefix: String,
-        backoff: Backoff,
-    ) -> Self {
+    pub(crate) fn new(conn: RedisConn, prefix: String, backoff: Backoff) -> Self {
         Self {
             conn,
             prefix,
@@ -125,6 +122,11 @@ impl RedisLimiter {
             relax: redis::Script::new(RELAX_LUA),
             lease: redis::Script::new(LEASE_LUA),
         }
+    }
+
+    /// The health record of the connection (fallbacks are counted there).
+    pub(crate) fn health(&self) -> &std::sync::Arc<RedisHealth> {
+        self.conn.health()
     }
 
     fn key(&self, host: &str) -> String {

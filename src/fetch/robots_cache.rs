@@ -14,6 +14,7 @@ use super::robots::{
     origin_key, robots_url, CachedRules, RobotsBody, RobotsRules, RobotsTtl, MAX_ROBOTS_BYTES,
 };
 use super::FetchError;
+use crate::redis_conn::RedisConn;
 
 const POLL: Duration = Duration::from_millis(50);
 const MAX_LOCAL_ENTRIES: usize = 50_000;
@@ -33,7 +34,7 @@ pub(crate) struct RobotsCache {
     clock: Arc<dyn Clock>,
     local: Mutex<HashMap<String, CachedRules>>,
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    redis: Option<(redis::aio::ConnectionManager, String)>,
+    redis: Option<(RedisConn, String)>,
     unlock: redis::Script,
 }
 
@@ -44,7 +45,7 @@ impl RobotsCache {
         ttl: Duration,
         error_ttl: Duration,
         clock: Arc<dyn Clock>,
-        redis: Option<(redis::aio::ConnectionManager, String)>,
+        redis: Option<(RedisConn, String)>,
     ) -> Self {
         Self {
             client,
@@ -140,7 +141,7 @@ impl RobotsCache {
     /// With Redis: use the shared entry, or fetch it under the lock, or wait for whoever holds it.
     async fn load_shared(
         &self,
-        mut conn: redis::aio::ConnectionManager,
+        mut conn: RedisConn,
         prefix: &str,
         origin: &str,
         robots: &Url,
@@ -204,7 +205,7 @@ impl RobotsCache {
     /// Release the fetch lock if `token` still holds it.
     async fn release_lock(
         &self,
-        conn: &mut redis::aio::ConnectionManager,
+        conn: &mut RedisConn,
         lock_key: &str,
         token: &str,
     ) -> Result<(), redis::RedisError> {
@@ -220,7 +221,7 @@ impl RobotsCache {
     /// The shared entry and its remaining lifetime, if any.
     async fn get_shared(
         &self,
-        conn: &mut redis::aio::ConnectionManager,
+        conn: &mut RedisConn,
         key: &str,
     ) -> Result<Option<(RobotsBody, Duration)>, redis::RedisError> {
         let (val, pttl): (Option<Vec<u8>>, i64) = redis::pipe()
