@@ -157,6 +157,17 @@ pub struct PolitenessSettings {
     pub hosts: BTreeMap<String, HostOverride>,
 }
 
+/// `redis.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One Redis server (optionally with replicas behind one address).
+    #[default]
+    Single,
+    /// Redis Cluster: keys spread over the masters by hash slot; every script touches one slot.
+    Cluster,
+}
+
 /// `politeness.redis_failure`: what the fleet-wide limiter does when Redis fails.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RedisFailure {
@@ -195,6 +206,10 @@ pub struct RedisSettings {
     /// Empty = embedded mode. Secret because it may carry a password.
     pub url: SecretString,
     pub key_prefix: String,
+    /// `single` (one Redis, or a primary behind one address) or `cluster` (Redis Cluster; `url` is one
+    /// seed node or a comma-separated list of them).
+    #[serde(default)]
+    pub mode: RedisMode,
     /// PEM file of CA certificates trusted for rediss:// instead of the system store (empty = system store).
     pub ca_file: String,
 }
@@ -452,16 +467,32 @@ impl Settings {
         }
         let redis_url = self.redis.url.expose_secret();
         if !redis_url.is_empty() {
-            match Url::parse(redis_url) {
-                Ok(u) if matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") => {}
-                _ => {
-                    return Err(invalid(
-                        "redis.url",
-                        redact_url(redis_url),
-                        "empty (embedded mode) or a redis:// / rediss:// URL such as redis://127.0.0.1:6379",
-                    ))
+            let urls: Vec<&str> = match self.redis.mode {
+                RedisMode::Single => vec![redis_url],
+                RedisMode::Cluster => redis_url.split(',').map(str::trim).collect(),
+            };
+            for one in urls {
+                match Url::parse(one) {
+                    Ok(u) if matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") => {}
+                    _ => {
+                        return Err(invalid(
+                            "redis.url",
+                            redact_url(one),
+                            match self.redis.mode {
+                                RedisMode::Single => "empty (embedded mode) or a redis:// / rediss:// URL such as redis://127.0.0.1:6379 (several comma-separated seed URLs need redis.mode = \"cluster\")",
+                                RedisMode::Cluster => "with redis.mode = \"cluster\": one seed node or comma-separated seed nodes, each a redis:// / rediss:// URL such as redis://10.0.0.1:7000,redis://10.0.0.2:7000",
+                            },
+                        ));
+                    }
                 }
             }
+        }
+        if self.redis.key_prefix.contains(['{', '}']) {
+            return Err(invalid(
+                "redis.key_prefix",
+                format!("{:?}", self.redis.key_prefix),
+                "a prefix without { or }: paperboy puts its own hash tags ({h:<host>}) after it",
+            ));
         }
         for (key, file) in [
             ("amqp.ca_file", &self.amqp.ca_file),
@@ -589,6 +620,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(local.politeness.redis_failure, RedisFailure::Local);
+        assert_eq!(s.redis.mode, RedisMode::Single);
+        let c = Settings::load_with_env(
+            None,
+            env(&[
+                ("PAPERBOY__REDIS__MODE", "cluster"),
+                (
+                    "PAPERBOY__REDIS__URL",
+                    "redis://127.0.0.1:7000,redis://127.0.0.1:7001",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.redis.mode, RedisMode::Cluster);
+        let e = Settings::load_with_env(
+            None,
+            env(&[(
+                "PAPERBOY__REDIS__URL",
+                "redis://127.0.0.1:7000,redis://127.0.0.1:7001",
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("redis.url") && e.contains("cluster"), "{e}");
         assert!(s.redis_url().is_none());
     }
 

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, Pipeline, RedisFuture, RedisResult, Value};
 
-use crate::config::{redact_url, Settings};
+use crate::config::{redact_url, RedisMode, Settings};
 use crate::tls::{self, CaFileError};
 
 /// After a failed command Redis counts as degraded at least this long, even if other commands succeed
@@ -127,6 +128,8 @@ pub struct RedisConn {
 enum Inner {
     /// One Redis (or a primary behind a fixed address).
     Single(ConnectionManager),
+    /// Redis Cluster: commands routed by their key's hash slot, MOVED/ASK and slot changes followed.
+    Cluster(ClusterConnection),
 }
 
 impl From<ConnectionManager> for RedisConn {
@@ -149,6 +152,7 @@ impl RedisConn {
         let cmd = redis::cmd("PING");
         match self.inner.clone() {
             Inner::Single(mut c) => cmd.query_async::<()>(&mut c).await,
+            Inner::Cluster(mut c) => cmd.query_async::<()>(&mut c).await,
         }
     }
 }
@@ -158,6 +162,7 @@ impl redis::aio::ConnectionLike for RedisConn {
         Box::pin(async move {
             let r = match &mut self.inner {
                 Inner::Single(c) => c.req_packed_command(cmd).await,
+                Inner::Cluster(c) => c.req_packed_command(cmd).await,
             };
             self.health.observe(&r);
             r
@@ -173,6 +178,7 @@ impl redis::aio::ConnectionLike for RedisConn {
         Box::pin(async move {
             let r = match &mut self.inner {
                 Inner::Single(c) => c.req_packed_commands(cmd, offset, count).await,
+                Inner::Cluster(c) => c.req_packed_commands(cmd, offset, count).await,
             };
             self.health.observe(&r);
             r
@@ -182,6 +188,7 @@ impl redis::aio::ConnectionLike for RedisConn {
     fn get_db(&self) -> i64 {
         match &self.inner {
             Inner::Single(c) => c.get_db(),
+            Inner::Cluster(c) => c.get_db(),
         }
     }
 }
@@ -232,7 +239,12 @@ pub fn client(settings: &Settings) -> Result<Option<redis::Client>, RedisConnect
 }
 
 /// Connect to `redis.url` (within 10 s); `None` when no URL is configured.
+///
+/// With `redis.mode = "cluster"`, `redis.url` names one or more seed nodes (comma-separated).
 pub async fn connect(settings: &Settings) -> Result<Option<RedisConn>, RedisConnectError> {
+    if settings.redis.mode == RedisMode::Cluster {
+        return connect_cluster(settings).await;
+    }
     let Some(client) = client(settings)? else {
         return Ok(None);
     };
@@ -271,6 +283,71 @@ pub async fn connect(settings: &Settings) -> Result<Option<RedisConn>, RedisConn
         .map_err(timed_out)?
         .map_err(failed)?;
     Ok(Some(RedisConn::from(conn)))
+}
+
+/// Connect to a Redis Cluster through the seed nodes of `redis.url` (within 10 s).
+async fn connect_cluster(settings: &Settings) -> Result<Option<RedisConn>, RedisConnectError> {
+    let Some(url) = settings.redis_url() else {
+        return Ok(None);
+    };
+    tls::install_crypto_provider();
+    let seeds: Vec<&str> = url.split(',').map(str::trim).collect();
+    let redacted = seeds
+        .iter()
+        .map(|s| redact_url(s))
+        .collect::<Vec<_>>()
+        .join(",");
+    let scrub = |e: &redis::RedisError| {
+        let mut d = e.to_string();
+        for s in &seeds {
+            d = d.replace(s, &redact_url(s));
+        }
+        d
+    };
+    let mut builder = redis::cluster::ClusterClientBuilder::new(seeds.clone())
+        .connection_timeout(COMMAND_TIMEOUT)
+        .response_timeout(COMMAND_TIMEOUT)
+        // A lost master is retried briefly (MOVED after a failover), then the command fails and the
+        // limiter's fail-closed path takes over.
+        .retries(3);
+    let ca_file = &settings.redis.ca_file;
+    if url.contains("rediss://") && !ca_file.is_empty() {
+        let root_cert = tls::read_ca_file("redis.ca_file", ca_file)?;
+        builder = builder.certs(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        });
+    }
+    let client = builder.build().map_err(|e| RedisConnectError::Url {
+        url: redacted.clone(),
+        detail: scrub(&e),
+    })?;
+    let timeout = Duration::from_secs(10);
+    let conn = tokio::time::timeout(timeout, client.get_async_connection())
+        .await
+        .map_err(|_| RedisConnectError::Timeout {
+            url: redacted.clone(),
+            timeout,
+        })?
+        .map_err(|e| {
+            let detail = scrub(&e);
+            RedisConnectError::Connect {
+                hint: tls::connect_hint(&detail, "redis.url", "redis.ca_file"),
+                url: redacted.clone(),
+                detail,
+            }
+        })?;
+    Ok(Some(RedisConn {
+        inner: Inner::Cluster(conn),
+        health: Arc::default(),
+    }))
+}
+
+impl RedisConn {
+    /// Whether this is a Redis Cluster connection (scripts then touch one hash slot per call).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner, Inner::Cluster(_))
+    }
 }
 
 #[cfg(test)]

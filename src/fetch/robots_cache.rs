@@ -1,6 +1,6 @@
 //! robots.txt fetching and caching: once per origin per TTL, in-process (single flight per origin) and,
-//! with Redis, shared by the fleet (`{prefix}robots:{origin}`), fetched by one worker at a time under a
-//! short lock (`{prefix}robots-lock:{origin}`, `SET NX PX`) while the others poll for the result.
+//! with Redis, shared by the fleet (`{prefix}{o:<origin>}:robots`), fetched by one worker at a time under a
+//! short lock (`{prefix}{o:<origin>}:robots-lock`, `SET NX PX`) while the others poll for the result.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -146,8 +146,9 @@ impl RobotsCache {
         origin: &str,
         robots: &Url,
     ) -> Result<Result<RobotsRules, FetchError>, redis::RedisError> {
-        let key = format!("{prefix}robots:{origin}");
-        let lock_key = format!("{prefix}robots-lock:{origin}");
+        // Hash-tagged per origin: the entry and its lock share one Redis Cluster slot.
+        let key = format!("{prefix}{{o:{origin}}}:robots");
+        let lock_key = format!("{prefix}{{o:{origin}}}:robots-lock");
         let lock_ms = self.client.settings().timeout_ms.saturating_add(2000);
         let token = uuid::Uuid::new_v4().simple().to_string();
         let started = std::time::Instant::now();
