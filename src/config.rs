@@ -148,9 +148,48 @@ pub struct PolitenessSettings {
     pub max_crawl_delay_ms: u64,
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
+    /// What a worker does when the fleet-wide limiter (Redis) fails: `defer` (the job is retried later,
+    /// never fetched without the fleet's limits) or `local` (fetch on this worker's own limits).
+    #[serde(default)]
+    pub redis_failure: RedisFailure,
     /// Host or domain -> override; the longest matching suffix wins.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostOverride>,
+}
+
+/// `redis.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One Redis server (optionally with replicas behind one address).
+    #[default]
+    Single,
+    /// Redis Cluster: keys spread over the masters by hash slot; every script touches one slot.
+    Cluster,
+}
+
+/// `politeness.redis_failure`: what the fleet-wide limiter does when Redis fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RedisFailure {
+    /// Fail closed: the job is not fetched and goes back through the retry path (`failed.redis_limiter`
+    /// once its attempts are used up).
+    #[default]
+    Defer,
+    /// Fall back to this worker's own limits (a fleet of N workers may then hit a host N times as often).
+    Local,
+}
+
+impl<'de> Deserialize<'de> for RedisFailure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = String::deserialize(d)?;
+        match v.as_str() {
+            "defer" => Ok(RedisFailure::Defer),
+            "local" => Ok(RedisFailure::Local),
+            other => Err(serde::de::Error::custom(format!(
+                "politeness.redis_failure = {other:?} is not a choice: use \"defer\" (default: a job is retried later, never fetched without the fleet-wide limiter) or \"local\" (fall back to each worker's own limits while Redis fails)"
+            ))),
+        }
+    }
 }
 
 /// Per host/domain politeness override.
@@ -167,6 +206,10 @@ pub struct RedisSettings {
     /// Empty = embedded mode. Secret because it may carry a password.
     pub url: SecretString,
     pub key_prefix: String,
+    /// `single` (one Redis, or a primary behind one address) or `cluster` (Redis Cluster; `url` is one
+    /// seed node or a comma-separated list of them).
+    #[serde(default)]
+    pub mode: RedisMode,
     /// PEM file of CA certificates trusted for rediss:// instead of the system store (empty = system store).
     pub ca_file: String,
 }
@@ -424,16 +467,32 @@ impl Settings {
         }
         let redis_url = self.redis.url.expose_secret();
         if !redis_url.is_empty() {
-            match Url::parse(redis_url) {
-                Ok(u) if matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") => {}
-                _ => {
-                    return Err(invalid(
-                        "redis.url",
-                        redact_url(redis_url),
-                        "empty (embedded mode) or a redis:// / rediss:// URL such as redis://127.0.0.1:6379",
-                    ))
+            let urls: Vec<&str> = match self.redis.mode {
+                RedisMode::Single => vec![redis_url],
+                RedisMode::Cluster => redis_url.split(',').map(str::trim).collect(),
+            };
+            for one in urls {
+                match Url::parse(one) {
+                    Ok(u) if matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") => {}
+                    _ => {
+                        return Err(invalid(
+                            "redis.url",
+                            redact_url(one),
+                            match self.redis.mode {
+                                RedisMode::Single => "empty (embedded mode) or a redis:// / rediss:// URL such as redis://127.0.0.1:6379 (several comma-separated seed URLs need redis.mode = \"cluster\")",
+                                RedisMode::Cluster => "with redis.mode = \"cluster\": one seed node or comma-separated seed nodes, each a redis:// / rediss:// URL such as redis://10.0.0.1:7000,redis://10.0.0.2:7000",
+                            },
+                        ));
+                    }
                 }
             }
+        }
+        if self.redis.key_prefix.contains(['{', '}']) {
+            return Err(invalid(
+                "redis.key_prefix",
+                format!("{:?}", self.redis.key_prefix),
+                "a prefix without { or }: paperboy puts its own hash tags ({h:<host>}) after it",
+            ));
         }
         for (key, file) in [
             ("amqp.ca_file", &self.amqp.ca_file),
@@ -554,6 +613,36 @@ mod tests {
         assert_eq!(s.amqp.jobs_queue, "paperboy.jobs");
         assert_eq!(s.worker.concurrency, 32);
         assert_eq!(s.dedup.store, DedupStoreKind::Memory);
+        assert_eq!(s.politeness.redis_failure, RedisFailure::Defer);
+        let local = Settings::load_with_env(
+            None,
+            env(&[("PAPERBOY__POLITENESS__REDIS_FAILURE", "local")]),
+        )
+        .unwrap();
+        assert_eq!(local.politeness.redis_failure, RedisFailure::Local);
+        assert_eq!(s.redis.mode, RedisMode::Single);
+        let c = Settings::load_with_env(
+            None,
+            env(&[
+                ("PAPERBOY__REDIS__MODE", "cluster"),
+                (
+                    "PAPERBOY__REDIS__URL",
+                    "redis://127.0.0.1:7000,redis://127.0.0.1:7001",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.redis.mode, RedisMode::Cluster);
+        let e = Settings::load_with_env(
+            None,
+            env(&[(
+                "PAPERBOY__REDIS__URL",
+                "redis://127.0.0.1:7000,redis://127.0.0.1:7001",
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("redis.url") && e.contains("cluster"), "{e}");
         assert!(s.redis_url().is_none());
     }
 
@@ -598,6 +687,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("disk"), "{e}");
+        let e = Settings::load_with_env(
+            None,
+            env(&[("PAPERBOY__POLITENESS__REDIS_FAILURE", "ignore")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("politeness.redis_failure")
+                && e.contains("\"ignore\"")
+                && e.contains("\"defer\"")
+                && e.contains("\"local\""),
+            "{e}"
+        );
         let e = Settings::load_with_env(
             None,
             env(&[("PAPERBOY__REDIS__CA_FILE", "/nonexistent/ca.pem")]),

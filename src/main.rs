@@ -232,6 +232,7 @@ async fn run_worker(settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     if let Some(conn) = redis {
+        metrics.watch_redis(conn.health().clone());
         let every = Duration::from_secs(5);
         tokio::spawn(metrics::watch_redis(
             conn,

@@ -23,6 +23,7 @@ use prometheus_client::registry::{Registry, Unit};
 use tokio_util::sync::CancellationToken;
 
 use crate::dedup::Verdict;
+use crate::redis_conn::{LimiterFallback, RedisConn, RedisHealth};
 
 /// Prefix of every metric name.
 pub const PREFIX: &str = "paperboy";
@@ -49,6 +50,13 @@ struct DedupLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimiterLabels {
+    /// `deferred` (job not fetched, retried later), `local` (this worker's own limits used) or
+    /// `unrecorded` (a fetch's effect on the host not shared).
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReconnectLabels {
     /// `amqp` or `redis`.
     target: &'static str,
@@ -70,6 +78,8 @@ struct ReconnectLabels {
 /// | `dedup_evictions_total` | counter | |
 /// | `jobs_in_flight` | gauge | |
 /// | `reconnects_total` | counter | `target` = `amqp` / `redis` |
+/// | `redis_command_errors_total` | counter | |
+/// | `redis_limiter_errors_total` | counter | `action` = `deferred` / `local` / `unrecorded` |
 pub struct Metrics {
     registry: Registry,
     /// Finished jobs by outcome.
@@ -100,6 +110,14 @@ pub struct Metrics {
     reconnects: Family<ReconnectLabels, Counter>,
     /// Hosts given a label of their own so far (see [`MAX_LABELLED_HOSTS`]).
     labelled_hosts: Mutex<HashSet<String>>,
+    /// Redis commands (politeness, robots.txt, dedup) that failed.
+    redis_command_errors: Counter,
+    /// Times the politeness limiter could not use Redis, by what it did instead.
+    redis_limiter_errors: Family<LimiterLabels, Counter>,
+    /// The Redis connection's running totals, copied into the two counters above at each scrape.
+    redis_health: std::sync::OnceLock<Arc<RedisHealth>>,
+    /// Totals already copied: command errors, then one per [`LimiterFallback::ALL`].
+    redis_seen: [AtomicU64; 4],
 }
 
 /// Hosts that get a `host` label of their own; later hosts are counted under [`OTHER_HOSTS`]. A fleet
@@ -200,6 +218,21 @@ impl Metrics {
             "Connections re-established after a loss",
             reconnects.clone(),
         );
+        let redis_command_errors = Counter::default();
+        registry.register(
+            "redis_command_errors",
+            "Redis commands (politeness, robots.txt, dedup) that failed",
+            redis_command_errors.clone(),
+        );
+        let redis_limiter_errors = Family::<LimiterLabels, Counter>::default();
+        registry.register(
+            "redis_limiter_errors",
+            "Times the fleet-wide politeness limiter could not use Redis, by what the worker did instead (deferred = job not fetched and retried later; local = fetched on this worker's own limits; unrecorded = a fetch's effect on the host not shared)",
+            redis_limiter_errors.clone(),
+        );
+        for a in LimiterFallback::ALL {
+            let _ = redis_limiter_errors.get_or_create(&LimiterLabels { action: a.label() });
+        }
         // Label sets known in advance start at 0, so rate() works from the first scrape.
         for kind in ["exact", "near"] {
             let _ = dedup_hits.get_or_create(&DedupLabels { kind });
@@ -223,6 +256,39 @@ impl Metrics {
             dedup_evictions_seen: AtomicU64::new(0),
             in_flight,
             reconnects,
+            redis_command_errors,
+            redis_limiter_errors,
+            redis_health: std::sync::OnceLock::new(),
+            redis_seen: Default::default(),
+        }
+    }
+
+    /// Report the Redis connection's command errors and limiter fallbacks (its [`RedisHealth`]) from now on.
+    pub fn watch_redis(&self, health: Arc<RedisHealth>) {
+        let _ = self.redis_health.set(health);
+    }
+
+    /// Copy the Redis connection's running totals into the counters.
+    fn sync_redis(&self) {
+        let Some(h) = self.redis_health.get() else {
+            return;
+        };
+        let bump = |seen: &AtomicU64, total: u64, c: &Counter| {
+            let before = seen.fetch_max(total, Ordering::Relaxed);
+            if total > before {
+                c.inc_by(total - before);
+            }
+        };
+        bump(
+            &self.redis_seen[0],
+            h.command_errors(),
+            &self.redis_command_errors,
+        );
+        for (i, a) in LimiterFallback::ALL.into_iter().enumerate() {
+            let c = self
+                .redis_limiter_errors
+                .get_or_create(&LimiterLabels { action: a.label() });
+            bump(&self.redis_seen[i + 1], h.limiter_fallbacks(a), &c);
         }
     }
 
@@ -315,6 +381,7 @@ impl Metrics {
 
     /// The OpenMetrics text exposition of every metric.
     pub fn encode(&self) -> String {
+        self.sync_redis();
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -342,8 +409,11 @@ pub struct Health {
     broker_connected: AtomicBool,
     /// The jobs consumer is registered and delivering.
     consumer_running: AtomicBool,
-    /// Not configured / ok / down.
+    /// Not configured / ok / down, as the last PING said.
     redis: AtomicU8,
+    /// How the worker's own Redis commands fare: failing commands make Redis `degraded` even while PING
+    /// answers (a failing cluster slot, a script error, a flapping connection).
+    redis_commands: std::sync::OnceLock<Arc<RedisHealth>>,
 }
 
 /// The state `/readyz` reports, as JSON.
@@ -352,7 +422,8 @@ pub struct Readiness {
     pub ready: bool,
     pub broker_connected: bool,
     pub consumer_running: bool,
-    /// `ok`, `down` or `not_configured`.
+    /// `ok`, `down` (PING fails), `degraded` (PING answers but commands fail or failed within the last
+    /// few seconds) or `not_configured`.
     pub redis: &'static str,
     /// What keeps the worker from being ready (`broker`, `consumer`, `redis`); empty when ready.
     pub down: Vec<&'static str>,
@@ -369,7 +440,13 @@ impl Health {
             } else {
                 REDIS_NOT_CONFIGURED
             }),
+            redis_commands: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Count Redis as degraded while the commands on this connection fail (see [`RedisHealth::degraded`]).
+    pub fn watch_redis_commands(&self, health: Arc<RedisHealth>) {
+        let _ = self.redis_commands.set(health);
     }
 
     pub fn set_broker_connected(&self, up: bool) {
@@ -399,6 +476,8 @@ impl Health {
         let broker_connected = self.broker_connected.load(Ordering::Relaxed);
         let consumer_running = self.consumer_running.load(Ordering::Relaxed);
         let redis = self.redis_ok();
+        let degraded =
+            redis == Some(true) && self.redis_commands.get().is_some_and(|h| h.degraded());
         let mut down = Vec::new();
         if !broker_connected {
             down.push("broker");
@@ -406,7 +485,7 @@ impl Health {
         if !consumer_running {
             down.push("consumer");
         }
-        if redis == Some(false) {
+        if redis == Some(false) || degraded {
             down.push("redis");
         }
         Readiness {
@@ -415,6 +494,7 @@ impl Health {
             consumer_running,
             redis: match redis {
                 None => "not_configured",
+                Some(true) if degraded => "degraded",
                 Some(true) => "ok",
                 Some(false) => "down",
             },
@@ -424,15 +504,17 @@ impl Health {
 }
 
 /// PING Redis every `every` and record the answer in `health` until `shutdown` (for `/readyz`).
+///
+/// Also counts Redis as degraded while the connection's own commands fail.
 pub async fn watch_redis(
-    mut conn: redis::aio::ConnectionManager,
+    conn: RedisConn,
     health: Arc<Health>,
     every: Duration,
     shutdown: CancellationToken,
 ) {
+    health.watch_redis_commands(conn.health().clone());
     loop {
-        let cmd = redis::cmd("PING");
-        let ping = cmd.query_async::<String>(&mut conn);
+        let ping = conn.ping();
         let ok = matches!(tokio::time::timeout(every, ping).await, Ok(Ok(_)));
         if health.redis_ok() != Some(ok) {
             tracing::info!(redis_ok = ok, "redis health changed");
@@ -592,6 +674,40 @@ mod tests {
         h.set_consumer_running(true);
         let r = h.readiness();
         assert!(r.ready && r.redis == "not_configured", "{r:?}");
+    }
+
+    #[test]
+    fn failing_redis_commands_make_redis_degraded_and_are_counted() {
+        let h = Health::new(true);
+        h.set_broker_connected(true);
+        h.set_consumer_running(true);
+        h.set_redis_ok(true);
+        let commands = Arc::new(RedisHealth::default());
+        h.watch_redis_commands(commands.clone());
+        let m = Metrics::new();
+        m.watch_redis(commands.clone());
+        assert!(h.readiness().ready);
+        commands.observe::<()>(&Err(redis::RedisError::from(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        ))));
+        commands.limiter_fallback(LimiterFallback::Deferred);
+        let r = h.readiness();
+        assert!(
+            !r.ready && r.redis == "degraded" && r.down == vec!["redis"],
+            "{r:?}"
+        );
+        let text = m.encode();
+        assert!(
+            text.contains("paperboy_redis_command_errors_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("paperboy_redis_limiter_errors_total{action=\"deferred\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("paperboy_redis_limiter_errors_total{action=\"local\"} 0"));
+        // Scraping again does not count twice.
+        assert!(m.encode().contains("paperboy_redis_command_errors_total 1"));
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use paperboy::dedup::{fingerprint, hamming, RedisStore, Seen, Verdict};
+use paperboy::redis_conn::RedisConn;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
@@ -12,11 +13,12 @@ fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-async fn connect() -> ConnectionManager {
+async fn connect() -> RedisConn {
     let client = redis::Client::open(redis_url()).expect("REDIS_URL");
     ConnectionManager::new(client)
         .await
         .expect("Redis must run for this test (REDIS_URL, default redis://127.0.0.1:6379)")
+        .into()
 }
 
 fn random_prefix() -> String {
@@ -24,7 +26,7 @@ fn random_prefix() -> String {
 }
 
 /// Delete every key under `prefix`.
-async fn cleanup(conn: &mut ConnectionManager, prefix: &str) -> usize {
+async fn cleanup(conn: &mut RedisConn, prefix: &str) -> usize {
     let mut keys = Vec::new();
     let mut cursor: u64 = 0;
     loop {

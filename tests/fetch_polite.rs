@@ -585,9 +585,9 @@ async fn robots_is_fetched_once_per_origin_by_three_workers_with_redis() {
             .count();
         assert_eq!(n, 1, "{h}: robots.txt fetched {n} times");
     }
-    // The shared entry is in Redis under {prefix}robots:.
+    // The shared entry is in Redis under {prefix}{o:<origin>}:robots (hash-tagged per origin).
     let keys: Vec<String> = ::redis::cmd("KEYS")
-        .arg(format!("{prefix}robots:*"))
+        .arg(format!("{prefix}{{o:*}}:robots"))
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -915,7 +915,7 @@ async fn max_concurrent_per_host_holds_across_workers_with_redis() {
     // Leases are given back.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let n: i64 = ::redis::cmd("ZCARD")
-        .arg(format!("{prefix}inflight:h1.test"))
+        .arg(format!("{prefix}{{h:h1.test}}:inflight"))
         .query_async(&mut conn)
         .await
         .unwrap();

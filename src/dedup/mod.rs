@@ -165,7 +165,7 @@ impl Seen for Store {
 /// always passes the connection (configuration validation makes `redis.url` required for `redis`).
 pub async fn build_store(
     settings: &Settings,
-    redis: Option<::redis::aio::ConnectionManager>,
+    redis: Option<crate::redis_conn::RedisConn>,
 ) -> Result<Store, DedupError> {
     match (settings.dedup.store, redis) {
         (DedupStoreKind::Redis, Some(conn)) => Ok(Store::Redis(RedisStore::from_settings(

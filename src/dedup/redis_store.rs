@@ -9,18 +9,20 @@
 //! A check is ONE round trip: one Lua script does the exact lookup, the band lookups (Hamming distance
 //! in Lua), and the record, atomically. Two workers checking the same text at once get one `New` and one
 //! `Duplicate`; two near-duplicates checked at once get one `New` and one `NearDuplicate`.
-//! (All keys of one check are passed to one script: a single Redis or a primary with replicas, not
-//! Redis Cluster.)
+//! On a single Redis all keys of one check go to that script. On Redis Cluster (`redis.mode =
+//! "cluster"`) the exact key and each band bucket live in slots of their own, so the check is split
+//! into single-slot calls (see `check_per_slot`); with near-duplicates off it stays the one script on
+//! one key.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
 use super::hash::{Bands, Fingerprint};
 use super::url::UrlVerdict;
 use super::{DedupError, Seen, Verdict};
 use crate::config::{DedupSettings, RedisSettings};
+use crate::redis_conn::RedisConn;
 
 /// Members kept per band bucket: bounds memory and the work of one lookup even for crowded buckets.
 pub const BAND_BUCKET_CAP: usize = 64;
@@ -76,7 +78,7 @@ return {2}
 #[derive(Clone)]
 pub struct RedisStore {
     /// Reconnects by itself; cheap to clone.
-    conn: ConnectionManager,
+    conn: RedisConn,
     /// `redis.key_prefix` + `dedup:`.
     prefix: String,
     /// `dedup.ttl_s` in ms.
@@ -89,12 +91,7 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// A store writing keys under `key_prefix` + `dedup:`.
-    pub fn new(
-        conn: ConnectionManager,
-        key_prefix: &str,
-        ttl: Duration,
-        near_distance: u32,
-    ) -> RedisStore {
+    pub fn new(conn: RedisConn, key_prefix: &str, ttl: Duration, near_distance: u32) -> RedisStore {
         RedisStore {
             conn,
             prefix: format!("{key_prefix}dedup:"),
@@ -106,11 +103,7 @@ impl RedisStore {
     }
 
     /// From `redis.key_prefix`, `dedup.ttl_s`, `dedup.near_distance`.
-    pub fn from_settings(
-        conn: ConnectionManager,
-        r: &RedisSettings,
-        d: &DedupSettings,
-    ) -> RedisStore {
+    pub fn from_settings(conn: RedisConn, r: &RedisSettings, d: &DedupSettings) -> RedisStore {
         RedisStore::new(
             conn,
             &r.key_prefix,
@@ -152,6 +145,9 @@ impl RedisStore {
     }
 
     async fn check(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
+        if self.conn.is_cluster() && self.near_distance > 0 {
+            return self.check_per_slot(fp, job_id).await;
+        }
         let mut conn = self.conn.clone();
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -214,6 +210,125 @@ impl RedisStore {
             2 => Ok(Verdict::New),
             other => Err(bad(format!("unknown code {other}"))),
         }
+    }
+}
+
+impl RedisStore {
+    /// The near-duplicate check on Redis Cluster, where the exact key and the band buckets live in
+    /// different slots: every call touches one slot. 1. GET the exact key (a redelivered job finds its
+    /// own record, with its first verdict); 2. read the band buckets (concurrently, one per slot) and
+    /// compare SimHashes here; 3. record the exact key with `SET NX GET` (whoever recorded it first
+    /// wins, so two workers with one text still get one `New` and one `Duplicate`); 4. a new text is
+    /// pushed to its buckets. Unlike the one-script check of a single Redis, two *near*-duplicates
+    /// checked at the same moment may both be `New`; a crash between 3 and 4 leaves the text out of the
+    /// band index (its exact record, and so the crash guarantee, stands).
+    async fn check_per_slot(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
+        let err = |op: &'static str| move |source| DedupError::Redis { op, source };
+        let exact = self.exact_key(&fp.hash);
+        let mut conn = self.conn.clone();
+        let old: Option<String> = redis::cmd("GET")
+            .arg(&exact)
+            .query_async(&mut conn)
+            .await
+            .map_err(err("lookup"))?;
+        if let Some(v) = old {
+            return Ok(Self::verdict_for_existing(&v, job_id));
+        }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let keys: Vec<String> = self
+            .bands
+            .keys(fp.simhash)
+            .map(|(i, bits)| self.band_key(i, bits))
+            .collect();
+        let buckets = futures_util::future::try_join_all(keys.iter().map(|k| {
+            let mut c = self.conn.clone();
+            async move {
+                redis::cmd("LRANGE")
+                    .arg(k)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async::<Vec<String>>(&mut c)
+                    .await
+            }
+        }))
+        .await
+        .map_err(err("band lookup"))?;
+        let mut best: Option<(String, u32)> = None;
+        for m in buckets.iter().flatten() {
+            let mut parts = m.splitn(4, ':');
+            let (Some(hi), Some(lo), Some(exp), Some(h)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let (Ok(hi), Ok(lo), Ok(exp)) = (
+                u64::from_str_radix(hi, 16),
+                u64::from_str_radix(lo, 16),
+                exp.parse::<u64>(),
+            ) else {
+                continue;
+            };
+            if exp <= now_ms || h == fp.hash {
+                continue;
+            }
+            let d = super::hash::hamming((hi << 32) | lo, fp.simhash);
+            if d <= self.near_distance && best.as_ref().is_none_or(|(_, bd)| d < *bd) {
+                best = Some((h.to_string(), d));
+            }
+        }
+        let value = match &best {
+            Some((h, d)) => format!("{job_id}{SEP}{h}{SEP}{d}"),
+            None => job_id.to_string(),
+        };
+        let prev: Option<String> = redis::cmd("SET")
+            .arg(&exact)
+            .arg(&value)
+            .arg("NX")
+            .arg("GET")
+            .arg("PX")
+            .arg(self.ttl_ms)
+            .query_async(&mut conn)
+            .await
+            .map_err(err("record"))?;
+        if let Some(prev) = prev {
+            return Ok(Self::verdict_for_existing(&prev, job_id));
+        }
+        if let Some((of_hash, distance)) = best {
+            return Ok(Verdict::NearDuplicate { of_hash, distance });
+        }
+        let (hi, lo) = (fp.simhash >> 32, fp.simhash & 0xFFFF_FFFF);
+        let member = format!(
+            "{hi:08x}:{lo:08x}:{}:{}",
+            now_ms.saturating_add(self.ttl_ms),
+            fp.hash
+        );
+        futures_util::future::try_join_all(keys.iter().map(|k| {
+            let mut c = self.conn.clone();
+            let member = &member;
+            async move {
+                redis::pipe()
+                    .cmd("LPUSH")
+                    .arg(k)
+                    .arg(member)
+                    .ignore()
+                    .cmd("LTRIM")
+                    .arg(k)
+                    .arg(0)
+                    .arg(BAND_BUCKET_CAP - 1)
+                    .ignore()
+                    .cmd("PEXPIRE")
+                    .arg(k)
+                    .arg(self.ttl_ms)
+                    .ignore()
+                    .query_async::<()>(&mut c)
+                    .await
+            }
+        }))
+        .await
+        .map_err(err("band record"))?;
+        Ok(Verdict::New)
     }
 }
 

@@ -1,5 +1,6 @@
-//! Per-host limiters: in-process ([`LocalLimiter`], per worker) or shared in Redis (falling back to the
-//! in-process one while Redis is unreachable), and per-host concurrency permits (per worker).
+//! Per-host limiters: in-process ([`LocalLimiter`], per worker) or shared in Redis (failing closed while
+//! Redis is unreachable, or falling back to the in-process one when configured so), and per-host
+//! concurrency permits (per worker).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::limits::{Backoff, Clock, HostState, Reservation};
 use super::redis_limiter::RedisLimiter;
+use super::FetchError;
+use crate::config::RedisFailure;
+use crate::redis_conn::LimiterFallback;
 
 const MAX_HOSTS: usize = 100_000;
 
@@ -70,15 +74,72 @@ impl LocalLimiter {
     }
 }
 
-/// The limiter a [`super::PoliteFetcher`] uses.
+/// The limiter a [`super::PoliteFetcher`] uses: the fleet's state in Redis when configured, else this
+/// worker's. When Redis fails, `politeness.redis_failure` decides: `defer` (default) refuses the fetch
+/// ([`FetchError::LimiterUnavailable`], retried later), `local` falls back to this worker's state. Every
+/// such event is counted in the connection's [`RedisHealth`] (`paperboy_redis_limiter_errors_total`).
 pub(crate) struct Limiter {
     local: LocalLimiter,
     redis: Option<RedisLimiter>,
+    on_failure: RedisFailure,
 }
 
 impl Limiter {
-    pub(crate) fn new(local: LocalLimiter, redis: Option<RedisLimiter>) -> Self {
-        Self { local, redis }
+    pub(crate) fn new(
+        local: LocalLimiter,
+        redis: Option<RedisLimiter>,
+        on_failure: RedisFailure,
+    ) -> Self {
+        Self {
+            local,
+            redis,
+            on_failure,
+        }
+    }
+
+    /// A Redis error before a fetch: `Err` (the fetch must not happen) under `defer`, `Ok` (use this
+    /// worker's state) under `local`. Logged and counted either way.
+    fn before_fetch(
+        &self,
+        r: &RedisLimiter,
+        host: &str,
+        what: &'static str,
+        e: &redis::RedisError,
+    ) -> Result<(), FetchError> {
+        match self.on_failure {
+            RedisFailure::Defer => {
+                r.health().limiter_fallback(LimiterFallback::Deferred);
+                tracing::warn!(host, error = %e, what, "Redis limiter unavailable; not fetching (politeness.redis_failure = \"defer\"), the job is retried later");
+                Err(FetchError::LimiterUnavailable {
+                    host: host.to_string(),
+                    detail: e.to_string(),
+                })
+            }
+            RedisFailure::Local => {
+                r.health().limiter_fallback(LimiterFallback::Local);
+                tracing::warn!(host, error = %e, what, "Redis limiter unavailable; using this worker's own state (politeness.redis_failure = \"local\")");
+                Ok(())
+            }
+        }
+    }
+
+    /// A Redis error after a fetch (its effect on the host is lost): logged and counted; under `local`
+    /// the worker's own state records it.
+    fn after_fetch(
+        &self,
+        r: &RedisLimiter,
+        host: &str,
+        what: &'static str,
+        e: &redis::RedisError,
+    ) -> bool {
+        let local = self.on_failure == RedisFailure::Local;
+        r.health().limiter_fallback(if local {
+            LimiterFallback::Local
+        } else {
+            LimiterFallback::Unrecorded
+        });
+        tracing::warn!(host, error = %e, what, local, "Redis limiter unavailable; this fetch's effect on the host is not shared with the fleet");
+        local
     }
 
     pub(crate) async fn reserve(
@@ -86,62 +147,63 @@ impl Limiter {
         host: &str,
         interval: Duration,
         threshold: Duration,
-    ) -> Reservation {
+    ) -> Result<Reservation, FetchError> {
         if let Some(r) = &self.redis {
             match r.reserve(host, interval, threshold).await {
-                Ok(res) => return res,
-                Err(e) => {
-                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
-                }
+                Ok(res) => return Ok(res),
+                Err(e) => self.before_fetch(r, host, "reserve", &e)?,
             }
         }
-        self.local.reserve(host, interval, threshold)
+        Ok(self.local.reserve(host, interval, threshold))
     }
 
     /// 0 = start now (recorded); else wait this many ms and ask again.
-    pub(crate) async fn try_start(&self, host: &str, interval: Duration) -> u64 {
+    pub(crate) async fn try_start(
+        &self,
+        host: &str,
+        interval: Duration,
+    ) -> Result<u64, FetchError> {
         if let Some(r) = &self.redis {
             match r.try_start(host, interval).await {
-                Ok(w) => return w,
-                Err(e) => {
-                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
-                }
+                Ok(w) => return Ok(w),
+                Err(e) => self.before_fetch(r, host, "start", &e)?,
             }
         }
-        self.local.try_start(host, interval)
+        Ok(self.local.try_start(host, interval))
     }
 
-    /// With Redis: wait up to `patience` for one of the host's fleet-wide in-flight leases. `None` when
-    /// none became free; `Some(None)` without Redis (or Redis failing: per-worker permits only).
+    /// With Redis: wait up to `patience` for one of the host's fleet-wide in-flight leases. `Ok(None)`
+    /// when none became free; `Ok(Some(None))` without Redis (or Redis failing under `local`: per-worker
+    /// permits only); `Err` when Redis fails under `defer`.
     pub(crate) async fn fleet_lease(
         &self,
         host: &str,
         max: u32,
         lease: Duration,
         patience: Duration,
-    ) -> Option<Option<FleetLease>> {
+    ) -> Result<Option<Option<FleetLease>>, FetchError> {
         let Some(r) = &self.redis else {
-            return Some(None);
+            return Ok(Some(None));
         };
         let token = uuid::Uuid::new_v4().simple().to_string();
         let give_up = tokio::time::Instant::now() + patience;
         loop {
             match r.try_lease(host, max, lease, &token).await {
                 Ok(true) => {
-                    return Some(Some(FleetLease {
+                    return Ok(Some(Some(FleetLease {
                         redis: r.clone(),
                         host: host.to_string(),
                         token,
-                    }))
+                    })))
                 }
                 Ok(false) => {}
                 Err(e) => {
-                    tracing::warn!(host, error = %e, "Redis limiter unavailable; per-worker concurrency only");
-                    return Some(None);
+                    self.before_fetch(r, host, "lease", &e)?;
+                    return Ok(Some(None));
                 }
             }
             if tokio::time::Instant::now() + LEASE_POLL > give_up {
-                return None;
+                return Ok(None);
             }
             tokio::time::sleep(LEASE_POLL).await;
         }
@@ -153,7 +215,9 @@ impl Limiter {
             match r.throttled(host, retry_after, jitter).await {
                 Ok(d) => return d,
                 Err(e) => {
-                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
+                    if !self.after_fetch(r, host, "throttled", &e) {
+                        return 0;
+                    }
                 }
             }
         }
@@ -165,7 +229,9 @@ impl Limiter {
             match r.succeeded(host).await {
                 Ok(()) => return,
                 Err(e) => {
-                    tracing::warn!(host, error = %e, "Redis limiter unavailable; using this worker's own state")
+                    if !self.after_fetch(r, host, "succeeded", &e) {
+                        return;
+                    }
                 }
             }
         }

@@ -89,6 +89,8 @@ pub enum FetchError {
     CrawlDelayTooLong { host: String, delay: Duration },
     #[error("robots.txt for {url} is unavailable ({detail}); the host is not crawled for now (politeness.robots_error_ttl_s)")]
     RobotsUnavailable { url: String, detail: String },
+    #[error("the fleet-wide politeness limiter (Redis) failed for {host}: {detail}; not fetched without it (politeness.redis_failure = \"defer\"), retried later (check Redis at redis.url)")]
+    LimiterUnavailable { host: String, detail: String },
     #[error("{host} is not free for {wait:?}; deferred")]
     Deferred { host: String, wait: Duration },
 }
@@ -110,6 +112,7 @@ impl FetchError {
             FetchError::RobotsDisallowed { .. } => "robots",
             FetchError::RobotsUnavailable { .. } => "robots_unavailable",
             FetchError::CrawlDelayTooLong { .. } => "crawl_delay",
+            FetchError::LimiterUnavailable { .. } => "redis_limiter",
             FetchError::Deferred { .. } => "deferred",
         }
     }
@@ -123,6 +126,7 @@ impl FetchError {
                 | FetchError::Timeout { .. }
                 | FetchError::Body { .. }
                 | FetchError::RobotsUnavailable { .. }
+                | FetchError::LimiterUnavailable { .. }
         )
     }
 }

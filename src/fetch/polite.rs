@@ -16,6 +16,7 @@ use super::robots::{product_token, Verdict};
 use super::robots_cache::RobotsCache;
 use super::{FetchError, FetchedPage, Fetcher};
 use crate::config::{PolitenessSettings, Settings};
+use crate::redis_conn::RedisConn;
 
 tokio::task_local! {
     /// How long the current job may wait for its host before it is deferred, when the worker set it
@@ -66,10 +67,7 @@ impl std::fmt::Debug for PoliteFetcher {
 impl PoliteFetcher {
     /// Build from settings. With `redis`, robots.txt and per-host slots/backoff are shared by every
     /// worker using the same Redis and `redis.key_prefix`; without it they live in this process.
-    pub fn new(
-        settings: &Settings,
-        redis: Option<redis::aio::ConnectionManager>,
-    ) -> Result<Self, FetchError> {
+    pub fn new(settings: &Settings, redis: Option<RedisConn>) -> Result<Self, FetchError> {
         Self::with_client(HttpClient::new(&settings.fetch)?, settings, redis)
     }
 
@@ -77,7 +75,7 @@ impl PoliteFetcher {
     pub fn with_client(
         client: HttpClient,
         settings: &Settings,
-        redis: Option<redis::aio::ConnectionManager>,
+        redis: Option<RedisConn>,
     ) -> Result<Self, FetchError> {
         let p = settings.politeness.clone();
         let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::default());
@@ -98,6 +96,7 @@ impl PoliteFetcher {
         let limiter = Limiter::new(
             LocalLimiter::new(clock, backoff),
             redis.map(|c| RedisLimiter::new(c, prefix, backoff)),
+            p.redis_failure,
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -188,7 +187,7 @@ impl Inner {
         threshold: Duration,
     ) -> Result<(), FetchError> {
         let threshold_ms = threshold.as_millis() as u64;
-        match self.limiter.reserve(host, interval, threshold).await {
+        match self.limiter.reserve(host, interval, threshold).await? {
             Reservation::Deferred { wait_ms } => {
                 tracing::info!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, cause = "slot", "host not free soon; deferring");
                 return Err(FetchError::Deferred {
@@ -205,7 +204,7 @@ impl Inner {
         // Keep the interval between actual starts (a late wake-up pushes the next start back) and
         // respect a block that arrived while we waited.
         loop {
-            let wait_ms = self.limiter.try_start(host, interval).await;
+            let wait_ms = self.limiter.try_start(host, interval).await?;
             if wait_ms == 0 {
                 return Ok(());
             }
@@ -252,7 +251,7 @@ impl Fetcher for PoliteFetcher {
         let Some(_lease) = me
             .limiter
             .fleet_lease(&host, p.max_concurrent_for(&host), lease_for, threshold)
-            .await
+            .await?
         else {
             let wait = threshold.max(interval);
             tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "fleet_concurrency", "host busy across the fleet; deferring");

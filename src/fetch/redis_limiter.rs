@@ -1,11 +1,13 @@
 //! Fleet-wide per-host state in Redis: the next-slot reservation and the Retry-After/backoff block run
 //! as Lua scripts on Redis' own clock (`TIME`), so any number of workers keep one host's interval as
-//! one worker would. Key: `{prefix}host:{host}`, a hash with `next`, `blocked` (ms since the epoch on
+//! one worker would. Key: `{prefix}{h:<host>}` (hash-tagged: one Redis Cluster slot per host, shared
+//! with the in-flight leases `{prefix}{h:<host>}:inflight`), a hash with `next`, `blocked` (ms since the epoch on
 //! Redis' clock) and `failures`. The arithmetic is the one in [`super::limits`], transcribed.
 
 use std::time::Duration;
 
 use super::limits::{Backoff, Reservation};
+use crate::redis_conn::{RedisConn, RedisHealth};
 
 /// `slot = max(now, next, blocked)`; when `slot - now <= threshold`: `next = slot + interval`.
 /// Returns `{granted (0/1), wait_ms}`.
@@ -99,7 +101,7 @@ return 0
 /// Redis-backed host state.
 #[derive(Clone)]
 pub(crate) struct RedisLimiter {
-    conn: redis::aio::ConnectionManager,
+    conn: RedisConn,
     prefix: String,
     backoff: Backoff,
     reserve: redis::Script,
@@ -110,11 +112,7 @@ pub(crate) struct RedisLimiter {
 }
 
 impl RedisLimiter {
-    pub(crate) fn new(
-        conn: redis::aio::ConnectionManager,
-        prefix: String,
-        backoff: Backoff,
-    ) -> Self {
+    pub(crate) fn new(conn: RedisConn, prefix: String, backoff: Backoff) -> Self {
         Self {
             conn,
             prefix,
@@ -127,8 +125,19 @@ impl RedisLimiter {
         }
     }
 
+    /// The health record of the connection (fallbacks are counted there).
+    pub(crate) fn health(&self) -> &std::sync::Arc<RedisHealth> {
+        self.conn.health()
+    }
+
+    /// `{prefix}{h:<host>}`: the hash tag keeps a host's state and leases in one Redis Cluster slot.
     fn key(&self, host: &str) -> String {
-        format!("{}host:{}", self.prefix, host)
+        format!("{}{{h:{}}}", self.prefix, host)
+    }
+
+    /// `{prefix}{h:<host>}:inflight`, in the slot of [`RedisLimiter::key`].
+    fn inflight_key(&self, host: &str) -> String {
+        format!("{}{{h:{}}}:inflight", self.prefix, host)
     }
 
     /// How long host state outlives its last use (so the failure count survives between throttles).
@@ -218,7 +227,7 @@ impl RedisLimiter {
         let mut conn = self.conn.clone();
         let got: i64 = self
             .lease
-            .key(format!("{}inflight:{}", self.prefix, host))
+            .key(self.inflight_key(host))
             .arg(max)
             .arg(lease.as_millis() as u64)
             .arg(token)
@@ -230,7 +239,7 @@ impl RedisLimiter {
     /// Give a lease back (spawned, so it also runs when the fetch was cancelled).
     pub(crate) fn release(&self, host: &str, token: String) {
         let mut conn = self.conn.clone();
-        let key = format!("{}inflight:{}", self.prefix, host);
+        let key = self.inflight_key(host);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let r: Result<i64, _> = redis::cmd("ZREM")

@@ -1,6 +1,6 @@
 //! robots.txt fetching and caching: once per origin per TTL, in-process (single flight per origin) and,
-//! with Redis, shared by the fleet (`{prefix}robots:{origin}`), fetched by one worker at a time under a
-//! short lock (`{prefix}robots-lock:{origin}`, `SET NX PX`) while the others poll for the result.
+//! with Redis, shared by the fleet (`{prefix}{o:<origin>}:robots`), fetched by one worker at a time under a
+//! short lock (`{prefix}{o:<origin>}:robots-lock`, `SET NX PX`) while the others poll for the result.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,7 @@ use super::robots::{
     origin_key, robots_url, CachedRules, RobotsBody, RobotsRules, RobotsTtl, MAX_ROBOTS_BYTES,
 };
 use super::FetchError;
+use crate::redis_conn::RedisConn;
 
 const POLL: Duration = Duration::from_millis(50);
 const MAX_LOCAL_ENTRIES: usize = 50_000;
@@ -33,7 +34,7 @@ pub(crate) struct RobotsCache {
     clock: Arc<dyn Clock>,
     local: Mutex<HashMap<String, CachedRules>>,
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    redis: Option<(redis::aio::ConnectionManager, String)>,
+    redis: Option<(RedisConn, String)>,
     unlock: redis::Script,
 }
 
@@ -44,7 +45,7 @@ impl RobotsCache {
         ttl: Duration,
         error_ttl: Duration,
         clock: Arc<dyn Clock>,
-        redis: Option<(redis::aio::ConnectionManager, String)>,
+        redis: Option<(RedisConn, String)>,
     ) -> Self {
         Self {
             client,
@@ -140,13 +141,14 @@ impl RobotsCache {
     /// With Redis: use the shared entry, or fetch it under the lock, or wait for whoever holds it.
     async fn load_shared(
         &self,
-        mut conn: redis::aio::ConnectionManager,
+        mut conn: RedisConn,
         prefix: &str,
         origin: &str,
         robots: &Url,
     ) -> Result<Result<RobotsRules, FetchError>, redis::RedisError> {
-        let key = format!("{prefix}robots:{origin}");
-        let lock_key = format!("{prefix}robots-lock:{origin}");
+        // Hash-tagged per origin: the entry and its lock share one Redis Cluster slot.
+        let key = format!("{prefix}{{o:{origin}}}:robots");
+        let lock_key = format!("{prefix}{{o:{origin}}}:robots-lock");
         let lock_ms = self.client.settings().timeout_ms.saturating_add(2000);
         let token = uuid::Uuid::new_v4().simple().to_string();
         let started = std::time::Instant::now();
@@ -204,7 +206,7 @@ impl RobotsCache {
     /// Release the fetch lock if `token` still holds it.
     async fn release_lock(
         &self,
-        conn: &mut redis::aio::ConnectionManager,
+        conn: &mut RedisConn,
         lock_key: &str,
         token: &str,
     ) -> Result<(), redis::RedisError> {
@@ -220,7 +222,7 @@ impl RobotsCache {
     /// The shared entry and its remaining lifetime, if any.
     async fn get_shared(
         &self,
-        conn: &mut redis::aio::ConnectionManager,
+        conn: &mut RedisConn,
         key: &str,
     ) -> Result<Option<(RobotsBody, Duration)>, redis::RedisError> {
         let (val, pttl): (Option<Vec<u8>>, i64) = redis::pipe()

@@ -402,7 +402,7 @@ pub async fn start_fleet_worker(
 
 async fn start_worker_on(
     settings: &Settings,
-    redis: Option<redis::aio::ConnectionManager>,
+    redis: Option<paperboy::redis_conn::RedisConn>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     use paperboy::{dedup, fetch, pipeline, worker};
     let settings = Arc::new(settings.clone());

@@ -356,7 +356,7 @@ pub fn redis_prefix(test: &str) -> String {
 }
 
 /// A Redis connection manager, or `None` (test skipped) when Redis is not reachable.
-pub async fn redis() -> Option<redis::aio::ConnectionManager> {
+pub async fn redis() -> Option<paperboy::redis_conn::RedisConn> {
     let url = std::env::var("PAPERBOY_TEST_REDIS").unwrap_or("redis://127.0.0.1:6379".into());
     let client = redis::Client::open(url).ok()?;
     tokio::time::timeout(
@@ -366,6 +366,7 @@ pub async fn redis() -> Option<redis::aio::ConnectionManager> {
     .await
     .ok()?
     .ok()
+    .map(Into::into)
 }
 
 /// Deletes every key under its prefix when dropped, even when the test panicked.
@@ -391,7 +392,7 @@ impl Drop for RedisKeys {
 }
 
 /// Delete every key under `prefix`.
-pub async fn redis_cleanup(conn: &mut redis::aio::ConnectionManager, prefix: &str) {
+pub async fn redis_cleanup(conn: &mut paperboy::redis_conn::RedisConn, prefix: &str) {
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query_async(conn)
