@@ -82,15 +82,7 @@ async fn three_workers_keep_the_per_host_interval_together() {
             1,
             "robots.txt must be fetched once per origin for the fleet"
         );
-        let mut times: Vec<Instant> = site
-            .hits
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| p.starts_with("/p/"))
-            .map(|(_, t)| *t)
-            .collect();
-        times.sort();
+        let times = site.arrivals(&["/p/"]);
         assert_eq!(times.len(), PER_HOST, "each page fetched once");
         for pair in times.windows(2) {
             let gap = pair[1] - pair[0];

@@ -5,14 +5,14 @@
 //! Redis commands per job (INFO commandstats summed over the masters).
 
 mod common;
-mod redis_servers;
+mod private_services;
 
 use std::collections::HashMap;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::{article_html, FixtureServer, Route, TestBroker};
-use redis_servers::RedisCluster;
+use private_services::RedisCluster;
 
 const HOSTS: usize = 4;
 const PER_HOST: usize = 10;
@@ -125,15 +125,7 @@ async fn three_workers_on_a_redis_cluster_keep_politeness_and_find_duplicates() 
             1,
             "robots.txt once per origin for the fleet"
         );
-        let mut times: Vec<Instant> = site
-            .hits
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| p.starts_with("/p/") || p.starts_with("/same/"))
-            .map(|(_, t)| *t)
-            .collect();
-        times.sort();
+        let times = site.arrivals(&["/p/", "/same/"]);
         for pair in times.windows(2) {
             let gap = pair[1] - pair[0];
             assert!(

@@ -6,12 +6,12 @@
 //! its own limits, counted as `action="local"`.
 
 mod common;
-mod redis_servers;
+mod private_services;
 
 use std::time::{Duration, Instant};
 
 use common::{article_routes, wait_for, FixtureServer, TestBroker};
-use redis_servers::{free_port, RedisServer};
+use private_services::{free_port, RedisServer};
 
 const PAGES: usize = 30;
 const INTERVAL_MS: u64 = 200;
@@ -191,16 +191,7 @@ async fn no_page_is_fetched_without_the_fleet_limiter_and_jobs_finish_after_redi
         "/readyz did not return to 200 after Redis came back"
     );
     // The interval held throughout (before and after the outage).
-    let mut times: Vec<Instant> = run
-        .site
-        .hits
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(p, _)| p.starts_with("/p/"))
-        .map(|(_, t)| *t)
-        .collect();
-    times.sort();
+    let times = run.site.arrivals(&["/p/"]);
     for pair in times.windows(2) {
         let gap = pair[1] - pair[0];
         assert!(

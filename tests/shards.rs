@@ -145,15 +145,7 @@ async fn a_single_host_burst_from_a_shard_waits_in_the_workers_instead_of_being_
         let _ = w.kill();
         let _ = w.wait();
     }
-    let mut arrivals: Vec<_> = site
-        .hits
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(p, _)| p.starts_with("/p/"))
-        .map(|(_, t)| *t)
-        .collect();
-    arrivals.sort();
+    let arrivals = site.arrivals(&["/p/"]);
     broker.cleanup().await;
     cleanup_redis(&broker.prefix).await;
 

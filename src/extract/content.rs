@@ -776,11 +776,14 @@ pub fn select_roots(
                     && ld == 0.0
                     && dom.nodes[s].tag == Tag::P
                     && ends_like_sentence_node(dom, s)));
-        // A sibling that holds another story's headline is another story.
-        let other_story = anchor.is_some_and(|a| {
-            (is_ancestor(dom, c, a.node) || a.node < c) && holds_other_headline(dom, an, s, a)
-        });
-        if (same_hint || by_score || prose) && !other_story {
+        // A sibling that holds another story's headline is another story (its subtree is scanned
+        // only for a sibling that would be merged).
+        let other_story = || {
+            anchor.is_some_and(|a| {
+                (is_ancestor(dom, c, a.node) || a.node < c) && holds_other_headline(dom, an, s, a)
+            })
+        };
+        if (same_hint || by_score || prose) && !other_story() {
             roots.push(s);
         }
     }

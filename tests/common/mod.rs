@@ -165,6 +165,20 @@ impl FixtureServer {
             .filter(|(p, _)| p == path)
             .count()
     }
+
+    /// Sorted arrival times of the requests whose path starts with one of `prefixes`.
+    pub fn arrivals(&self, prefixes: &[&str]) -> Vec<Instant> {
+        let mut times: Vec<Instant> = self
+            .hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| prefixes.iter().any(|x| p.starts_with(x)))
+            .map(|(_, t)| *t)
+            .collect();
+        times.sort();
+        times
+    }
 }
 
 impl Drop for FixtureServer {
