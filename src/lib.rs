@@ -12,6 +12,7 @@
 //! - [`metrics`]: every metric name in one place; `/metrics`, `/healthz`, `/readyz`.
 //! - [`pipeline`]: job -> article/outcome decision without a broker (shared by `work` and `scrape`).
 //! - [`redis_conn`]: the Redis connection (redis:// or rediss:// with `redis.ca_file`).
+//! - [`sources`]: PURE feeds and sitemaps -> the page URLs they list (with limits).
 //! - [`tls`]: one rustls crypto provider (ring) for the process, CA files, hints for TLS errors.
 
 pub mod amqp;
@@ -25,5 +26,6 @@ pub mod message;
 pub mod metrics;
 pub mod pipeline;
 pub mod redis_conn;
+pub mod sources;
 pub mod tls;
 pub mod worker;
