@@ -66,6 +66,7 @@ fn parse_submit_lines(input: impl BufRead, err: &mut dyn Write) -> (Vec<String>,
 /// Publish one job per URL (arguments first, then lines of `input`) with confirms.
 pub async fn submit(
     settings: &Settings,
+    kind: Option<crate::message::JobKind>,
     args: &[String],
     input: Option<Box<dyn BufRead + Send>>,
     err: &mut (dyn Write + Send),
@@ -108,10 +109,9 @@ pub async fn submit(
         while pending.len() < SUBMIT_WINDOW {
             let Some(url) = iter.next() else { break };
             let job = Job {
-                url: url.clone(),
                 id: Some(new_job_id()),
-                meta: None,
-                force: false,
+                kind,
+                ..Job::for_url(url.clone())
             };
             let body = serde_json::to_vec(&job).expect("job serializes");
             let props = json_properties(job.id.as_deref().unwrap_or_default());
@@ -252,36 +252,43 @@ pub async fn tail(
     Ok(n)
 }
 
-/// Fetch, extract and print each URL without a broker. Returns (articles, other outcomes).
+/// Fetch, extract and print each URL without a broker; a feed or sitemap prints its `expanded`
+/// outcome and then the articles of its items. Returns (articles, other outcomes).
 pub async fn scrape<F: Fetcher, S: Seen>(
     processor: &Processor<F, S>,
     urls: &[String],
     concurrency: usize,
     out: &mut (dyn Write + Send),
 ) -> (usize, usize) {
-    let jobs = urls.iter().map(|u| JobInput {
-        deferrals: 0,
-        job_id: new_job_id(),
-        url: u.clone(),
-        meta: None,
-        attempts: 1,
-        force: false,
-    });
-    let mut results = futures_util::stream::iter(jobs)
-        .map(|job| async move {
-            loop {
-                match processor.process(&job).await.0 {
-                    // No broker to park the job on: wait here.
-                    Decision::Defer { wait, .. } => tokio::time::sleep(wait).await,
-                    d => return d,
-                }
+    let run = |job: JobInput| async move {
+        loop {
+            match processor.process(&job).await.0 {
+                // No broker to park the job on: wait here.
+                Decision::Defer { wait, .. } => tokio::time::sleep(wait).await,
+                d => return d,
             }
-        })
-        .buffer_unordered(concurrency.max(1));
+        }
+    };
+    let mut queue: std::collections::VecDeque<JobInput> = urls
+        .iter()
+        .map(|u| JobInput::new(new_job_id(), u.clone()))
+        .collect();
+    let mut running = FuturesUnordered::new();
     let (mut articles, mut others) = (0, 0);
-    while let Some(d) = results.next().await {
-        match d {
+    loop {
+        while running.len() < concurrency.max(1) {
+            let Some(job) = queue.pop_front() else { break };
+            running.push(run(job));
+        }
+        let Some(d) = running.next().await else { break };
+        match &d {
             Decision::Article(_) => articles += 1,
+            Decision::Expand { children, .. } => {
+                others += 1;
+                queue.extend(children.iter().map(|c| {
+                    JobInput::from_job(c.clone(), c.id.clone().unwrap_or_else(new_job_id))
+                }));
+            }
             _ => others += 1,
         }
         if writeln!(out, "{}", decision_json(&d)).is_err() {

@@ -56,6 +56,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub dedup: DedupSettings,
     pub extract: ExtractSettings,
+    pub feed: FeedSettings,
     pub metrics: MetricsSettings,
     pub log: LogSettings,
 }
@@ -232,6 +233,40 @@ pub struct DedupSettings {
     pub near_action: NearAction,
     /// URL-seen filter: how long a fetched URL is remembered (0 = off).
     pub url_ttl_s: u64,
+    /// Conditional GET: how long a URL's `ETag` / `Last-Modified` are kept (0 = off).
+    pub validators_ttl_s: u64,
+}
+
+/// Feed and sitemap jobs (`kind = "feed" | "sitemap"`, or recognised from the answer).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSettings {
+    /// Pages (and child sitemaps) taken from one source, newest first.
+    pub max_items: usize,
+    /// Bytes of one source after decompression (the fetch cap for feed and sitemap jobs).
+    pub max_bytes: usize,
+    /// Items dated older than this are left out (0 = no age limit).
+    pub max_item_age_s: u64,
+    /// Sitemap-index levels followed below the job a user sent.
+    pub max_sitemap_depth: u32,
+    /// Feed items may link to other hosts than the feed's (feeds often live on a CDN host).
+    pub allow_other_hosts: bool,
+    /// Sitemap entries may be on other hosts than the sitemap's (the protocol says they may not).
+    pub sitemap_other_hosts: bool,
+}
+
+impl FeedSettings {
+    /// The limits of one source expanded at `now_s` (Unix seconds).
+    pub fn limits(&self, now_s: i64) -> crate::sources::Limits {
+        crate::sources::Limits {
+            max_items: self.max_items,
+            max_bytes: self.max_bytes,
+            max_age_s: self.max_item_age_s,
+            feed_other_hosts: self.allow_other_hosts,
+            sitemap_other_hosts: self.sitemap_other_hosts,
+            now_s,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -516,6 +551,16 @@ impl Settings {
         }
         if self.dedup.max_entries == 0 {
             return Err(invalid("dedup.max_entries", 0, "at least 1"));
+        }
+        if self.feed.max_items == 0 {
+            return Err(invalid("feed.max_items", 0, "at least 1"));
+        }
+        if self.feed.max_bytes < 1024 {
+            return Err(invalid(
+                "feed.max_bytes",
+                self.feed.max_bytes,
+                "at least 1024 bytes",
+            ));
         }
         if !self.metrics.listen.is_empty()
             && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()

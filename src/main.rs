@@ -64,6 +64,9 @@ enum Command {
     Submit {
         /// URLs to submit; `-` reads them from standard input, one per line.
         urls: Vec<String>,
+        /// What the URLs point at: `page`, `feed` or `sitemap` (default: recognised from each answer).
+        #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+        kind: Option<paperboy::message::JobKind>,
         /// Read URLs from FILE, one per line; `-` reads standard input.
         #[arg(long, short, value_name = "FILE")]
         file: Option<String>,
@@ -146,7 +149,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn run_async(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
     match command {
         Command::Work => run_worker(settings).await,
-        Command::Submit { mut urls, file } => {
+        Command::Submit {
+            mut urls,
+            file,
+            kind,
+        } => {
             // `-` among the URLs means standard input (the Unix convention), like `--file -`.
             let dash = urls.iter().any(|u| u == "-");
             urls.retain(|u| u != "-");
@@ -169,7 +176,7 @@ async fn run_async(command: Command, settings: Arc<Settings>) -> anyhow::Result<
                 anyhow::bail!("nothing to submit: give URLs as arguments, or --file FILE, or `-` (or --file -) for standard input");
             }
             let mut err = std::io::stderr();
-            let r = commands::submit(&settings, &urls, input, &mut err).await?;
+            let r = commands::submit(&settings, kind, &urls, input, &mut err).await?;
             println!(
                 "{} jobs confirmed, {} invalid lines, {} not confirmed",
                 r.confirmed, r.invalid, r.failed
@@ -316,4 +323,10 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
 
 fn init_logs(format: LogFormat) {
     paperboy::logging::init(format);
+}
+
+/// `--kind`: page, feed or sitemap.
+fn parse_kind(s: &str) -> Result<paperboy::message::JobKind, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
+        .map_err(|_| format!("{s:?} is not a job kind: use page, feed or sitemap"))
 }

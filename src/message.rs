@@ -28,6 +28,82 @@ pub struct Job {
     /// Fetch even when the URL-seen filter (`dedup.url_ttl_s`) remembers the URL.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// What the URL points at: `page`, `feed` or `sitemap`. Absent: recognised from the answer
+    /// (a feed or sitemap by content type and root element, anything else is a page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<JobKind>,
+    /// For a job emitted by a feed or sitemap: the source's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// For a job emitted by a feed or sitemap: what the source says about the page. Fills gaps in the
+    /// article; never overrides what the page states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemMeta>,
+    /// Sitemap-index levels above this job (0 for a job sent by a user).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub depth: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// What a job's URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// An article page: fetched and extracted.
+    Page,
+    /// An RSS, Atom or JSON feed: fetched and expanded into one page job per item.
+    Feed,
+    /// A sitemap, sitemap index or news sitemap: expanded into page jobs (and child sitemap jobs).
+    Sitemap,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Page => "page",
+            JobKind::Feed => "feed",
+            JobKind::Sitemap => "sitemap",
+        }
+    }
+}
+
+/// What a feed or sitemap says about one of its items.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ItemMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authors: Vec<String>,
+}
+
+impl ItemMeta {
+    /// `None` when the source said nothing about the item.
+    pub fn non_empty(self) -> Option<ItemMeta> {
+        (self.title.is_some() || self.published_at.is_some() || !self.authors.is_empty())
+            .then_some(self)
+    }
+}
+
+impl Job {
+    /// A job for `url` with nothing else set.
+    pub fn for_url(url: impl Into<String>) -> Job {
+        Job {
+            url: url.into(),
+            id: None,
+            meta: None,
+            force: false,
+            kind: None,
+            parent: None,
+            item: None,
+            depth: 0,
+        }
+    }
 }
 
 /// Why a job body could not be turned into a [`Job`]. The text goes into the dead-letter header.
@@ -65,12 +141,7 @@ impl Job {
         }
         // text/plain: exactly one token, the URL.
         if trimmed.split_whitespace().count() == 1 {
-            return Ok(Job {
-                url: trimmed.to_string(),
-                id: None,
-                meta: None,
-                force: false,
-            });
+            return Ok(Job::for_url(trimmed));
         }
         let mut shown: String = trimmed.chars().take(80).collect();
         if shown.len() < trimmed.len() {
@@ -193,6 +264,8 @@ pub enum OutcomeKind {
     Duplicate,
     Skipped,
     Failed,
+    /// A feed or sitemap was turned into child jobs (see [`Outcome::expansion`]).
+    Expanded,
 }
 
 impl OutcomeKind {
@@ -201,6 +274,7 @@ impl OutcomeKind {
             OutcomeKind::Duplicate => "duplicate",
             OutcomeKind::Skipped => "skipped",
             OutcomeKind::Failed => "failed",
+            OutcomeKind::Expanded => "expanded",
         }
     }
 }
@@ -230,13 +304,41 @@ pub struct Outcome {
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Map<String, Value>>,
+    /// For `expanded` (and a source that hit a limit): what the feed or sitemap listed and what
+    /// became of each entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expansion: Option<ExpansionCounts>,
+}
+
+/// What a feed or sitemap listed, and what became of each entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ExpansionCounts {
+    /// `feed` or `sitemap`.
+    pub source: String,
+    /// Entries the source lists (pages and child sitemaps).
+    pub items: usize,
+    /// Child jobs published: pages not seen within `dedup.url_ttl_s`, and child sitemaps.
+    pub new: usize,
+    /// Pages left out because another job took their URL within `dedup.url_ttl_s`.
+    pub seen: usize,
+    /// Child sitemap jobs among `new`.
+    pub sitemaps: usize,
+    /// Left out: older than `feed.max_item_age_s`.
+    pub too_old: usize,
+    /// Left out: on another host while `feed.allow_other_hosts` / `feed.sitemap_other_hosts` is false.
+    pub other_host: usize,
+    /// Left out: beyond `feed.max_items` (the oldest), or child sitemaps below `feed.max_sitemap_depth`.
+    pub over_limit: usize,
+    /// Left out: no usable http(s) URL.
+    pub invalid: usize,
 }
 
 impl Outcome {
-    /// The routing key: `outcome.duplicate` or `outcome.<kind>.<reason>`.
+    /// The routing key: `outcome.duplicate`, `outcome.expanded` or `outcome.<kind>.<reason>`.
     pub fn routing_key(&self) -> String {
         match self.outcome {
             OutcomeKind::Duplicate => "outcome.duplicate".to_string(),
+            OutcomeKind::Expanded => "outcome.expanded".to_string(),
             k => format!("outcome.{}.{}", k.as_str(), routing_word(&self.reason)),
         }
     }

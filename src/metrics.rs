@@ -74,6 +74,7 @@ struct ReconnectLabels {
 /// | `host_waits_total` | counter | `host` |
 /// | `host_wait_duration_seconds` | histogram | |
 /// | `host_deferrals_total` | counter | `host` |
+/// | `child_jobs_total` | counter | |
 /// | `dedup_hits_total` | counter | `kind` = `exact` / `near` |
 /// | `dedup_evictions_total` | counter | |
 /// | `jobs_in_flight` | gauge | |
@@ -98,6 +99,8 @@ pub struct Metrics {
     host_wait_seconds: Histogram,
     /// Jobs sent through the delay queue because their host was busy for too long, by host.
     host_deferrals: Family<HostLabels, Counter>,
+    /// Child jobs published by feeds and sitemaps.
+    child_jobs: Counter,
     /// Duplicates found, exact or near.
     dedup_hits: Family<DedupLabels, Counter>,
     /// Entries the memory dedup store evicted (bound or age).
@@ -218,6 +221,12 @@ impl Metrics {
             "Connections re-established after a loss",
             reconnects.clone(),
         );
+        let child_jobs = Counter::default();
+        registry.register(
+            "child_jobs",
+            "Child jobs published by feed and sitemap jobs (one per new item, one per child sitemap)",
+            child_jobs.clone(),
+        );
         let redis_command_errors = Counter::default();
         registry.register(
             "redis_command_errors",
@@ -250,6 +259,7 @@ impl Metrics {
             host_waits,
             host_wait_seconds,
             host_deferrals,
+            child_jobs,
             labelled_hosts: Mutex::new(HashSet::new()),
             dedup_hits,
             dedup_evictions,
@@ -339,6 +349,11 @@ impl Metrics {
     }
 
     /// A job was deferred through the delay queue because `host` was busy.
+    /// A feed or sitemap published `n` child jobs.
+    pub fn children_published(&self, n: u64) {
+        self.child_jobs.inc_by(n);
+    }
+
     pub fn host_deferred(&self, host: &str) {
         self.host_deferrals
             .get_or_create(&self.host_labels(host))

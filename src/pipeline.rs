@@ -12,11 +12,12 @@ use url::Url;
 use crate::config::{NearAction, Settings};
 use crate::dedup::{canonical_url, fingerprint, url_key, Seen, UrlVerdict, Verdict};
 use crate::extract::{self, ExtractError, Extracted, Page};
-use crate::fetch::{FetchError, FetchedPage, Fetcher};
+use crate::fetch::{FetchError, FetchOptions, FetchedPage, Fetcher, Validators};
 use crate::message::{
-    now_rfc3339, validate_url, Article, Outcome, OutcomeKind, OUTCOME_SCHEMA_VERSION,
-    SCHEMA_VERSION,
+    now_rfc3339, validate_url, Article, ExpansionCounts, ItemMeta, Job, JobKind, Outcome,
+    OutcomeKind, OUTCOME_SCHEMA_VERSION, SCHEMA_VERSION,
 };
+use crate::sources::{self, SourceError, SourceKind};
 
 /// A decoded job with its id settled and its attempt count known.
 #[derive(Debug, Clone)]
@@ -30,6 +31,55 @@ pub struct JobInput {
     pub deferrals: u32,
     /// Fetch even when the URL-seen filter remembers the URL.
     pub force: bool,
+    /// Page, feed or sitemap; `None`: recognised from the answer.
+    pub kind: Option<JobKind>,
+    /// The feed or sitemap that emitted this job.
+    pub parent: Option<String>,
+    /// What that source said about the page (fills gaps in the article).
+    pub item: Option<ItemMeta>,
+    /// Sitemap-index levels above this job.
+    pub depth: u32,
+    /// The broker delivered this message before (the worker may have died after recording what the
+    /// job did): records of this job are then its own, not another poll's.
+    pub redelivered: bool,
+}
+
+impl JobInput {
+    /// A first delivery of a page-or-source job for `url` with nothing else set.
+    pub fn new(job_id: impl Into<String>, url: impl Into<String>) -> JobInput {
+        JobInput::from_job(Job::for_url(url), job_id.into())
+    }
+
+    /// `job` on its first delivery, with its id settled to `job_id`.
+    pub fn from_job(job: Job, job_id: String) -> JobInput {
+        JobInput {
+            job_id,
+            url: job.url,
+            meta: job.meta,
+            attempts: 1,
+            deferrals: 0,
+            force: job.force,
+            kind: job.kind,
+            parent: job.parent,
+            item: job.item,
+            depth: job.depth,
+            redelivered: false,
+        }
+    }
+
+    /// The job as it goes back on a queue (retry, deferral), its id filled in.
+    pub fn to_job(&self) -> Job {
+        Job {
+            url: self.url.clone(),
+            id: Some(self.job_id.clone()),
+            meta: self.meta.clone(),
+            force: self.force,
+            kind: self.kind,
+            parent: self.parent.clone(),
+            item: self.item.clone(),
+            depth: self.depth,
+        }
+    }
 }
 
 /// Deferrals a job gets while its host's robots.txt is unavailable (each `politeness.robots_error_ttl_s`
@@ -48,6 +98,11 @@ pub enum Decision {
     Transient(Outcome),
     /// The host is not free for `wait`: park the job and try again later (not a failure, not a retry).
     Defer { wait: Duration, host: String },
+    /// A feed or sitemap: publish these child jobs, then the `expanded` outcome.
+    Expand {
+        children: Vec<Job>,
+        outcome: Outcome,
+    },
 }
 
 impl Decision {
@@ -57,6 +112,7 @@ impl Decision {
             Decision::Article(_) => "article".into(),
             Decision::Final(o) | Decision::Transient(o) => o.routing_key(),
             Decision::Defer { .. } => "deferred".into(),
+            Decision::Expand { outcome, .. } => outcome.routing_key(),
         }
     }
 }
@@ -134,13 +190,15 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             }
         };
         let ttl = Duration::from_secs(self.settings.dedup.url_ttl_s);
-        if ttl.is_zero() || job.force {
+        // Feeds and sitemaps are polled again by design: the URL-seen filter applies to their items.
+        let source_job = matches!(job.kind, Some(JobKind::Feed | JobKind::Sitemap));
+        if ttl.is_zero() || job.force || source_job {
             return self.fetch_and_extract(job, &url).await;
         }
         // URL-seen filter: a URL another job fetched within dedup.url_ttl_s is not fetched again.
         let key = url_key(&canonical_url(&url));
         match self.seen.check_url(&key, &job.job_id, ttl).await {
-            Ok(UrlVerdict::New) => {}
+            Ok(UrlVerdict::New | UrlVerdict::Own) => {}
             Ok(UrlVerdict::Seen { first_job }) => {
                 let detail = format!(
                     "{url} was taken by job {first_job} within dedup.url_ttl_s ({}s); send \"force\": true to fetch it again",
@@ -156,27 +214,68 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             }
         }
         let (decision, timings) = self.fetch_and_extract(job, &url).await;
-        // A job that ends in failure lets its URL be tried again by the next job that names it.
-        let failed_for_good = match &decision {
+        // A job that ends in failure lets its URL be tried again by the next job that names it; so does
+        // a job that turned out to be a feed or sitemap (it will be polled again).
+        let forget = match &decision {
             Decision::Final(o) => o.outcome == OutcomeKind::Failed,
             Decision::Transient(_) => job.attempts >= self.settings.retry.max_attempts,
+            Decision::Expand { .. } => true,
             _ => false,
         };
-        if failed_for_good {
+        if forget {
             if let Err(e) = self.seen.forget_url(&key, &job.job_id).await {
-                tracing::warn!(job_id = %job.job_id, error = %e, "could not forget the URL of a failed job");
+                tracing::warn!(job_id = %job.job_id, error = %e, "could not forget the URL of a job");
             }
         }
         (decision, timings)
     }
 
-    /// Fetch, check, extract and dedup one job whose URL is valid.
+    /// The validators to send for `key`: none when conditional GET is off or nothing is remembered.
+    /// A store error costs a full download, not the job.
+    async fn validators_for(&self, job: &JobInput, key: &str) -> Option<Validators> {
+        if self.settings.dedup.validators_ttl_s == 0 {
+            return None;
+        }
+        // A redelivered job's own record stays unused: its first delivery may have died before
+        // publishing what the page held.
+        let own = !(job.redelivered || job.attempts > 1);
+        match self.seen.validators(key, &job.job_id, own).await {
+            Ok(v) => v.filter(|v| !v.is_empty()),
+            Err(e) => {
+                tracing::warn!(job_id = %job.job_id, error = %e, "conditional GET: validators lookup failed; fetching in full");
+                None
+            }
+        }
+    }
+
+    /// Remember the answer's validators for the next fetch of the URL (when it sent any).
+    async fn record_validators(&self, job: &JobInput, key: &str, page: &FetchedPage) {
+        let ttl = Duration::from_secs(self.settings.dedup.validators_ttl_s);
+        if ttl.is_zero() || page.validators.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .seen
+            .record_validators(key, &job.job_id, &page.validators, ttl)
+            .await
+        {
+            tracing::warn!(job_id = %job.job_id, error = %e, "conditional GET: could not record validators");
+        }
+    }
+
+    /// Fetch one job whose URL is valid, then expand it (a feed or sitemap) or extract and dedup it.
     async fn fetch_and_extract(&self, job: &JobInput, url: &Url) -> (Decision, Timings) {
         let mut timings = Timings::default();
         let outcome = |kind, reason: &str, detail: String| make_outcome(job, kind, reason, detail);
         let url = url.clone();
+        let source_job = matches!(job.kind, Some(JobKind::Feed | JobKind::Sitemap));
+        let vkey = url_key(&canonical_url(&url));
+        let opts = FetchOptions {
+            validators: self.validators_for(job, &vkey).await,
+            max_body: source_job.then_some(self.settings.feed.max_bytes as u64),
+        };
         let started = Instant::now();
-        let fetched = self.fetcher.fetch(&url).await;
+        let fetched = self.fetcher.fetch_with(&url, opts).await;
         timings.fetch = Some(started.elapsed());
         let page = match fetched {
             Ok(p) => p,
@@ -191,6 +290,35 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             let host = url.host_str().unwrap_or_default().to_string();
             timings.host_wait = Some((host, page.politeness_wait));
         }
+        if page.status == 304 {
+            let detail = format!(
+                "{} answered 304 Not Modified to the validators of its last fetch",
+                page.final_url
+            );
+            let mut o = outcome(OutcomeKind::Skipped, "not_modified", detail);
+            o.final_url = Some(page.final_url.to_string());
+            o.http_status = Some(304);
+            return (Decision::Final(o), timings);
+        }
+        if let Some(d) = check_status(job, &page) {
+            return (d, timings);
+        }
+        let detected = sources::detect(page.content_type.as_deref(), &page.body);
+        let source = match (job.kind, detected) {
+            (Some(JobKind::Page), _) | (None, None) => None,
+            (_, Some(kind)) => Some(Ok(kind)),
+            (_, None) => Some(Err(not_a_source(&page))),
+        };
+        if let Some(kind) = source {
+            let d = match kind {
+                Ok(kind) => self.expand(job, &page, kind).await,
+                Err(e) => Decision::Final(source_outcome(job, &page, &e)),
+            };
+            if matches!(d, Decision::Expand { .. }) {
+                self.record_validators(job, &vkey, &page).await;
+            }
+            return (d, timings);
+        }
         if let Some(d) = check_response(job, &page) {
             return (d, timings);
         }
@@ -203,7 +331,11 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         timings.extract = Some(started.elapsed());
         let (kind, reason, detail) = match extracted {
             Ok(Ok(x)) => {
-                return self.dedup(job, &url, &page, x, timings).await;
+                let (d, timings) = self.dedup(job, &url, &page, x, timings).await;
+                if matches!(d, Decision::Article(_) | Decision::Final(_)) {
+                    self.record_validators(job, &vkey, &page).await;
+                }
+                return (d, timings);
             }
             Ok(Err(e @ ExtractError::TooLarge { .. })) => {
                 (OutcomeKind::Failed, "too_large", e.to_string())
@@ -219,6 +351,154 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         o.final_url = Some(page.final_url.to_string());
         o.http_status = Some(page.status);
         (Decision::Final(o), timings)
+    }
+
+    /// Parse a fetched feed or sitemap (on the blocking pool, under an extraction permit) and turn
+    /// it into child jobs: one page job per item not seen within `dedup.url_ttl_s`, one sitemap job
+    /// per child sitemap above `feed.max_sitemap_depth`.
+    async fn expand(&self, job: &JobInput, page: &FetchedPage, kind: SourceKind) -> Decision {
+        let feed = &self.settings.feed;
+        let limits = feed.limits(chrono::Utc::now().timestamp());
+        let (body, base) = (page.body.clone(), page.final_url.clone());
+        let parsed = {
+            let _permit = self.extract_permits.acquire().await;
+            tokio::task::spawn_blocking(move || sources::expand(kind, &body, &base, &limits)).await
+        };
+        let x = match parsed {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Decision::Final(source_outcome(job, page, &e)),
+            Err(crash) => {
+                return Decision::Final(make_outcome(
+                    job,
+                    OutcomeKind::Failed,
+                    "bad_source",
+                    format!("the {} parser crashed: {crash}", kind.as_str()),
+                ))
+            }
+        };
+        let mut counts = ExpansionCounts {
+            source: kind.as_str().to_string(),
+            items: x.listed,
+            too_old: x.too_old,
+            other_host: x.other_host,
+            over_limit: x.over_limit,
+            invalid: x.invalid,
+            ..Default::default()
+        };
+        let sitemaps = if job.depth < feed.max_sitemap_depth {
+            x.sitemaps
+        } else {
+            counts.over_limit += x.sitemaps.len();
+            Vec::new()
+        };
+        let ttl = Duration::from_secs(self.settings.dedup.url_ttl_s);
+        // Own records are the children of an earlier delivery of this very job (it died before they
+        // were all confirmed): emit them again. On a first delivery they are a re-poll's.
+        let retake_own = job.redelivered || job.attempts > 1;
+        let child = |url: String, kind: JobKind, item: Option<ItemMeta>, depth: u32| Job {
+            id: Some(child_job_id(&job.job_id, &url)),
+            url,
+            meta: job.meta.clone(),
+            force: false,
+            kind: Some(kind),
+            parent: Some(job.url.clone()),
+            item,
+            depth,
+        };
+        let candidates: Vec<Job> = x
+            .items
+            .into_iter()
+            .map(|item| {
+                let meta = ItemMeta {
+                    title: item.title,
+                    published_at: item.published_at,
+                    authors: item.authors,
+                };
+                child(item.url, JobKind::Page, meta.non_empty(), 0)
+            })
+            .collect();
+        let mut children = Vec::new();
+        for chunk in candidates.chunks(URL_CHECKS_AT_ONCE) {
+            let checked = futures_util::future::try_join_all(
+                chunk.iter().map(|c| self.item_is_new(c, ttl, retake_own)),
+            )
+            .await;
+            match checked {
+                Ok(fresh) => {
+                    for (c, new) in chunk.iter().zip(fresh) {
+                        if new {
+                            children.push(c.clone());
+                        } else {
+                            counts.seen += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    return Decision::Transient(make_outcome(
+                        job,
+                        OutcomeKind::Failed,
+                        "dedup_store",
+                        e.to_string(),
+                    ))
+                }
+            }
+        }
+        counts.sitemaps = sitemaps.len();
+        children.extend(
+            sitemaps
+                .into_iter()
+                .map(|u| child(u, JobKind::Sitemap, None, job.depth + 1)),
+        );
+        counts.new = children.len();
+        let detail = format!(
+            "{} {}: {} entries, {} new jobs, {} already seen, {} too old, {} on other hosts, {} over the limits, {} without a usable URL",
+            kind.as_str(),
+            page.final_url,
+            counts.items,
+            counts.new,
+            counts.seen,
+            counts.too_old,
+            counts.other_host,
+            counts.over_limit,
+            counts.invalid
+        );
+        let mut o = make_outcome(job, OutcomeKind::Expanded, "expanded", detail);
+        o.final_url = Some(page.final_url.to_string());
+        o.http_status = Some(page.status);
+        o.expansion = Some(counts);
+        Decision::Expand {
+            children,
+            outcome: o,
+        }
+    }
+
+    /// Whether a source's child page job is to be published: its URL not taken by another job within
+    /// `dedup.url_ttl_s` (recorded now for the child), or taken by the child itself on an earlier
+    /// delivery of the parent when `retake_own`.
+    async fn item_is_new(
+        &self,
+        child: &Job,
+        ttl: Duration,
+        retake_own: bool,
+    ) -> Result<bool, crate::dedup::DedupError> {
+        if ttl.is_zero() {
+            return Ok(true);
+        }
+        let Ok(url) = Url::parse(&child.url) else {
+            return Ok(false);
+        };
+        let id = child.id.as_deref().unwrap_or_default();
+        Ok(
+            match self
+                .seen
+                .check_url(&url_key(&canonical_url(&url)), id, ttl)
+                .await?
+            {
+                UrlVerdict::New => true,
+                UrlVerdict::Own => retake_own,
+                UrlVerdict::Seen { .. } => false,
+            },
+        )
     }
 
     /// Build the article and ask the dedup store about it.
@@ -305,6 +585,7 @@ pub fn make_outcome(job: &JobInput, kind: OutcomeKind, reason: &str, detail: Str
         content_hash: None,
         attempts: job.attempts,
         meta: job.meta.clone(),
+        expansion: None,
     }
 }
 
@@ -337,6 +618,66 @@ pub fn fetch_error_decision(job: &JobInput, e: FetchError, robots_wait: Duration
     }
 }
 
+/// URL-seen checks of one feed's items in flight at once.
+const URL_CHECKS_AT_ONCE: usize = 32;
+
+/// The id of the job a source emits for `url`: the same for every delivery of the parent.
+pub fn child_job_id(parent_id: &str, url: &str) -> String {
+    let joined = format!("{parent_id}\u{1f}{url}");
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, joined.as_bytes()).to_string()
+}
+
+/// Why a feed or sitemap job's answer is not one.
+fn not_a_source(page: &FetchedPage) -> SourceError {
+    let url = page.final_url.to_string();
+    let ct = page.content_type.as_deref().unwrap_or("");
+    let head = &page.body[..page.body.len().min(4096)];
+    let html = ct.to_ascii_lowercase().contains("html")
+        || memchr::memmem::find(&head.to_ascii_lowercase(), b"<html").is_some();
+    if html {
+        SourceError::HtmlPage {
+            feeds: sources::discover_feeds(&page.body, &page.final_url),
+            url,
+        }
+    } else {
+        SourceError::Unrecognised {
+            url,
+            content_type: ct.to_string(),
+        }
+    }
+}
+
+/// The outcome of a feed or sitemap that gave nothing to fetch.
+fn source_outcome(job: &JobInput, page: &FetchedPage, e: &SourceError) -> Outcome {
+    let kind = match e {
+        SourceError::HtmlPage { .. } | SourceError::Unrecognised { .. } => OutcomeKind::Skipped,
+        _ => OutcomeKind::Failed,
+    };
+    let mut o = make_outcome(job, kind, e.reason(), e.to_string());
+    o.final_url = Some(page.final_url.to_string());
+    o.http_status = Some(page.status);
+    o
+}
+
+/// Turn an HTTP status into a decision when it rules out using the answer.
+pub fn check_status(job: &JobInput, page: &FetchedPage) -> Option<Decision> {
+    let status = page.status;
+    if !(200..300).contains(&status) {
+        let reason = format!("http_{status}");
+        let detail = format!("{} answered HTTP {status}", page.final_url);
+        let mut o = make_outcome(job, OutcomeKind::Failed, &reason, detail);
+        o.final_url = Some(page.final_url.to_string());
+        o.http_status = Some(status);
+        // 408, 429 and 5xx may pass; other statuses will not change by asking again.
+        return Some(if status == 408 || status == 429 || status >= 500 {
+            Decision::Transient(o)
+        } else {
+            Decision::Final(o)
+        });
+    }
+    None
+}
+
 /// Turn an HTTP status and content type into a decision when they rule out extraction.
 pub fn check_response(job: &JobInput, page: &FetchedPage) -> Option<Decision> {
     let status = page.status;
@@ -345,16 +686,8 @@ pub fn check_response(job: &JobInput, page: &FetchedPage) -> Option<Decision> {
         o.http_status = Some(status);
         o
     };
-    if !(200..300).contains(&status) {
-        let reason = format!("http_{status}");
-        let detail = format!("{} answered HTTP {status}", page.final_url);
-        let o = with_page(make_outcome(job, OutcomeKind::Failed, &reason, detail));
-        // 408, 429 and 5xx may pass; other statuses will not change by asking again.
-        return Some(if status == 408 || status == 429 || status >= 500 {
-            Decision::Transient(o)
-        } else {
-            Decision::Final(o)
-        });
+    if let Some(d) = check_status(job, page) {
+        return Some(d);
     }
     if let Some(ct) = page.content_type.as_deref() {
         if !is_html_content_type(ct) {
@@ -413,6 +746,15 @@ pub fn build_article(
     content_hash: String,
 ) -> Article {
     let final_url = page.final_url.to_string();
+    // What the feed or sitemap said about the page fills what the page itself does not state.
+    let item = job.item.clone().unwrap_or_default();
+    let title = x.title.or(item.title);
+    let published_at = x.published_at.or(item.published_at);
+    let authors = if x.authors.is_empty() {
+        item.authors
+    } else {
+        x.authors
+    };
     Article {
         schema: SCHEMA_VERSION.to_string(),
         job_id: job.job_id.clone(),
@@ -421,9 +763,9 @@ pub fn build_article(
         final_url,
         fetched_at: page.fetched_at.clone(),
         http_status: page.status,
-        title: x.title,
-        authors: x.authors,
-        published_at: x.published_at,
+        title,
+        authors,
+        published_at,
         modified_at: x.modified_at,
         language: x.language.unwrap_or_else(|| "und".to_string()),
         site_name: x.site_name,
@@ -467,6 +809,7 @@ pub fn decision_json(d: &Decision) -> Value {
         Decision::Defer { wait, host } => {
             serde_json::json!({"outcome": "deferred", "host": host, "wait_ms": wait.as_millis() as u64})
         }
+        Decision::Expand { outcome, .. } => serde_json::to_value(outcome).unwrap_or(Value::Null),
     }
 }
 
@@ -494,14 +837,7 @@ mod tests {
     }
 
     fn job() -> JobInput {
-        JobInput {
-            deferrals: 0,
-            job_id: "j".into(),
-            url: "https://x.example/".into(),
-            meta: None,
-            attempts: 1,
-            force: false,
-        }
+        JobInput::new("j", "https://x.example/")
     }
 
     fn page(status: u16, ct: Option<&str>, body: &'static str) -> FetchedPage {

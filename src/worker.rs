@@ -40,6 +40,9 @@ const CONNECTION_CHECK: Duration = Duration::from_millis(250);
 /// scratch. lapin makes up to `amqp::RECONNECT_ATTEMPTS` attempts (about 12 s) and then stops silently.
 const RECOVERY_WAIT: Duration = Duration::from_secs(15);
 
+/// Child-job publishes of one feed or sitemap in flight at once.
+const CHILD_PUBLISHES_AT_ONCE: usize = 256;
+
 /// A worker process's consuming loop, rebuilt by [`Worker::run`] after broker failures.
 pub struct Worker<F, S> {
     processor: Processor<F, S>,
@@ -415,6 +418,30 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
                 self.dead_letter_body(&job_body(job), headers).await?;
                 self.metrics.job_finished("failed", &outcome.reason);
             }
+            Decision::Expand { children, outcome } => {
+                // Every child confirmed, then the outcome; only then is the parent acked. A
+                // redelivered parent emits the same child ids again.
+                let routes: Vec<_> = children
+                    .iter()
+                    .map(|c| {
+                        let id = c.id.clone().unwrap_or_default();
+                        let body = serde_json::to_vec(c).expect("job serializes");
+                        (self.topology.job_route(&c.url), body, json_properties(&id))
+                    })
+                    .collect();
+                for chunk in routes.chunks(CHILD_PUBLISHES_AT_ONCE) {
+                    futures_util::future::try_join_all(chunk.iter().map(
+                        |((exchange, key), body, props)| {
+                            self.publisher.publish(exchange, key, body, props.clone())
+                        },
+                    ))
+                    .await?;
+                }
+                self.metrics.children_published(children.len() as u64);
+                self.publish_outcome(&outcome).await?;
+                self.metrics
+                    .job_finished(outcome.outcome.as_str(), &outcome.reason);
+            }
             Decision::Defer { wait, host } => {
                 let queue = self.topology.delay_queue_for(wait);
                 debug!(job_id = %job.job_id, host, wait_ms = wait.as_millis() as u64, queue, "deferred");
@@ -487,13 +514,7 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
 
 /// The job as JSON with its id filled in, so retries and deferrals keep the same id.
 fn job_body(job: &JobInput) -> Vec<u8> {
-    serde_json::to_vec(&Job {
-        url: job.url.clone(),
-        id: Some(job.job_id.clone()),
-        meta: job.meta.clone(),
-        force: job.force,
-    })
-    .expect("job serializes")
+    serde_json::to_vec(&job.to_job()).expect("job serializes")
 }
 
 /// Settle the job id and attempt number of a delivery.
@@ -512,14 +533,9 @@ pub fn job_input(job: Job, delivery: &Delivery) -> JobInput {
                 uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &delivery.data).to_string()
             })
     });
-    let attempts = header_u32(props, HEADER_ATTEMPT).unwrap_or(1).max(1);
-    let deferrals = header_u32(props, HEADER_DEFERRALS).unwrap_or(0);
-    JobInput {
-        deferrals,
-        job_id,
-        url: job.url,
-        meta: job.meta,
-        attempts,
-        force: job.force,
-    }
+    let mut input = JobInput::from_job(job, job_id);
+    input.attempts = header_u32(props, HEADER_ATTEMPT).unwrap_or(1).max(1);
+    input.deferrals = header_u32(props, HEADER_DEFERRALS).unwrap_or(0);
+    input.redelivered = delivery.redelivered;
+    input
 }

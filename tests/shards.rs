@@ -41,7 +41,7 @@ async fn jobs_of_one_host_always_land_on_one_shard() {
         .flat_map(|i| (0..hosts).map(move |h| format!("http://Host{h}.test/p/{i}?n={h}-{i}")))
         .collect();
     let mut err = Vec::new();
-    let report = paperboy::commands::submit(&broker.settings, &urls, None, &mut err)
+    let report = paperboy::commands::submit(&broker.settings, None, &urls, None, &mut err)
         .await
         .expect("submit");
     assert_eq!(
@@ -126,7 +126,7 @@ async fn a_single_host_burst_from_a_shard_waits_in_the_workers_instead_of_being_
     }
     let urls: Vec<String> = (0..JOBS).map(|i| site.url(&format!("/p/{i}"))).collect();
     let mut err = Vec::new();
-    let report = paperboy::commands::submit(&broker.settings, &urls, None, &mut err)
+    let report = paperboy::commands::submit(&broker.settings, None, &urls, None, &mut err)
         .await
         .expect("submit");
     assert_eq!(report.confirmed, JOBS);

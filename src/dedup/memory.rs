@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::hash::{hamming, Bands, Fingerprint};
 use super::url::{UrlMemory, UrlVerdict};
-use super::{DedupError, Seen, Verdict};
+use super::{DedupError, Seen, Validators, Verdict};
 use crate::config::DedupSettings;
 
 /// Remembers content hashes (and SimHashes in an LSH band index) in memory.
@@ -30,6 +30,9 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
     /// URL-seen filter (`dedup.url_ttl_s`), bounded by `max_entries` too.
     urls: Mutex<UrlMemory>,
+    /// Conditional-GET validators by URL key: (recording job, validators, expiry), at most
+    /// `max_entries` (expired ones dropped first, then any).
+    validators: Mutex<std::collections::HashMap<String, (Box<str>, Validators, Instant)>>,
 }
 
 struct Entry {
@@ -64,6 +67,7 @@ impl MemoryStore {
             evictions: AtomicU64::new(0),
             inner: Mutex::new(Inner::default()),
             urls: Mutex::new(UrlMemory::new(max_entries)),
+            validators: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -247,6 +251,46 @@ impl Seen for MemoryStore {
     ) -> impl std::future::Future<Output = Result<(), DedupError>> + Send {
         let mut urls = self.urls.lock().unwrap_or_else(|e| e.into_inner());
         urls.forget(key, job_id);
+        std::future::ready(Ok(()))
+    }
+
+    fn validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        own: bool,
+    ) -> impl std::future::Future<Output = Result<Option<Validators>, DedupError>> + Send {
+        let map = self.validators.lock().unwrap_or_else(|e| e.into_inner());
+        let found = map
+            .get(key)
+            .filter(|(job, _, expires)| *expires > Instant::now() && (own || &**job != job_id))
+            .map(|(_, v, _)| v.clone());
+        std::future::ready(Ok(found))
+    }
+
+    fn record_validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        v: &Validators,
+        ttl: Duration,
+    ) -> impl std::future::Future<Output = Result<(), DedupError>> + Send {
+        let mut map = self.validators.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if map.len() >= self.max_entries && !map.contains_key(key) {
+            map.retain(|_, (_, _, expires)| *expires > now);
+            if map.len() >= self.max_entries {
+                // Still full of live entries: drop an eighth (any), so the scan is paid rarely.
+                let drop: Vec<String> =
+                    map.keys().take(self.max_entries / 8 + 1).cloned().collect();
+                for k in &drop {
+                    map.remove(k);
+                }
+                self.evictions
+                    .fetch_add(drop.len() as u64, Ordering::Relaxed);
+            }
+        }
+        map.insert(key.to_string(), (job_id.into(), v.clone(), now + ttl));
         std::future::ready(Ok(()))
     }
 

@@ -21,6 +21,7 @@ pub use redis_store::RedisStore;
 pub use url::{canonical_url, url_key, UrlVerdict};
 
 use crate::config::{DedupStoreKind, Settings};
+pub use crate::fetch::Validators;
 
 /// What the store says about a fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,25 @@ pub trait Seen: Send + Sync + 'static {
         &self,
         key: &str,
         job_id: &str,
+    ) -> impl Future<Output = Result<(), DedupError>> + Send;
+
+    /// Conditional GET: the validators recorded for `key` ([`url_key`] of the canonical URL) by ANOTHER
+    /// job, or by this job when `own` is allowed. A job's own record is not sent back on a redelivery:
+    /// a 304 would then end the job without the article its first delivery never published.
+    fn validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        own: bool,
+    ) -> impl Future<Output = Result<Option<Validators>, DedupError>> + Send;
+
+    /// Remember `v` for `key` (recorded by `job_id`) for `ttl`.
+    fn record_validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        v: &Validators,
+        ttl: Duration,
     ) -> impl Future<Output = Result<(), DedupError>> + Send;
 
     /// Entries evicted so far to stay within the store's bounds; 0 for stores that expire keys
@@ -149,6 +169,31 @@ impl Seen for Store {
         match self {
             Store::Memory(m) => m.forget_url(key, job_id).await,
             Store::Redis(r) => r.forget_url(key, job_id).await,
+        }
+    }
+
+    async fn validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        own: bool,
+    ) -> Result<Option<Validators>, DedupError> {
+        match self {
+            Store::Memory(m) => m.validators(key, job_id, own).await,
+            Store::Redis(r) => r.validators(key, job_id, own).await,
+        }
+    }
+
+    async fn record_validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        v: &Validators,
+        ttl: Duration,
+    ) -> Result<(), DedupError> {
+        match self {
+            Store::Memory(m) => m.record_validators(key, job_id, v, ttl).await,
+            Store::Redis(r) => r.record_validators(key, job_id, v, ttl).await,
         }
     }
 

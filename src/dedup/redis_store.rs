@@ -20,7 +20,7 @@ use redis::{Script, Value};
 
 use super::hash::{Bands, Fingerprint};
 use super::url::UrlVerdict;
-use super::{DedupError, Seen, Verdict};
+use super::{DedupError, Seen, Validators, Verdict};
 use crate::config::{DedupSettings, RedisSettings};
 use crate::redis_conn::RedisConn;
 
@@ -371,7 +371,7 @@ impl RedisStore {
             })?;
         Ok(match previous {
             None => UrlVerdict::New,
-            Some(first) if first == job_id => UrlVerdict::New,
+            Some(first) if first == job_id => UrlVerdict::Own,
             Some(first_job) => UrlVerdict::Seen { first_job },
         })
     }
@@ -386,6 +386,65 @@ impl RedisStore {
             .await
             .map_err(|source| DedupError::Redis {
                 op: "url forget",
+                source,
+            })?;
+        Ok(())
+    }
+}
+
+impl RedisStore {
+    /// Conditional-GET validators: `<prefix>dedup:val:<128-bit URL hash>` = job id, ETag and
+    /// Last-Modified joined by U+001F, with TTL `dedup.validators_ttl_s`. One GET, one SET (any slot).
+    async fn validators_now(
+        &self,
+        key: &str,
+        job_id: &str,
+        own: bool,
+    ) -> Result<Option<Validators>, DedupError> {
+        let value: Option<String> = redis::cmd("GET")
+            .arg(format!("{}val:{key}", self.prefix))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|source| DedupError::Redis {
+                op: "validators lookup",
+                source,
+            })?;
+        let Some(value) = value else { return Ok(None) };
+        let mut parts = value.split(SEP);
+        let (job, etag, modified) = (parts.next(), parts.next(), parts.next());
+        if job == Some(job_id) && !own {
+            return Ok(None);
+        }
+        let some = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+        Ok(Some(Validators {
+            etag: some(etag),
+            last_modified: some(modified),
+        }))
+    }
+
+    async fn record_validators_now(
+        &self,
+        key: &str,
+        job_id: &str,
+        v: &Validators,
+        ttl: Duration,
+    ) -> Result<(), DedupError> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let clean = |s: &Option<String>| s.as_deref().unwrap_or_default().replace(SEP, "");
+        let value = format!(
+            "{job_id}{SEP}{}{SEP}{}",
+            clean(&v.etag),
+            clean(&v.last_modified)
+        );
+        let _: () = redis::cmd("SET")
+            .arg(format!("{}val:{key}", self.prefix))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|source| DedupError::Redis {
+                op: "validators record",
                 source,
             })?;
         Ok(())
@@ -416,6 +475,25 @@ impl Seen for RedisStore {
         job_id: &str,
     ) -> impl std::future::Future<Output = Result<(), DedupError>> + Send {
         self.forget_url_now(key, job_id)
+    }
+
+    fn validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        own: bool,
+    ) -> impl std::future::Future<Output = Result<Option<Validators>, DedupError>> + Send {
+        self.validators_now(key, job_id, own)
+    }
+
+    fn record_validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        v: &Validators,
+        ttl: Duration,
+    ) -> impl std::future::Future<Output = Result<(), DedupError>> + Send {
+        self.record_validators_now(key, job_id, v, ttl)
     }
 }
 

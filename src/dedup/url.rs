@@ -77,8 +77,11 @@ pub fn url_key(canonical: &str) -> String {
 /// What the URL-seen filter says about a job's URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UrlVerdict {
-    /// Not seen within the TTL, or seen by this same job (a redelivery goes on). Now recorded.
+    /// Not seen within the TTL. Now recorded.
     New,
+    /// Recorded by this same job: a redelivered job, or a child job whose feed recorded its URL for it.
+    /// The job goes on.
+    Own,
     /// Another job recorded the URL within the TTL.
     Seen {
         /// The job that recorded it.
@@ -117,7 +120,7 @@ impl UrlMemory {
         if let Some((first, at, entry_ttl)) = self.entries.get(key) {
             if now.duration_since(*at) < *entry_ttl {
                 if &**first == job_id {
-                    return (UrlVerdict::New, 0);
+                    return (UrlVerdict::Own, 0);
                 }
                 return (
                     UrlVerdict::Seen {
@@ -219,7 +222,7 @@ mod tests {
         let t0 = Instant::now();
         let ttl = Duration::from_secs(60);
         assert_eq!(m.check("k", "j1", ttl, t0).0, UrlVerdict::New);
-        assert_eq!(m.check("k", "j1", ttl, t0).0, UrlVerdict::New, "same job");
+        assert_eq!(m.check("k", "j1", ttl, t0).0, UrlVerdict::Own, "same job");
         assert_eq!(
             m.check("k", "j2", ttl, t0 + Duration::from_secs(59)).0,
             UrlVerdict::Seen {

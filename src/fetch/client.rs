@@ -324,21 +324,23 @@ impl HttpClient {
         max_body: u64,
         over_cap: OverCap,
     ) -> Result<(FetchedPage, Option<String>), FetchError> {
-        self.get_checked(url, max_body, over_cap, None).await
+        self.get_checked(url, max_body, over_cap, None, None).await
     }
 
     /// As [`HttpClient::get_with_retry_after`]; `hop_check` is asked about every redirect target
-    /// before it is requested (the polite layer checks robots.txt there).
+    /// before it is requested (the polite layer checks robots.txt there); `validators` make the
+    /// request conditional (a 304 comes back as a page with that status).
     pub(crate) async fn get_checked(
         &self,
         url: &Url,
         max_body: u64,
         over_cap: OverCap,
         hop_check: Option<&HopCheck>,
+        validators: Option<&super::Validators>,
     ) -> Result<(FetchedPage, Option<String>), FetchError> {
         let total = self.settings.timeout();
         let deadline = Instant::now() + total;
-        let fut = self.get_inner(url, max_body, over_cap, hop_check);
+        let fut = self.get_inner(url, max_body, over_cap, hop_check, validators);
         match tokio::time::timeout_at(deadline, fut).await {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout {
@@ -354,6 +356,7 @@ impl HttpClient {
         max_body: u64,
         over_cap: OverCap,
         hop_check: Option<&HopCheck>,
+        validators: Option<&super::Validators>,
     ) -> Result<(FetchedPage, Option<String>), FetchError> {
         let max_redirects = self.settings.max_redirects;
         let mut current = url.clone();
@@ -362,12 +365,16 @@ impl HttpClient {
         let mut hops = 0u32;
         loop {
             self.check_hop(&current)?;
-            let resp = self
-                .client
-                .get(current.clone())
-                .send()
-                .await
-                .map_err(|e| self.classify(&current, &e))?;
+            let mut req = self.client.get(current.clone());
+            if let Some(v) = validators {
+                if let Some(etag) = &v.etag {
+                    req = req.header(header::IF_NONE_MATCH, etag.as_str());
+                }
+                if let Some(lm) = &v.last_modified {
+                    req = req.header(header::IF_MODIFIED_SINCE, lm.as_str());
+                }
+            }
+            let resp = req.send().await.map_err(|e| self.classify(&current, &e))?;
             let fetched_at = crate::message::now_rfc3339();
             let status = resp.status();
             if status.is_redirection() {
@@ -450,6 +457,10 @@ impl HttpClient {
         };
         let content_type = header(header::CONTENT_TYPE);
         let content_language = header(header::CONTENT_LANGUAGE);
+        let validators = super::Validators {
+            etag: header(header::ETAG),
+            last_modified: header(header::LAST_MODIFIED),
+        };
         let retry_after = header(header::RETRY_AFTER);
         let status = resp.status().as_u16();
         let too_large = || FetchError::TooLarge {
@@ -520,6 +531,7 @@ impl HttpClient {
             hold: BodyHold(Some(Arc::new(share))),
             fetched_at,
             politeness_wait: std::time::Duration::ZERO,
+            validators,
         };
         Ok((page, retry_after))
     }
@@ -585,9 +597,15 @@ impl HttpClient {
 }
 
 impl Fetcher for HttpClient {
-    async fn fetch(&self, url: &Url) -> Result<FetchedPage, FetchError> {
-        self.get(url, self.settings.max_body_bytes, OverCap::Fail)
+    async fn fetch_with(
+        &self,
+        url: &Url,
+        opts: super::FetchOptions,
+    ) -> Result<FetchedPage, FetchError> {
+        let max = opts.max_body.unwrap_or(self.settings.max_body_bytes);
+        self.get_checked(url, max, OverCap::Fail, None, opts.validators.as_ref())
             .await
+            .map(|(page, _)| page)
     }
 }
 

@@ -44,6 +44,8 @@ pub struct FetchedPage {
     pub fetched_at: String,
     /// Time spent waiting for the host's politeness slot and concurrency permit before the request.
     pub politeness_wait: Duration,
+    /// The answer's validators (`ETag`, `Last-Modified`), kept for the next conditional GET.
+    pub validators: Validators,
 }
 
 /// Why a fetch produced no response.
@@ -131,7 +133,38 @@ impl FetchError {
     }
 }
 
+/// A URL's validators from its last fetch, sent back as `If-None-Match` / `If-Modified-Since`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// How to fetch one URL, beyond the client's settings.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    /// Ask for the page only if it changed since these validators (a 304 answer is then a page with
+    /// status 304 and an empty body).
+    pub validators: Option<Validators>,
+    /// Body cap instead of `fetch.max_body_bytes` (feeds and sitemaps: `feed.max_bytes`).
+    pub max_body: Option<u64>,
+}
+
 /// The fetch seam: the worker and `scrape` depend on this, tests may substitute a local server.
 pub trait Fetcher: Send + Sync + 'static {
-    fn fetch(&self, url: &Url) -> impl Future<Output = Result<FetchedPage, FetchError>> + Send;
+    fn fetch_with(
+        &self,
+        url: &Url,
+        opts: FetchOptions,
+    ) -> impl Future<Output = Result<FetchedPage, FetchError>> + Send;
+
+    fn fetch(&self, url: &Url) -> impl Future<Output = Result<FetchedPage, FetchError>> + Send {
+        self.fetch_with(url, FetchOptions::default())
+    }
 }

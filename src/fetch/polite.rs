@@ -222,12 +222,16 @@ impl Inner {
 }
 
 impl Fetcher for PoliteFetcher {
-    async fn fetch(&self, url: &Url) -> Result<FetchedPage, FetchError> {
+    async fn fetch_with(
+        &self,
+        url: &Url,
+        opts: super::FetchOptions,
+    ) -> Result<FetchedPage, FetchError> {
         let me = &*self.inner;
         let p = &me.politeness;
         let Some(host) = url.host_str().map(|h| h.to_ascii_lowercase()) else {
             // No host: let the client produce its error.
-            return me.client.fetch(url).await;
+            return me.client.fetch_with(url, opts).await;
         };
 
         // 1. robots.txt
@@ -266,9 +270,10 @@ impl Fetcher for PoliteFetcher {
             .client
             .get_checked(
                 url,
-                me.client.settings().max_body_bytes,
+                opts.max_body.unwrap_or(me.client.settings().max_body_bytes),
                 OverCap::Fail,
                 Some(&*hop_check),
+                opts.validators.as_ref(),
             )
             .await?;
         // After redirects the answer is the last hop's host's.

@@ -227,15 +227,21 @@ pub fn expand(
     limits: &Limits,
 ) -> Result<Expansion, SourceError> {
     let body = decompressed(body, limits.max_bytes, base.as_str())?;
-    let (entries, sitemaps) = match kind {
-        SourceKind::Feed => (feed::parse(&body, base)?, Vec::new()),
+    let (entries, sitemaps, cut) = match kind {
+        SourceKind::Feed => {
+            let (entries, cut) = feed::parse(&body, base)?;
+            (entries, Vec::new(), cut)
+        }
         SourceKind::Sitemap => sitemap::parse(&body, base)?,
     };
     let other_hosts = match kind {
         SourceKind::Feed => limits.feed_other_hosts,
         SourceKind::Sitemap => limits.sitemap_other_hosts,
     };
-    Ok(apply_limits(entries, sitemaps, base, other_hosts, limits))
+    let mut x = apply_limits(entries, sitemaps, base, other_hosts, limits);
+    x.listed += cut;
+    x.over_limit += cut;
+    Ok(x)
 }
 
 /// Keep the entries the limits allow; count the others by why they were left out.

@@ -21,8 +21,12 @@ enum Field {
     Other,
 }
 
-/// (pages, child sitemaps) listed by the sitemap in `body`, in document order.
-pub fn parse(body: &[u8], base: &Url) -> Result<(Vec<Item>, Vec<Item>), SourceError> {
+/// Entries kept at most from one sitemap (the protocol allows 50,000); later ones are only counted.
+pub const MAX_KEPT_ENTRIES: usize = 50_000;
+
+/// (pages, child sitemaps) listed by the sitemap in `body`, in document order, and the count of
+/// entries past [`MAX_KEPT_ENTRIES`] that were only counted.
+pub fn parse(body: &[u8], base: &Url) -> Result<(Vec<Item>, Vec<Item>, usize), SourceError> {
     let text = String::from_utf8_lossy(body);
     let mut reader = Reader::from_str(&text);
     let malformed = |detail: String| SourceError::Malformed {
@@ -30,6 +34,7 @@ pub fn parse(body: &[u8], base: &Url) -> Result<(Vec<Item>, Vec<Item>), SourceEr
         detail,
     };
     let (mut pages, mut sitemaps) = (Vec::new(), Vec::new());
+    let mut cut = 0;
     // The <url> or <sitemap> being read, and whether it is a <sitemap>.
     let mut entry: Option<(Item, bool)> = None;
     let mut field = Field::Other;
@@ -86,7 +91,9 @@ pub fn parse(body: &[u8], base: &Url) -> Result<(Vec<Item>, Vec<Item>), SourceEr
                 match name.as_str() {
                     "url" | "sitemap" => {
                         if let Some((item, is_index)) = entry.take() {
-                            if is_index {
+                            if pages.len() + sitemaps.len() >= MAX_KEPT_ENTRIES {
+                                cut += 1;
+                            } else if is_index {
                                 sitemaps.push(item);
                             } else {
                                 pages.push(item);
@@ -123,7 +130,7 @@ pub fn parse(body: &[u8], base: &Url) -> Result<(Vec<Item>, Vec<Item>), SourceEr
     if root.is_none() {
         return Err(malformed("no <urlset> or <sitemapindex> element".into()));
     }
-    Ok((pages, sitemaps))
+    Ok((pages, sitemaps, cut))
 }
 
 #[cfg(test)]
@@ -144,7 +151,7 @@ mod tests {
   <url><loc> https://news.example/b </loc><lastmod>2023-11-02T08:00Z</lastmod></url>
   <url><loc><![CDATA[https://news.example/c]]></loc></url>
 </urlset>"#;
-        let (pages, maps) = parse(xml, &base()).unwrap();
+        let (pages, maps, _) = parse(xml, &base()).unwrap();
         assert!(maps.is_empty());
         assert_eq!(pages.len(), 3);
         assert_eq!(pages[0].url, "https://news.example/a?x=1&y=2");
@@ -162,7 +169,7 @@ mod tests {
         let xml = br#"<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
             <sitemap><loc>https://news.example/s1.xml.gz</loc><lastmod>2023-11-14</lastmod></sitemap>
             <sitemap><loc>https://news.example/s2.xml</loc></sitemap></sitemapindex>"#;
-        let (pages, maps) = parse(xml, &base()).unwrap();
+        let (pages, maps, _) = parse(xml, &base()).unwrap();
         assert!(pages.is_empty());
         assert_eq!(
             maps.iter().map(|m| m.url.as_str()).collect::<Vec<_>>(),
@@ -183,7 +190,7 @@ mod tests {
         ] {
             let r = parse(bad, &base());
             // An unclosed urlset at EOF is tolerated by the stream reader only if it yielded entries.
-            if let Ok((pages, _)) = &r {
+            if let Ok((pages, _, _)) = &r {
                 assert!(pages.is_empty(), "{:?}", String::from_utf8_lossy(bad));
             }
         }
@@ -201,7 +208,7 @@ mod tests {
     fn dtd_entities_are_not_expanded() {
         let xml = br#"<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>
             <urlset><url><loc>https://news.example/&b;x</loc></url></urlset>"#;
-        let (pages, _) = parse(xml, &base()).unwrap();
+        let (pages, _, _) = parse(xml, &base()).unwrap();
         assert_eq!(pages[0].url, "https://news.example/x");
     }
 }
