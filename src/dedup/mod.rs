@@ -103,12 +103,13 @@ pub enum Store {
 }
 
 impl Store {
-    /// Entries evicted so far by the memory store (bound or age); 0 for Redis (it expires keys itself).
+    /// Entries evicted so far by the memory store (bound or age); for Redis, band records left out of
+    /// a full bucket (Redis expires keys itself).
     /// Feed it to `Metrics::dedup_evictions_total`.
     pub fn evictions(&self) -> u64 {
         match self {
             Store::Memory(m) => m.evictions(),
-            Store::Redis(_) => 0,
+            Store::Redis(r) => r.dropped_band_records(),
         }
     }
 
