@@ -29,14 +29,16 @@ pub enum Verdict {
     New,
     /// The exact text was recorded before by another job.
     Duplicate {
-        /// The job that recorded it first.
+        /// The job that recorded it first (the Redis store keeps only a hash of it:
+        /// `#<12 hex digits>`, see [`RedisStore::job_ref`]).
         first_job: String,
     },
     /// Not seen exactly, but within `dedup.near_distance` bits of an earlier text. The exact hash is now
     /// recorded (a later exact copy is a [`Verdict::Duplicate`]); the SimHash is not added to the index, so
     /// chains of small edits stay anchored to the first version.
     NearDuplicate {
-        /// Content hash of the earlier text.
+        /// Content hash of the earlier text (the Redis store: its first 12 hex digits,
+        /// [`RedisStore::short_hash`]).
         of_hash: String,
         /// Hamming distance between the two SimHashes.
         distance: u32,

@@ -25,7 +25,7 @@
 //! Collisions: an exact match needs 64 bits of content hash to agree (16 in the key, 48 in the field):
 //! with M texts remembered, a new text is wrongly called a duplicate with probability ≈ M / 2^64
 //! (5 × 10⁻¹⁰ at 10 billion). Two job ids share a 48-bit hash with probability 2^-48: a duplicate is then
-//! taken for a redelivery and published again. [`Verdict::Duplicate::first_job`] is the 12-hex-digit
+//! taken for a redelivery and published again. `Verdict::Duplicate::first_job` is the 12-hex-digit
 //! job hash `#<hex>` ([`RedisStore::job_ref`]) and `NearDuplicate::of_hash` is `blake3:<12 hex digits>`
 //! (the first 48 bits of the earlier text's hash, [`RedisStore::short_hash`]).
 //!
@@ -266,12 +266,12 @@ impl RedisStore {
         )
     }
 
-    /// How a job id appears in [`Verdict::Duplicate::first_job`]: `#` + 12 hex digits of BLAKE3(job id).
+    /// How a job id appears in `Verdict::Duplicate::first_job`: `#` + 12 hex digits of BLAKE3(job id).
     pub fn job_ref(job_id: &str) -> String {
         format!("#{}", hex(&job_hash(job_id)))
     }
 
-    /// How a content hash appears in [`Verdict::NearDuplicate::of_hash`]: `blake3:` + its first 12 hex
+    /// How a content hash appears in `Verdict::NearDuplicate::of_hash`: `blake3:` + its first 12 hex
     /// digits.
     pub fn short_hash(hash: &str) -> String {
         format!("blake3:{}", hex(&hash_prefix(hash)[..SHORT_HASH_BYTES]))
