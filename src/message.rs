@@ -249,7 +249,8 @@ pub struct Article {
     /// How far to trust `text` (0–1): under 0.5 often wrong, over 0.8 almost always right
     /// (calibrated out of fold on the dev pages; see docs/extraction.md).
     pub extraction_confidence: f32,
-    /// Set when the article is a near-duplicate of an earlier one (content hash of that one).
+    /// Set when the article is a near-duplicate of an earlier one (content hash of that one; with the
+    /// Redis dedup store its first 12 hex digits, see `dedup::redis_store`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub near_duplicate_of: Option<String>,
     /// From the job, untouched.

@@ -124,7 +124,7 @@ async fn two_workers_share_hashes_and_find_syndicated_copies() {
         assert_eq!(
             worker_b.check_and_record(&site_a, "job-a2").await.unwrap(),
             Verdict::Duplicate {
-                first_job: "job-a".into()
+                first_job: RedisStore::job_ref("job-a")
             }
         );
         // A redelivered job is not its own duplicate, on any worker.
@@ -137,14 +137,18 @@ async fn two_workers_share_hashes_and_find_syndicated_copies() {
             Verdict::New
         );
 
-        // The key is where the docs say, with the TTL.
-        let ttl: i64 = admin.pttl(worker_a.exact_key(&site_a.hash)).await.unwrap();
-        assert!(ttl > 0 && ttl <= 600_000, "pttl {ttl}");
-        let stored: String = admin
-            .get(format!("{prefix}dedup:{}", site_a.hash))
-            .await
-            .unwrap();
-        assert_eq!(stored, "job-a");
+        // The key is where the docs say, with the TTL of its slice (ttl + ttl/8 at most).
+        let keys = worker_a.keys(&site_a);
+        let bucket = &site_a.hash["blake3:".len().."blake3:".len() + 4];
+        assert!(
+            keys.exact[0].starts_with(&format!("{prefix}dedup:{{x{bucket}}}:")),
+            "{keys:?}"
+        );
+        let ttl: i64 = admin.pttl(&keys.exact[0]).await.unwrap();
+        assert!(ttl > 0 && ttl <= 675_000, "pttl {ttl}");
+        let stored: Vec<Vec<u8>> = admin.hvals(&keys.exact[0]).await.unwrap();
+        assert_eq!(stored.len(), 1, "one 6-byte job hash");
+        assert_eq!(stored[0].len(), 6);
 
         // Near: the same story on another site, other headline and boilerplate.
         let site_b = fingerprint(&syndicated_on_site_b());
@@ -154,7 +158,7 @@ async fn two_workers_share_hashes_and_find_syndicated_copies() {
         assert_eq!(
             v,
             Verdict::NearDuplicate {
-                of_hash: site_a.hash.clone(),
+                of_hash: RedisStore::short_hash(&site_a.hash),
                 distance: d
             },
             "SimHash distance {d}"
@@ -163,7 +167,7 @@ async fn two_workers_share_hashes_and_find_syndicated_copies() {
         assert_eq!(
             worker_a.check_and_record(&site_b, "job-b2").await.unwrap(),
             Verdict::Duplicate {
-                first_job: "job-b".into()
+                first_job: RedisStore::job_ref("job-b")
             }
         );
         assert_eq!(
@@ -258,16 +262,15 @@ async fn build_store_uses_redis_when_configured_and_connected() {
         Verdict::New
     );
     let mut admin = connect().await;
-    let stored: Option<String> = admin
-        .get(format!("{prefix}dedup:{}", fp.hash))
-        .await
-        .unwrap();
+    let keys =
+        RedisStore::from_settings(connect().await, &settings.redis, &settings.dedup).keys(&fp);
+    let stored: usize = admin.hlen(&keys.exact[0]).await.unwrap();
     assert_eq!(
         cleanup(&mut admin, &prefix).await,
         1 + 4,
-        "exact key + 4 band buckets"
+        "exact bucket + 4 band buckets"
     );
-    assert_eq!(stored.as_deref(), Some("j1"));
+    assert_eq!(stored, 1);
 }
 
 #[tokio::test]
@@ -304,7 +307,7 @@ fn fp(hash_seed: &str, simhash: u64) -> paperboy::dedup::Fingerprint {
     }
 }
 
-/// The Hamming distance computed in the Lua script agrees with Rust's, sign bits included.
+/// The Hamming distance over the packed band records is right on edge bits (sign bits included).
 #[tokio::test]
 async fn lua_hamming_matches_rust_on_edge_bits() {
     let prefix = random_prefix();
@@ -331,7 +334,7 @@ async fn lua_hamming_matches_rust_on_edge_bits() {
             assert_eq!(
                 v,
                 Verdict::NearDuplicate {
-                    of_hash: paperboy::dedup::content_hash("base"),
+                    of_hash: RedisStore::short_hash(&paperboy::dedup::content_hash("base")),
                     distance: hamming(base, sim)
                 },
                 "flips {flips:?}"
@@ -388,4 +391,166 @@ async fn concurrent_near_duplicates_elect_one_original() {
     }
     cleanup(&mut admin, &prefix).await;
     assert_eq!(news, 1, "exactly one original");
+}
+
+/// Run `body`, then delete every key under `prefix` (also when `body` panics).
+async fn with_cleanup<F: std::future::Future<Output = ()>>(prefix: &str, body: F) {
+    let mut admin = connect().await;
+    let outcome = std::panic::AssertUnwindSafe(body).catch_unwind().await;
+    cleanup(&mut admin, prefix).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A worker crashing after the record: the redelivered job (same job id), on another worker, finds
+/// its own record and gets its first verdict again, exact and near.
+#[tokio::test]
+async fn a_redelivered_job_finds_its_own_record_exact_and_near() {
+    let prefix = random_prefix();
+    let ttl = Duration::from_secs(600);
+    with_cleanup(&prefix, async {
+        let first = RedisStore::new(connect().await, &prefix, ttl, 3);
+        let a = fingerprint(&syndicated_on_site_a());
+        let b = fingerprint(&syndicated_on_site_b());
+        assert_eq!(
+            first.check_and_record(&a, "job-a").await.unwrap(),
+            Verdict::New
+        );
+        let near = first.check_and_record(&b, "job-b").await.unwrap();
+        assert!(matches!(near, Verdict::NearDuplicate { .. }), "{near:?}");
+        drop(first);
+        for _ in 0..2 {
+            let again = RedisStore::new(connect().await, &prefix, ttl, 3);
+            assert_eq!(
+                again.check_and_record(&a, "job-a").await.unwrap(),
+                Verdict::New
+            );
+            assert_eq!(again.check_and_record(&b, "job-b").await.unwrap(), near);
+        }
+        // Exact only: the same.
+        let exact = RedisStore::new(connect().await, &format!("{prefix}e:"), ttl, 0);
+        assert_eq!(
+            exact.check_and_record(&a, "job-a").await.unwrap(),
+            Verdict::New
+        );
+        assert_eq!(
+            exact.check_and_record(&a, "job-a").await.unwrap(),
+            Verdict::New
+        );
+        assert_eq!(
+            exact.check_and_record(&a, "job-x").await.unwrap(),
+            Verdict::Duplicate {
+                first_job: RedisStore::job_ref("job-a")
+            }
+        );
+    })
+    .await;
+}
+
+/// With a 2 s TTL (slices of 250 ms): a text is found in later slices until its slice expires, then its
+/// keys are gone and the same text is new for another job.
+#[tokio::test]
+async fn ttl_slices_expire() {
+    let prefix = random_prefix();
+    with_cleanup(&prefix, async {
+        let mut admin = connect().await;
+        let store = RedisStore::new(connect().await, &prefix, Duration::from_secs(2), 3);
+        let fp = fingerprint(UNRELATED);
+        let keys = store.keys(&fp);
+        assert_eq!(keys.exact.len(), 9, "8 slices per TTL + the current one");
+        assert_eq!(
+            store.check_and_record(&fp, "j1").await.unwrap(),
+            Verdict::New
+        );
+        let pttl: i64 = admin.pttl(&keys.exact[0]).await.unwrap();
+        assert!(pttl > 0 && pttl <= 2_250, "pttl {pttl}");
+        for band in &keys.bands {
+            let pttl: i64 = admin.pttl(&band[0]).await.unwrap();
+            assert!(pttl > 0 && pttl <= 2_250, "band pttl {pttl}");
+        }
+        // A later slice still finds it.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_ne!(store.keys(&fp).exact[0], keys.exact[0], "a later slice");
+        assert_eq!(
+            store.check_and_record(&fp, "j2").await.unwrap(),
+            Verdict::Duplicate {
+                first_job: RedisStore::job_ref("j1")
+            }
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        tokio::time::sleep(Duration::from_millis(
+            keys.expire_at_ms.saturating_sub(now) + 300,
+        ))
+        .await;
+        let live: usize = admin
+            .exists(
+                keys.exact
+                    .iter()
+                    .chain(keys.bands.iter().flatten())
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(live, 0, "every key of the first slice expired");
+        assert_eq!(
+            store.check_and_record(&fp, "j3").await.unwrap(),
+            Verdict::New
+        );
+    })
+    .await;
+}
+
+/// A full band bucket takes no more records: its size stays at the cap, the rest are counted.
+#[tokio::test]
+async fn band_bucket_caps_hold() {
+    let prefix = random_prefix();
+    with_cleanup(&prefix, async {
+        let mut admin = connect().await;
+        let store = RedisStore::new(connect().await, &prefix, Duration::from_secs(3600), 3)
+            .with_band_cap(3);
+        // Same band 0 (low 16 bits), the other 48 bits far apart: 8 unrelated texts in one bucket.
+        let mut x = 0x1234_5678_9ABC_DEF0u64;
+        let mut fps = Vec::new();
+        for i in 0..8 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            fps.push(fp(&format!("cap{i}"), (x & !0xFFFF) | 0xBEEF));
+        }
+        let before = store.keys(&fps[0]);
+        for (i, f) in fps.iter().enumerate() {
+            assert_eq!(
+                store.check_and_record(f, &format!("j{i}")).await.unwrap(),
+                Verdict::New
+            );
+        }
+        let after = store.keys(&fps[0]);
+        let len: usize = admin.strlen(&after.bands[0][0]).await.unwrap();
+        assert_eq!(len % store.band_record_bytes(), 0);
+        assert!(
+            len <= 3 * store.band_record_bytes(),
+            "cap held: {len} bytes"
+        );
+        if before.bands[0][0] == after.bands[0][0] {
+            assert_eq!(len, 3 * store.band_record_bytes());
+            assert!(
+                store.dropped_band_records() >= 5,
+                "{}",
+                store.dropped_band_records()
+            );
+        }
+        use paperboy::dedup::Seen as _;
+        assert_eq!(store.evictions(), store.dropped_band_records());
+        // The bucket still finds the texts it holds.
+        let near = fp("near0", fps[0].simhash ^ 1 << 40);
+        assert!(matches!(
+            store.check_and_record(&near, "jn").await.unwrap(),
+            Verdict::NearDuplicate { distance: 1, .. }
+        ));
+    })
+    .await;
 }

@@ -222,7 +222,7 @@ impl Bands {
     }
 
     /// Bits `(offset, width)` of band `i`; the widths differ by at most one and add up to 64.
-    fn span(self, i: u32) -> (u32, u32) {
+    pub fn span(self, i: u32) -> (u32, u32) {
         let base = 64 / self.count;
         let extra = 64 % self.count;
         let offset = i * base + i.min(extra);

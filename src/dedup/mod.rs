@@ -30,14 +30,16 @@ pub enum Verdict {
     New,
     /// The exact text was recorded before by another job.
     Duplicate {
-        /// The job that recorded it first.
+        /// The job that recorded it first (the Redis store keeps only a hash of it:
+        /// `#<12 hex digits>`, see [`RedisStore::job_ref`]).
         first_job: String,
     },
     /// Not seen exactly, but within `dedup.near_distance` bits of an earlier text. The exact hash is now
     /// recorded (a later exact copy is a [`Verdict::Duplicate`]); the SimHash is not added to the index, so
     /// chains of small edits stay anchored to the first version.
     NearDuplicate {
-        /// Content hash of the earlier text.
+        /// Content hash of the earlier text (the Redis store: its first 12 hex digits,
+        /// [`RedisStore::short_hash`]).
         of_hash: String,
         /// Hamming distance between the two SimHashes.
         distance: u32,
@@ -123,12 +125,13 @@ pub enum Store {
 }
 
 impl Store {
-    /// Entries evicted so far by the memory store (bound or age); 0 for Redis (it expires keys itself).
+    /// Entries evicted so far by the memory store (bound or age); for Redis, band records left out of
+    /// a full bucket (Redis expires keys itself).
     /// Feed it to `Metrics::dedup_evictions_total`.
     pub fn evictions(&self) -> u64 {
         match self {
             Store::Memory(m) => m.evictions(),
-            Store::Redis(_) => 0,
+            Store::Redis(r) => r.dropped_band_records(),
         }
     }
 

@@ -1,19 +1,56 @@
-//! Dedup store shared by every worker of the fleet, in Redis.
+//! Dedup store shared by every worker of the fleet, in Redis: compact, bounded, flat cost at any size.
 //!
-//! Keys (all under `redis.key_prefix` + `dedup:`):
-//! - `<prefix>dedup:blake3:<hex>` → the job id that recorded the hash (plus, for a near-duplicate,
-//!   `\x1f<of_hash>\x1f<distance>`), with TTL `dedup.ttl_s`.
-//! - `<prefix>dedup:band:<i>of<n>:<bits hex>` → list of `<simhash high 32 bits hex>:<low 32 bits hex>:
-//!   <expires unix ms>:<hash>`, newest first, capped at [`BAND_BUCKET_CAP`], TTL refreshed on each push.
+//! # Layout (all keys under `redis.key_prefix` + `dedup:`; binary values, big-endian)
 //!
-//! A check is ONE round trip: one Lua script does the exact lookup, the band lookups (Hamming distance
-//! in Lua), and the record, atomically. Two workers checking the same text at once get one `New` and one
-//! `Duplicate`; two near-duplicates checked at once get one `New` and one `NearDuplicate`.
-//! On a single Redis all keys of one check go to that script. On Redis Cluster (`redis.mode =
-//! "cluster"`) the exact key and each band bucket live in slots of their own, so the check is split
-//! into single-slot calls (see `check_per_slot`); with near-duplicates off it stays the one script on
-//! one key.
+//! Time is cut into slices of `dedup.ttl_s / 8` ([`SLICES`]); slice `c = now_ms / width_ms`. Every key
+//! below belongs to one slice, gets `PEXPIREAT (c + 1) * width + ttl` when written, and a check looks at
+//! the 9 live slices `c, c-1 … c-8`. A text is remembered at least `ttl`, at most `ttl + ttl/8`.
+//!
+//! - Exact: `{x<B>}:<c>` (B = first 16 bits of the BLAKE3 content hash, 4 hex digits: [`EXACT_BUCKETS`]
+//!   = 65,536 buckets), a HASH. Field = the next 6 bytes of the content hash; value = 6 bytes of
+//!   BLAKE3(job id), + 6 bytes of the earlier text's content hash + 1 byte distance when the verdict was
+//!   `NearDuplicate`. 16-20 B per text inside a listpack (needs `hash-max-listpack-entries` ≥ the
+//!   entries per bucket and slice, see README; `-value` 64 is plenty).
+//! - Near-duplicates (only with `dedup.near_distance > 0`): per LSH band `i` of `n` and band value
+//!   `bits`, `{b<i>of<n>:<bits hex>}:<c>`, a STRING of fixed-width records: the SimHash without the band's
+//!   bits (6 bytes for 4 bands of 16 bits) + 6 bytes of the content hash. Only `New` texts are indexed.
+//!   A slice bucket holds at most `band_cap` records ([`BAND_CAP`] by default): a record that does not
+//!   fit is not added and counted in [`Seen::evictions`] (`paperboy_dedup_evictions_total`), so a lookup
+//!   reads at most `9 × band_cap` records per band whatever the data size.
+//!
+//! Per remembered text with 4 bands: 16 B exact + 4 × 12 B band records = 64 B of payload, plus the
+//! per-key overhead of at most 9 × (65,536 + 4 × 65,536) keys, which is amortised over the texts
+//! (see README for the measured bytes per text).
+//!
+//! Collisions: an exact match needs 64 bits of content hash to agree (16 in the key, 48 in the field):
+//! with M texts remembered, a new text is wrongly called a duplicate with probability ≈ M / 2^64
+//! (5 × 10⁻¹⁰ at 10 billion). Two job ids share a 48-bit hash with probability 2^-48: a duplicate is then
+//! taken for a redelivery and published again. `Verdict::Duplicate::first_job` is the 12-hex-digit
+//! job hash `#<hex>` ([`RedisStore::job_ref`]) and `NearDuplicate::of_hash` is `blake3:<12 hex digits>`
+//! (the first 48 bits of the earlier text's hash, [`RedisStore::short_hash`]).
+//!
+//! # Round trips
+//!
+//! Every script call touches the keys of ONE hash tag, so one slot on Redis Cluster.
+//! - `dedup.near_distance = 0`: one script on the exact slot: look up the 9 slices, record if absent.
+//!   One round trip, single Redis and cluster alike.
+//! - Near-duplicates on a single Redis: (1) one script looks up the exact slices and returns the band
+//!   buckets' records (an exact hit ends here); SimHashes are compared in Rust (the cost of a Lua scan
+//!   grew with the bucket size); (2) one script records, only if no band bucket of the current slice
+//!   changed since (1) — compare-and-set on their lengths — else the check starts over (at most
+//!   [`MAX_ATTEMPTS`]). Two round trips for a new text, and two near-duplicates checked at once still get
+//!   one `New` and one `NearDuplicate`.
+//! - Near-duplicates on Redis Cluster: exact lookup, then one MGET per band (concurrently, one slot
+//!   each), then the exact record on its slot (whoever records first wins: one `New` and one
+//!   `Duplicate` for one text), then one append per band (concurrently). Two *near*-duplicates checked at
+//!   the same moment may both be `New`; a crash between the record and the appends leaves the text out of
+//!   the band index (its exact record, and so the crash guarantee, stands).
+//!
+//! Crash guarantee: the exact record holds the job hash and its verdict, so a redelivered job (same job
+//! id) finds its own record and gets `New` again, or the same `NearDuplicate`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::{Script, Value};
@@ -24,57 +61,123 @@ use super::{DedupError, Seen, Validators, Verdict};
 use crate::config::{DedupSettings, RedisSettings};
 use crate::redis_conn::RedisConn;
 
-/// Members kept per band bucket: bounds memory and the work of one lookup even for crowded buckets.
-pub const BAND_BUCKET_CAP: usize = 64;
-/// Separates the job id from the near-duplicate verdict in an exact key's value.
-const SEP: char = '\u{1f}';
+/// Time slices per TTL: keys of a slice expire together, `ttl / SLICES` after its last write at most.
+pub const SLICES: u64 = 8;
+/// Exact buckets (first 16 bits of the content hash).
+pub const EXACT_BUCKETS: u32 = 1 << 16;
+/// Bytes of content hash in the exact field (after the 2 bytes of the bucket).
+pub const FIELD_BYTES: usize = 6;
+/// Bytes of BLAKE3(job id) in an exact value.
+pub const JOB_BYTES: usize = 6;
+/// Bytes of content hash kept in a band record and in a near verdict.
+pub const SHORT_HASH_BYTES: usize = 6;
+/// Default records per band bucket and slice (192 × 12 B = 2.3 KB per bucket).
+pub const BAND_CAP: usize = 192;
+/// Checks started over at most when band buckets change between read and record (single Redis).
+pub const MAX_ATTEMPTS: usize = 8;
 
-/// KEYS[1] = exact key, KEYS[2..] = band buckets (none when near-duplicate detection is off).
-/// ARGV: 1 job id, 2 ttl ms, 3 now ms, 4 bucket cap, 5 near distance, 6/7 simhash high/low 32 bits
-/// (decimal), 8 content hash, 9 separator, 10 band member to push.
-/// Returns {0, existing value} | {1, of_hash, distance} (near-duplicate, recorded) | {2} (new, recorded).
+/// The generic check/record script over one hash tag (or, on a single Redis, all keys of a check).
+///
+/// KEYS: `ARGV[1]` exact slice keys (newest first; the first is the current slice), then `ARGV[2]`
+/// bands × `ARGV[1]` band slice keys (per band, newest first).
+/// ARGV: 1 slices, 2 bands, 3 op (`lookup` | `check` | `record`), 4 exact field, 5 exact value,
+/// 6 PEXPIREAT ms of the current slice, 7 band cap in bytes, 8 index the text in the bands (1/0),
+/// 9.. per band the band record, then per band the expected current-slice length (-1: do not compare).
+/// Returns {0, value} (exact hit) | {1} (lookup: absent) | {1, records per band…, current lengths…}
+/// (check: absent) | {2, dropped} (recorded) | {3} (record: a band bucket changed, start over).
 const CHECK_LUA: &str = r"
-local old = redis.call('GET', KEYS[1])
-if old then return {0, old} end
-local k = tonumber(ARGV[5])
-local hi, lo, now = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[3])
-local function popcount(x)
-  local c = 0
-  while x ~= 0 do
-    x = bit.band(x, x - 1)
-    c = c + 1
-  end
-  return c
+local s, nb, op = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+for i = 1, s do
+  local v = redis.call('HGET', KEYS[i], ARGV[4])
+  if v then return {0, v} end
 end
-local best_h, best_d = nil, nil
-if k > 0 then
-  for i = 2, #KEYS do
-    local members = redis.call('LRANGE', KEYS[i], 0, -1)
-    for _, m in ipairs(members) do
-      local mhi, mlo, exp, h = string.match(m, '^(%x+):(%x+):(%d+):(.+)$')
-      if h and tonumber(exp) > now and h ~= ARGV[8] then
-        local d = popcount(bit.bxor(tonumber(mhi, 16), hi)) + popcount(bit.bxor(tonumber(mlo, 16), lo))
-        if d <= k and (best_d == nil or d < best_d) then
-          best_h, best_d = h, d
-        end
-      end
+if op == 'lookup' then return {1} end
+if op == 'check' then
+  local out, lens = {1}, {}
+  for b = 0, nb - 1 do
+    local parts = {}
+    for j = 1, s do
+      local v = redis.call('GET', KEYS[s + b * s + j])
+      if v then parts[#parts + 1] = v end
+      if j == 1 then lens[#lens + 1] = v and #v or 0 end
+    end
+    out[#out + 1] = table.concat(parts)
+  end
+  for _, l in ipairs(lens) do out[#out + 1] = l end
+  return out
+end
+for b = 0, nb - 1 do
+  local want = tonumber(ARGV[9 + nb + b])
+  if want >= 0 and redis.call('STRLEN', KEYS[s + b * s + 1]) ~= want then return {3} end
+end
+redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
+redis.call('PEXPIREAT', KEYS[1], ARGV[6])
+local dropped = 0
+if ARGV[8] == '1' then
+  local cap = tonumber(ARGV[7])
+  for b = 0, nb - 1 do
+    local k = KEYS[s + b * s + 1]
+    local cur = redis.call('GET', k) or ''
+    local rec = ARGV[9 + b]
+    if #cur + #rec <= cap then
+      redis.call('SET', k, cur .. rec, 'PXAT', ARGV[6])
+    else
+      dropped = dropped + 1
     end
   end
 end
-if best_h then
-  redis.call('SET', KEYS[1], ARGV[1] .. ARGV[9] .. best_h .. ARGV[9] .. best_d, 'PX', ARGV[2])
-  return {1, best_h, best_d}
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-for i = 2, #KEYS do
-  redis.call('LPUSH', KEYS[i], ARGV[10])
-  redis.call('LTRIM', KEYS[i], 0, tonumber(ARGV[4]) - 1)
-  redis.call('PEXPIRE', KEYS[i], ARGV[2])
-end
-return {2}
+return {2, dropped}
 ";
 
-/// Remembers content hashes and SimHash bands in Redis.
+/// Append one record to one band bucket unless it is full (KEYS[1]; ARGV 1 record, 2 cap bytes,
+/// 3 PEXPIREAT ms). GET + SET rather than APPEND: APPEND over-allocates (up to 2×) for later growth.
+/// Returns 1 appended, 0 dropped.
+const APPEND_LUA: &str = r"
+local cur = redis.call('GET', KEYS[1]) or ''
+if #cur + #ARGV[1] > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], cur .. ARGV[1], 'PXAT', ARGV[3])
+return 1
+";
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The first 8 bytes of a content hash (`blake3:<hex>`); any other string is hashed with BLAKE3 first.
+pub fn hash_prefix(hash: &str) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    if let Some(hex) = hash.strip_prefix("blake3:").filter(|h| h.len() >= 16) {
+        let ok = (0..8).all(|i| {
+            u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16)
+                .map(|b| out[i] = b)
+                .is_ok()
+        });
+        if ok {
+            return out;
+        }
+    }
+    out.copy_from_slice(&blake3::hash(hash.as_bytes()).as_bytes()[..8]);
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where one check's keys are, for one point in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckKeys {
+    /// Exact slice keys, current slice first (one hash tag).
+    pub exact: Vec<String>,
+    /// Per band, its slice keys, current slice first (one hash tag per band).
+    pub bands: Vec<Vec<String>>,
+    /// PEXPIREAT of the current slice's keys.
+    pub expire_at_ms: u64,
+}
+
+/// Remembers content hashes and SimHash bands in Redis, compactly (see the module doc).
 #[derive(Clone)]
 pub struct RedisStore {
     /// Reconnects by itself; cheap to clone.
@@ -83,23 +186,74 @@ pub struct RedisStore {
     prefix: String,
     /// `dedup.ttl_s` in ms.
     ttl_ms: u64,
+    /// `ttl_ms / SLICES`, at least 1.
+    width_ms: u64,
     /// `dedup.near_distance`; 0 = exact only.
     near_distance: u32,
     bands: Bands,
+    /// Records per band bucket and slice.
+    band_cap: usize,
+    /// Band records not added because their bucket was full.
+    dropped: Arc<AtomicU64>,
     script: Script,
+    append: Script,
+}
+
+/// What the exact record of a text says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    job: [u8; JOB_BYTES],
+    near: Option<([u8; SHORT_HASH_BYTES], u32)>,
+}
+
+impl Record {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = self.job.to_vec();
+        if let Some((of, d)) = self.near {
+            v.extend_from_slice(&of);
+            v.push(u8::try_from(d).unwrap_or(u8::MAX));
+        }
+        v
+    }
+
+    fn decode(v: &[u8]) -> Option<Record> {
+        let job = v.get(..JOB_BYTES)?.try_into().ok()?;
+        let near = match v.len() - JOB_BYTES {
+            0 => None,
+            n if n == SHORT_HASH_BYTES + 1 => Some((
+                v[JOB_BYTES..JOB_BYTES + SHORT_HASH_BYTES].try_into().ok()?,
+                u32::from(v[JOB_BYTES + SHORT_HASH_BYTES]),
+            )),
+            _ => return None,
+        };
+        Some(Record { job, near })
+    }
 }
 
 impl RedisStore {
     /// A store writing keys under `key_prefix` + `dedup:`.
     pub fn new(conn: RedisConn, key_prefix: &str, ttl: Duration, near_distance: u32) -> RedisStore {
+        let ttl_ms = u64::try_from(ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(SLICES);
         RedisStore {
             conn,
             prefix: format!("{key_prefix}dedup:"),
-            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1),
+            ttl_ms,
+            width_ms: (ttl_ms / SLICES).max(1),
             near_distance,
             bands: Bands::for_distance(near_distance),
+            band_cap: BAND_CAP,
+            dropped: Arc::default(),
             script: Script::new(CHECK_LUA),
+            append: Script::new(APPEND_LUA),
         }
+    }
+
+    /// Records per band bucket and slice (default [`BAND_CAP`], at least 1).
+    pub fn with_band_cap(mut self, cap: usize) -> RedisStore {
+        self.band_cap = cap.max(1);
+        self
     }
 
     /// From `redis.key_prefix`, `dedup.ttl_s`, `dedup.near_distance`.
@@ -112,233 +266,454 @@ impl RedisStore {
         )
     }
 
-    /// The key holding `hash`.
-    pub fn exact_key(&self, hash: &str) -> String {
-        format!("{}{}", self.prefix, hash)
+    /// How a job id appears in `Verdict::Duplicate::first_job`: `#` + 12 hex digits of BLAKE3(job id).
+    pub fn job_ref(job_id: &str) -> String {
+        format!("#{}", hex(&job_hash(job_id)))
     }
 
-    fn band_key(&self, i: u32, bits: u64) -> String {
-        format!(
-            "{}band:{}of{}:{:x}",
-            self.prefix,
-            i,
-            self.bands.count(),
-            bits
-        )
+    /// How a content hash appears in `Verdict::NearDuplicate::of_hash`: `blake3:` + its first 12 hex
+    /// digits.
+    pub fn short_hash(hash: &str) -> String {
+        format!("blake3:{}", hex(&hash_prefix(hash)[..SHORT_HASH_BYTES]))
     }
 
-    /// The verdict an existing exact key's value means for `job_id`.
-    fn verdict_for_existing(value: &str, job_id: &str) -> Verdict {
-        let (first_job, near) = decode_value(value);
-        if first_job != job_id {
-            return Verdict::Duplicate {
-                first_job: first_job.to_string(),
-            };
+    /// Band records not added so far because their bucket and slice was full.
+    pub fn dropped_band_records(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of one band record.
+    pub fn band_record_bytes(&self) -> usize {
+        self.rem_bytes() + SHORT_HASH_BYTES
+    }
+
+    fn rem_bytes(&self) -> usize {
+        let narrowest = 64 / self.bands.count();
+        (64 - narrowest as usize).div_ceil(8)
+    }
+
+    /// The SimHash without band `i`'s bits (the bits above shift down).
+    fn remainder(&self, simhash: u64, i: u32) -> u64 {
+        let (offset, width) = self.bands.span(i);
+        let low = simhash & ((1u64 << offset) - 1);
+        let high = simhash.checked_shr(offset + width).unwrap_or(0);
+        low | high.checked_shl(offset).unwrap_or(0)
+    }
+
+    fn band_record(&self, fp: &Fingerprint, i: u32) -> Vec<u8> {
+        let rem = self.remainder(fp.simhash, i).to_be_bytes();
+        let mut r = rem[8 - self.rem_bytes()..].to_vec();
+        r.extend_from_slice(&hash_prefix(&fp.hash)[..SHORT_HASH_BYTES]);
+        r
+    }
+
+    /// The keys of a check of `fp` at `now_ms`.
+    pub fn keys_at(&self, fp: &Fingerprint, now_ms: u64) -> CheckKeys {
+        let c = now_ms / self.width_ms;
+        let slices = (0..=SLICES).map(|back| c.saturating_sub(back));
+        let hp = hash_prefix(&fp.hash);
+        let bucket = format!("{}{{x{}}}", self.prefix, hex(&hp[..2]));
+        let exact = slices.clone().map(|s| format!("{bucket}:{s}")).collect();
+        let bands = if self.near_distance > 0 {
+            self.bands
+                .keys(fp.simhash)
+                .map(|(i, bits)| {
+                    let tag = format!(
+                        "{}{{b{}of{}:{:x}}}",
+                        self.prefix,
+                        i,
+                        self.bands.count(),
+                        bits
+                    );
+                    slices.clone().map(|s| format!("{tag}:{s}")).collect()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        CheckKeys {
+            exact,
+            bands,
+            expire_at_ms: (c + 1) * self.width_ms + self.ttl_ms,
         }
-        match near {
+    }
+
+    /// The keys of a check of `fp` now.
+    pub fn keys(&self, fp: &Fingerprint) -> CheckKeys {
+        self.keys_at(fp, now_ms())
+    }
+
+    fn field(fp: &Fingerprint) -> Vec<u8> {
+        hash_prefix(&fp.hash)[2..2 + FIELD_BYTES].to_vec()
+    }
+
+    /// The verdict an existing exact record means for `job_id`.
+    fn verdict_for_existing(value: &[u8], job_id: &str) -> Result<Verdict, DedupError> {
+        let rec = Record::decode(value).ok_or_else(|| DedupError::Reply {
+            op: "check script",
+            detail: format!("exact record of {} bytes", value.len()),
+        })?;
+        if rec.job != job_hash(job_id) {
+            return Ok(Verdict::Duplicate {
+                first_job: format!("#{}", hex(&rec.job)),
+            });
+        }
+        Ok(match rec.near {
             Some((of, distance)) => Verdict::NearDuplicate {
-                of_hash: of.to_string(),
+                of_hash: format!("blake3:{}", hex(&of)),
                 distance,
             },
             None => Verdict::New,
+        })
+    }
+
+    /// The nearest indexed text within `near_distance` among the band records (not `fp` itself).
+    fn nearest(
+        &self,
+        fp: &Fingerprint,
+        records: &[Vec<u8>],
+    ) -> Option<([u8; SHORT_HASH_BYTES], u32)> {
+        let own = &hash_prefix(&fp.hash)[..SHORT_HASH_BYTES];
+        let (rb, width) = (self.rem_bytes(), self.band_record_bytes());
+        let mut best: Option<([u8; SHORT_HASH_BYTES], u32)> = None;
+        for (i, recs) in records.iter().enumerate() {
+            let mine = self.remainder(fp.simhash, i as u32);
+            for r in recs.chunks_exact(width) {
+                let mut buf = [0u8; 8];
+                buf[8 - rb..].copy_from_slice(&r[..rb]);
+                let d = (u64::from_be_bytes(buf) ^ mine).count_ones();
+                if d <= self.near_distance && &r[rb..] != own && best.is_none_or(|(_, bd)| d < bd) {
+                    best = Some((r[rb..].try_into().unwrap_or_default(), d));
+                }
+            }
         }
+        best
+    }
+
+    /// One call of [`CHECK_LUA`] (arguments as documented there).
+    #[allow(clippy::too_many_arguments)]
+    fn invocation(
+        &self,
+        op: &str,
+        exact: &[String],
+        bands: &[Vec<String>],
+        fp: &Fingerprint,
+        value: &[u8],
+        expire_at_ms: u64,
+        index: bool,
+        expected: &[i64],
+    ) -> redis::ScriptInvocation<'_> {
+        let mut inv = self.script.prepare_invoke();
+        for k in exact.iter().chain(bands.iter().flatten()) {
+            inv.key(k);
+        }
+        inv.arg(exact.len().max(bands.first().map_or(0, Vec::len)))
+            .arg(bands.len())
+            .arg(op)
+            .arg(Self::field(fp))
+            .arg(value)
+            .arg(expire_at_ms)
+            .arg(self.band_cap * self.band_record_bytes())
+            .arg(if index { "1" } else { "0" });
+        for i in 0..bands.len() {
+            inv.arg(self.band_record(fp, i as u32));
+        }
+        for e in expected {
+            inv.arg(*e);
+        }
+        inv
+    }
+
+    async fn run(&self, inv: redis::ScriptInvocation<'_>) -> Result<Vec<Value>, DedupError> {
+        inv.invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|source| DedupError::Redis {
+                op: "check",
+                source,
+            })
     }
 
     async fn check(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
-        if self.conn.is_cluster() && self.near_distance > 0 {
+        let job = job_hash(job_id);
+        if self.near_distance == 0 {
+            let keys = self.keys(fp);
+            let value = Record { job, near: None }.encode();
+            let inv = self.invocation(
+                "record",
+                &keys.exact,
+                &[],
+                fp,
+                &value,
+                keys.expire_at_ms,
+                false,
+                &[],
+            );
+            return match parse(&self.run(inv).await?)? {
+                Reply::Exact(v) => Self::verdict_for_existing(&v, job_id),
+                _ => Ok(Verdict::New),
+            };
+        }
+        if self.conn.is_cluster() {
             return self.check_per_slot(fp, job_id).await;
         }
-        let mut conn = self.conn.clone();
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let (hi, lo) = (fp.simhash >> 32, fp.simhash & 0xFFFF_FFFF);
-        let member = format!(
-            "{hi:08x}:{lo:08x}:{}:{}",
-            now_ms.saturating_add(self.ttl_ms),
-            fp.hash
-        );
-        let mut inv = self.script.key(self.exact_key(&fp.hash));
-        if self.near_distance > 0 {
-            for (i, bits) in self.bands.keys(fp.simhash) {
-                inv.key(self.band_key(i, bits));
+        for attempt in 1..=MAX_ATTEMPTS {
+            let keys = self.keys(fp);
+            let inv = self.invocation("check", &keys.exact, &keys.bands, fp, &[], 0, false, &[]);
+            let (records, lens) = match parse(&self.run(inv).await?)? {
+                Reply::Exact(v) => return Self::verdict_for_existing(&v, job_id),
+                Reply::Absent(r, l) => (r, l),
+                _ => return Err(bad("check: unexpected reply".into())),
+            };
+            let best = self.nearest(fp, &records);
+            let value = Record { job, near: best }.encode();
+            // The last attempt records without comparing (bounded work under heavy contention).
+            let expected = if attempt == MAX_ATTEMPTS {
+                vec![-1; lens.len()]
+            } else {
+                lens
+            };
+            let inv = self.invocation(
+                "record",
+                &keys.exact,
+                &keys.bands,
+                fp,
+                &value,
+                keys.expire_at_ms,
+                best.is_none(),
+                &expected,
+            );
+            match parse(&self.run(inv).await?)? {
+                Reply::Exact(v) => return Self::verdict_for_existing(&v, job_id),
+                Reply::Recorded(dropped) => {
+                    self.dropped.fetch_add(dropped, Ordering::Relaxed);
+                    return Ok(match best {
+                        Some((of, distance)) => Verdict::NearDuplicate {
+                            of_hash: format!("blake3:{}", hex(&of)),
+                            distance,
+                        },
+                        None => Verdict::New,
+                    });
+                }
+                Reply::Changed => continue,
+                Reply::Absent(..) => return Err(bad("record: unexpected reply".into())),
             }
         }
-        inv.arg(job_id)
-            .arg(self.ttl_ms)
-            .arg(now_ms)
-            .arg(BAND_BUCKET_CAP)
-            .arg(self.near_distance)
-            .arg(hi)
-            .arg(lo)
-            .arg(&fp.hash)
-            .arg(SEP.to_string())
-            .arg(&member);
-        let reply: Vec<Value> =
-            inv.invoke_async(&mut conn)
-                .await
-                .map_err(|source| DedupError::Redis {
-                    op: "check",
-                    source,
-                })?;
-        let bad = |detail: String| DedupError::Reply {
-            op: "check script",
-            detail,
-        };
-        let code: i64 = reply
-            .first()
-            .map(redis::from_redis_value)
-            .transpose()
-            .map_err(|e| bad(e.to_string()))?
-            .ok_or_else(|| bad("empty reply".into()))?;
-        let field = |i: usize| -> Result<String, DedupError> {
-            reply
-                .get(i)
-                .map(redis::from_redis_value::<String>)
-                .transpose()
-                .map_err(|e| bad(e.to_string()))?
-                .ok_or_else(|| bad(format!("reply {code} without field {i}")))
-        };
-        match code {
-            0 => Ok(Self::verdict_for_existing(&field(1)?, job_id)),
-            1 => Ok(Verdict::NearDuplicate {
-                of_hash: field(1)?,
-                distance: field(2)?
-                    .parse()
-                    .map_err(|e| bad(format!("distance: {e}")))?,
-            }),
-            2 => Ok(Verdict::New),
-            other => Err(bad(format!("unknown code {other}"))),
-        }
+        Err(bad("band buckets kept changing".into()))
     }
-}
 
-impl RedisStore {
-    /// The near-duplicate check on Redis Cluster, where the exact key and the band buckets live in
-    /// different slots: every call touches one slot. 1. GET the exact key (a redelivered job finds its
-    /// own record, with its first verdict); 2. read the band buckets (concurrently, one per slot) and
-    /// compare SimHashes here; 3. record the exact key with `SET NX GET` (whoever recorded it first
-    /// wins, so two workers with one text still get one `New` and one `Duplicate`); 4. a new text is
-    /// pushed to its buckets. Unlike the one-script check of a single Redis, two *near*-duplicates
-    /// checked at the same moment may both be `New`; a crash between 3 and 4 leaves the text out of the
-    /// band index (its exact record, and so the crash guarantee, stands).
+    /// The near-duplicate check on Redis Cluster, every call on one slot (see the module doc).
     async fn check_per_slot(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
-        let err = |op: &'static str| move |source| DedupError::Redis { op, source };
-        let exact = self.exact_key(&fp.hash);
-        let mut conn = self.conn.clone();
-        let old: Option<String> = redis::cmd("GET")
-            .arg(&exact)
-            .query_async(&mut conn)
-            .await
-            .map_err(err("lookup"))?;
-        if let Some(v) = old {
-            return Ok(Self::verdict_for_existing(&v, job_id));
+        let job = job_hash(job_id);
+        let keys = self.keys(fp);
+        let inv = self.invocation("lookup", &keys.exact, &[], fp, &[], 0, false, &[]);
+        if let Reply::Exact(v) = parse(&self.run(inv).await?)? {
+            return Self::verdict_for_existing(&v, job_id);
         }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let keys: Vec<String> = self
-            .bands
-            .keys(fp.simhash)
-            .map(|(i, bits)| self.band_key(i, bits))
-            .collect();
-        let buckets = futures_util::future::try_join_all(keys.iter().map(|k| {
+        let records = futures_util::future::try_join_all(keys.bands.iter().map(|ks| {
             let mut c = self.conn.clone();
             async move {
-                redis::cmd("LRANGE")
-                    .arg(k)
-                    .arg(0)
-                    .arg(-1)
-                    .query_async::<Vec<String>>(&mut c)
-                    .await
+                let parts: Vec<Option<Vec<u8>>> =
+                    redis::cmd("MGET").arg(ks).query_async(&mut c).await?;
+                Ok::<_, redis::RedisError>(
+                    parts.into_iter().flatten().flatten().collect::<Vec<u8>>(),
+                )
             }
         }))
         .await
-        .map_err(err("band lookup"))?;
-        let mut best: Option<(String, u32)> = None;
-        for m in buckets.iter().flatten() {
-            let mut parts = m.splitn(4, ':');
-            let (Some(hi), Some(lo), Some(exp), Some(h)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let (Ok(hi), Ok(lo), Ok(exp)) = (
-                u64::from_str_radix(hi, 16),
-                u64::from_str_radix(lo, 16),
-                exp.parse::<u64>(),
-            ) else {
-                continue;
-            };
-            if exp <= now_ms || h == fp.hash {
-                continue;
-            }
-            let d = super::hash::hamming((hi << 32) | lo, fp.simhash);
-            if d <= self.near_distance && best.as_ref().is_none_or(|(_, bd)| d < *bd) {
-                best = Some((h.to_string(), d));
-            }
-        }
-        let value = match &best {
-            Some((h, d)) => format!("{job_id}{SEP}{h}{SEP}{d}"),
-            None => job_id.to_string(),
-        };
-        let prev: Option<String> = redis::cmd("SET")
-            .arg(&exact)
-            .arg(&value)
-            .arg("NX")
-            .arg("GET")
-            .arg("PX")
-            .arg(self.ttl_ms)
-            .query_async(&mut conn)
-            .await
-            .map_err(err("record"))?;
-        if let Some(prev) = prev {
-            return Ok(Self::verdict_for_existing(&prev, job_id));
-        }
-        if let Some((of_hash, distance)) = best {
-            return Ok(Verdict::NearDuplicate { of_hash, distance });
-        }
-        let (hi, lo) = (fp.simhash >> 32, fp.simhash & 0xFFFF_FFFF);
-        let member = format!(
-            "{hi:08x}:{lo:08x}:{}:{}",
-            now_ms.saturating_add(self.ttl_ms),
-            fp.hash
+        .map_err(|source| DedupError::Redis {
+            op: "band lookup",
+            source,
+        })?;
+        let best = self.nearest(fp, &records);
+        let value = Record { job, near: best }.encode();
+        let inv = self.invocation(
+            "record",
+            &keys.exact,
+            &[],
+            fp,
+            &value,
+            keys.expire_at_ms,
+            false,
+            &[],
         );
-        futures_util::future::try_join_all(keys.iter().map(|k| {
-            let mut c = self.conn.clone();
-            let member = &member;
-            async move {
-                redis::pipe()
-                    .cmd("LPUSH")
-                    .arg(k)
-                    .arg(member)
-                    .ignore()
-                    .cmd("LTRIM")
-                    .arg(k)
-                    .arg(0)
-                    .arg(BAND_BUCKET_CAP - 1)
-                    .ignore()
-                    .cmd("PEXPIRE")
-                    .arg(k)
-                    .arg(self.ttl_ms)
-                    .ignore()
-                    .query_async::<()>(&mut c)
-                    .await
-            }
-        }))
-        .await
-        .map_err(err("band record"))?;
+        if let Reply::Exact(v) = parse(&self.run(inv).await?)? {
+            return Self::verdict_for_existing(&v, job_id);
+        }
+        if let Some((of, distance)) = best {
+            return Ok(Verdict::NearDuplicate {
+                of_hash: format!("blake3:{}", hex(&of)),
+                distance,
+            });
+        }
+        let cap = self.band_cap * self.band_record_bytes();
+        let appended =
+            futures_util::future::try_join_all(keys.bands.iter().enumerate().map(|(i, ks)| {
+                let mut c = self.conn.clone();
+                let rec = self.band_record(fp, i as u32);
+                async move {
+                    self.append
+                        .key(&ks[0])
+                        .arg(rec)
+                        .arg(cap)
+                        .arg(keys.expire_at_ms)
+                        .invoke_async::<i64>(&mut c)
+                        .await
+                }
+            }))
+            .await
+            .map_err(|source| DedupError::Redis {
+                op: "band record",
+                source,
+            })?;
+        let dropped = appended.iter().filter(|a| **a == 0).count() as u64;
+        self.dropped.fetch_add(dropped, Ordering::Relaxed);
         Ok(Verdict::New)
     }
+
+    /// Benchmarks: remember `n` synthetic texts (random content hashes and SimHashes from `seed`) in the
+    /// same layout as [`Seen::check_and_record`] would, in pipelined bulk writes (one HSET per exact
+    /// bucket, one SET per band bucket, in batches). Returns the fingerprints of the first `keep` texts
+    /// (to check duplicates of). Band buckets are filled up to the cap, like real records.
+    pub async fn fill_synthetic(
+        &self,
+        n: usize,
+        seed: u64,
+        keep: usize,
+    ) -> Result<Vec<Fingerprint>, DedupError> {
+        use std::collections::HashMap;
+        let now = now_ms();
+        let mut rng = SplitMix(seed);
+        type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+        let mut exact: HashMap<String, Entries> = HashMap::new();
+        let mut bands: HashMap<String, Vec<u8>> = HashMap::new();
+        let cap = self.band_cap * self.band_record_bytes();
+        let mut kept = Vec::with_capacity(keep);
+        let mut expire_at = 0;
+        for t in 0..n {
+            let h = (rng.next(), rng.next(), rng.next(), rng.next());
+            let fp = Fingerprint {
+                hash: format!("blake3:{:016x}{:016x}{:016x}{:016x}", h.0, h.1, h.2, h.3),
+                simhash: rng.next(),
+            };
+            let keys = self.keys_at(&fp, now);
+            expire_at = keys.expire_at_ms;
+            let job = job_hash(&format!("fill-{seed}-{t}"));
+            exact
+                .entry(keys.exact[0].clone())
+                .or_default()
+                .push((Self::field(&fp), job.to_vec()));
+            for (i, ks) in keys.bands.iter().enumerate() {
+                let rec = self.band_record(&fp, i as u32);
+                let b = bands.entry(ks[0].clone()).or_default();
+                if b.len() + rec.len() <= cap {
+                    b.extend_from_slice(&rec);
+                }
+            }
+            if kept.len() < keep {
+                kept.push(fp);
+            }
+        }
+        let err = |source| DedupError::Redis { op: "fill", source };
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        let mut queued = 0;
+        for (k, entries) in exact {
+            for chunk in entries.chunks(512) {
+                let mut cmd = redis::cmd("HSET");
+                cmd.arg(&k);
+                for (f, v) in chunk {
+                    cmd.arg(f).arg(v);
+                }
+                pipe.add_command(cmd).ignore();
+                queued += 1;
+            }
+            pipe.cmd("PEXPIREAT").arg(&k).arg(expire_at).ignore();
+            if queued >= 256 {
+                pipe.query_async::<()>(&mut conn).await.map_err(err)?;
+                pipe = redis::pipe();
+                queued = 0;
+            }
+        }
+        for (k, v) in bands {
+            pipe.cmd("SET")
+                .arg(&k)
+                .arg(v)
+                .arg("PXAT")
+                .arg(expire_at)
+                .ignore();
+            queued += 1;
+            if queued >= 1024 {
+                pipe.query_async::<()>(&mut conn).await.map_err(err)?;
+                pipe = redis::pipe();
+                queued = 0;
+            }
+        }
+        if queued > 0 {
+            pipe.query_async::<()>(&mut conn).await.map_err(err)?;
+        }
+        Ok(kept)
+    }
 }
 
-/// `job_id` or `job_id \x1f of_hash \x1f distance`.
-fn decode_value(v: &str) -> (&str, Option<(&str, u32)>) {
-    let mut parts = v.rsplitn(3, SEP);
-    let last = parts.next().unwrap_or_default();
-    match (parts.next(), parts.next(), last.parse::<u32>()) {
-        (Some(of), Some(job), Ok(d)) => (job, Some((of, d))),
-        _ => (v, None),
+/// Deterministic 64-bit generator for [`RedisStore::fill_synthetic`].
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn job_hash(job_id: &str) -> [u8; JOB_BYTES] {
+    let mut out = [0u8; JOB_BYTES];
+    out.copy_from_slice(&blake3::hash(job_id.as_bytes()).as_bytes()[..JOB_BYTES]);
+    out
+}
+
+fn bad(detail: String) -> DedupError {
+    DedupError::Reply {
+        op: "check script",
+        detail,
+    }
+}
+
+enum Reply {
+    Exact(Vec<u8>),
+    Absent(Vec<Vec<u8>>, Vec<i64>),
+    Recorded(u64),
+    Changed,
+}
+
+fn parse(reply: &[Value]) -> Result<Reply, DedupError> {
+    let int = |v: &Value| -> Result<i64, DedupError> {
+        redis::from_redis_value(v).map_err(|e| bad(e.to_string()))
+    };
+    let bytes = |v: &Value| -> Result<Vec<u8>, DedupError> {
+        redis::from_redis_value(v).map_err(|e| bad(e.to_string()))
+    };
+    let code = int(reply.first().ok_or_else(|| bad("empty reply".into()))?)?;
+    match code {
+        0 => Ok(Reply::Exact(bytes(
+            reply
+                .get(1)
+                .ok_or_else(|| bad("hit without value".into()))?,
+        )?)),
+        1 => {
+            let rest = &reply[1..];
+            let nb = rest.len() / 2;
+            let records = rest[..nb].iter().map(bytes).collect::<Result<_, _>>()?;
+            let lens = rest[nb..].iter().map(int).collect::<Result<_, _>>()?;
+            Ok(Reply::Absent(records, lens))
+        }
+        2 => Ok(Reply::Recorded(
+            reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64,
+        )),
+        3 => Ok(Reply::Changed),
+        other => Err(bad(format!("unknown code {other}"))),
     }
 }
 
@@ -392,6 +767,9 @@ impl RedisStore {
     }
 }
 
+/// Separates the job id, ETag and Last-Modified in a validators value.
+const VALIDATORS_SEP: char = '\u{1f}';
+
 impl RedisStore {
     /// Conditional-GET validators: `<prefix>dedup:val:<128-bit URL hash>` = job id, ETag and
     /// Last-Modified joined by U+001F, with TTL `dedup.validators_ttl_s`. One GET, one SET (any slot).
@@ -410,7 +788,7 @@ impl RedisStore {
                 source,
             })?;
         let Some(value) = value else { return Ok(None) };
-        let mut parts = value.split(SEP);
+        let mut parts = value.split(VALIDATORS_SEP);
         let (job, etag, modified) = (parts.next(), parts.next(), parts.next());
         if job == Some(job_id) && !own {
             return Ok(None);
@@ -430,6 +808,7 @@ impl RedisStore {
         ttl: Duration,
     ) -> Result<(), DedupError> {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        const SEP: char = VALIDATORS_SEP;
         let clean = |s: &Option<String>| s.as_deref().unwrap_or_default().replace(SEP, "");
         let value = format!(
             "{job_id}{SEP}{}{SEP}{}",
@@ -495,6 +874,11 @@ impl Seen for RedisStore {
     ) -> impl std::future::Future<Output = Result<(), DedupError>> + Send {
         self.record_validators_now(key, job_id, v, ttl)
     }
+
+    /// Band records not added because their bucket and slice was full.
+    fn evictions(&self) -> u64 {
+        self.dropped_band_records()
+    }
 }
 
 #[cfg(test)]
@@ -502,9 +886,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_round_trip() {
-        assert_eq!(decode_value("job-1"), ("job-1", None));
-        let v = format!("job-1{SEP}blake3:ab{SEP}2");
-        assert_eq!(decode_value(&v), ("job-1", Some(("blake3:ab", 2))));
+    fn records_round_trip() {
+        let r = Record {
+            job: job_hash("job-1"),
+            near: None,
+        };
+        assert_eq!(r.encode().len(), JOB_BYTES);
+        assert_eq!(Record::decode(&r.encode()), Some(r));
+        let r = Record {
+            job: job_hash("job-1"),
+            near: Some(([1, 2, 3, 4, 5, 6], 3)),
+        };
+        assert_eq!(r.encode().len(), JOB_BYTES + SHORT_HASH_BYTES + 1);
+        assert_eq!(Record::decode(&r.encode()), Some(r));
+        assert_eq!(Record::decode(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn hash_prefix_reads_hex_and_hashes_anything_else() {
+        let h = format!("blake3:0102030405060708{}", "0".repeat(48));
+        assert_eq!(hash_prefix(&h), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_ne!(hash_prefix("other"), [0; 8]);
+        assert_eq!(RedisStore::short_hash(&h), "blake3:010203040506");
     }
 }
