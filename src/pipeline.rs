@@ -850,6 +850,7 @@ mod tests {
             hold: Default::default(),
             fetched_at: now_rfc3339(),
             politeness_wait: Duration::ZERO,
+            validators: Default::default(),
         }
     }
 

@@ -112,6 +112,17 @@ fn outcome_full() -> Outcome {
         content_hash: Some(content_hash("x")),
         attempts: 1,
         meta: Some(meta()),
+        expansion: Some(paperboy::message::ExpansionCounts {
+            source: "feed".into(),
+            items: 12,
+            new: 3,
+            seen: 7,
+            sitemaps: 0,
+            too_old: 1,
+            other_host: 0,
+            over_limit: 1,
+            invalid: 0,
+        }),
     }
 }
 
@@ -125,6 +136,7 @@ fn outcome_minimal() -> Outcome {
         content_hash: None,
         attempts: 3,
         meta: None,
+        expansion: None,
         ..outcome_full()
     }
 }
@@ -135,16 +147,19 @@ fn job_full() -> Job {
         id: Some("job-3".into()),
         meta: Some(meta()),
         force: true,
+        kind: Some(paperboy::message::JobKind::Page),
+        parent: Some("https://example.com/feed.xml".into()),
+        item: Some(paperboy::message::ItemMeta {
+            title: Some("A title".into()),
+            published_at: Some("2026-12-07T08:00:00Z".into()),
+            authors: vec!["Ana Lima".into()],
+        }),
+        depth: 1,
     }
 }
 
 fn job_minimal() -> Job {
-    Job {
-        url: "https://example.com/a".into(),
-        id: None,
-        meta: None,
-        force: false,
-    }
+    Job::for_url("https://example.com/a")
 }
 
 fn keys(v: &Value) -> BTreeSet<String> {

@@ -202,6 +202,9 @@ fn root_element(head: &[u8]) -> Option<Root> {
         let after = rest.strip_prefix('<')?;
         if let Some(r) = after.strip_prefix("!--") {
             rest = &r[r.find("-->")? + 3..];
+        } else if after.starts_with("!DOCTYPE") && after[..after.find('>')?].contains('[') {
+            // A doctype with an internal subset: its declarations hold '>' too.
+            rest = &after[after.find("]>")? + 2..];
         } else if after.starts_with('?') || after.starts_with('!') {
             rest = &after[after.find('>')? + 1..];
         } else {
@@ -388,6 +391,10 @@ mod tests {
             Some(SourceKind::Feed)
         );
         assert_eq!(d("<rdf:RDF xmlns:rdf=\"x\">"), Some(SourceKind::Feed));
+        assert_eq!(
+            d("<!DOCTYPE rss [<!ENTITY a \"b\"> <!ENTITY c \"&a;\">]>\n<rss>"),
+            Some(SourceKind::Feed)
+        );
         assert_eq!(
             d("<?xml version=\"1.0\"?><?xml-stylesheet href=\"s.xsl\"?><urlset>"),
             Some(SourceKind::Sitemap)
