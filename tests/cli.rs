@@ -187,6 +187,45 @@ async fn scrape_needs_no_broker() {
     assert_eq!(failure["reason"], "http_404");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_follows_a_feed_to_its_articles() {
+    let mut routes = common::article_routes(3, std::time::Duration::ZERO);
+    let items: String = (0..3)
+        .map(|i| format!("<item><title>T{i}</title><link>/p/{i}</link></item>"))
+        .collect();
+    let feed = format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F</title>{items}</channel></rss>");
+    routes.insert(
+        "/feed.xml".into(),
+        common::Route::new(200, "application/rss+xml", feed.into_bytes()),
+    );
+    let site = FixtureServer::start(routes).await;
+    let url = site.url("/feed.xml");
+    let out = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["scrape", &url])
+            .env("PAPERBOY__FETCH__ALLOW_PRIVATE_NETWORKS", "true")
+            .env("PAPERBOY__POLITENESS__MIN_DELAY_MS", "0")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let lines = json_lines(&out.stdout);
+    assert_eq!(
+        lines.len(),
+        4,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines[0]["outcome"], "expanded");
+    assert_eq!(lines[0]["expansion"]["new"], 3);
+    let articles = lines
+        .iter()
+        .filter(|l| l["schema"] == paperboy::message::SCHEMA_VERSION)
+        .count();
+    assert_eq!(articles, 3);
+}
+
 struct Killer(Child);
 impl Drop for Killer {
     fn drop(&mut self) {

@@ -33,13 +33,16 @@ struct Page {
     etag: Option<String>,
 }
 
+/// (path, If-None-Match) of one request.
+type Seen = (String, Option<String>);
+
 /// A site whose routes tests change while it runs; every request is recorded with its
 /// `If-None-Match` header.
 #[derive(Clone)]
 struct Site {
     addr: std::net::SocketAddr,
     routes: Arc<Mutex<HashMap<String, Page>>>,
-    requests: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    requests: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Site {

@@ -12,6 +12,9 @@ use super::url::{UrlMemory, UrlVerdict};
 use super::{DedupError, Seen, Validators, Verdict};
 use crate::config::DedupSettings;
 
+/// A URL's conditional-GET record: (recording job, validators, expiry).
+type ValidatorsEntry = (Box<str>, Validators, Instant);
+
 /// Remembers content hashes (and SimHashes in an LSH band index) in memory.
 ///
 /// Bounded: at most `max_entries` hashes, none older than `ttl`; the band index only holds hashes that are
@@ -32,7 +35,7 @@ pub struct MemoryStore {
     urls: Mutex<UrlMemory>,
     /// Conditional-GET validators by URL key: (recording job, validators, expiry), at most
     /// `max_entries` (expired ones dropped first, then any).
-    validators: Mutex<std::collections::HashMap<String, (Box<str>, Validators, Instant)>>,
+    validators: Mutex<HashMap<String, ValidatorsEntry>>,
 }
 
 struct Entry {
@@ -67,7 +70,7 @@ impl MemoryStore {
             evictions: AtomicU64::new(0),
             inner: Mutex::new(Inner::default()),
             urls: Mutex::new(UrlMemory::new(max_entries)),
-            validators: Mutex::new(std::collections::HashMap::new()),
+            validators: Mutex::new(HashMap::new()),
         }
     }
 
