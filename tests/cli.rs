@@ -149,6 +149,23 @@ fn submit_dash_and_file_together_are_refused_before_connecting() {
     assert!(err.contains("choose one source"), "{err}");
 }
 
+#[test]
+fn submit_refuses_an_unknown_kind_before_connecting() {
+    let out = bin()
+        .args([
+            "submit",
+            "--kind",
+            "podcast",
+            "https://news.example/feed.xml",
+        ])
+        .env("PAPERBOY__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error exits with 2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("use page, feed or sitemap"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrape_needs_no_broker() {
     let site = FixtureServer::standard().await;

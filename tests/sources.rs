@@ -151,13 +151,38 @@ fn rss(n: usize) -> Vec<u8> {
     fixture("rss.xml").replace("{{ITEMS}}", &items).into_bytes()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_polled_feed_fetches_each_article_once_and_an_unchanged_feed_not_at_all() {
+    let broker = TestBroker::new("sources_poll");
+    poll(&broker, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polled_feed_fetches_each_article_once_across_two_workers_on_redis() {
+    let url = common::redis_url();
+    let broker = TestBroker::with_env(
+        "sources_poll_redis",
+        &[
+            ("PAPERBOY__REDIS__URL", url.as_str()),
+            ("PAPERBOY__DEDUP__STORE", "redis"),
+        ],
+    );
+    poll(&broker, 2).await;
+    common::cleanup_redis(&broker.settings.redis.key_prefix).await;
+}
+
+async fn poll(broker: &TestBroker, workers: usize) {
     let site = Site::start().await;
     site.articles(4);
-    let broker = TestBroker::new("sources_poll");
     broker.declare().await;
-    let (stop, worker) = start_worker(&broker.settings).await;
+    let mut running = Vec::new();
+    for _ in 0..workers {
+        running.push(if workers == 1 {
+            start_worker(&broker.settings).await
+        } else {
+            common::start_fleet_worker(&broker.settings).await
+        });
+    }
     let feed = site.url("/feed.xml");
     let mut fetched_articles = Vec::new();
     // Three polls while items are added (the feed changes, so its ETag does too), then one unchanged.
@@ -258,8 +283,10 @@ async fn a_polled_feed_fetches_each_article_once_and_an_unchanged_feed_not_at_al
     let msgs = broker.outputs(1, T).await;
     assert_eq!(msgs[0].routing_key, "outcome.expanded");
     assert_eq!(msgs[0].body["expansion"]["seen"], 4);
-    stop.cancel();
-    let _ = worker.await;
+    for (stop, worker) in running {
+        stop.cancel();
+        let _ = worker.await;
+    }
     broker.cleanup().await;
 }
 
