@@ -170,28 +170,7 @@ fn submit_refuses_an_unknown_kind_before_connecting() {
 async fn scrape_needs_no_broker() {
     let site = FixtureServer::standard().await;
     let (news, missing) = (site.url("/news"), site.url("/missing"));
-    let out = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["scrape", &news, &missing])
-            .env("PAPERBOY__FETCH__ALLOW_PRIVATE_NETWORKS", "true")
-            .env("PAPERBOY__POLITENESS__MIN_DELAY_MS", "0")
-            // No broker is needed: point it at nothing to prove it.
-            .env(
-                "PAPERBOY__AMQP__URL",
-                "amqp://nobody:secret@127.0.0.1:1/%2f",
-            )
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let lines = json_lines(&out.stdout);
-    assert_eq!(
-        lines.len(),
-        2,
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let lines = scrape(vec![news, missing], 2).await;
     let article = lines
         .iter()
         .find(|l| l["schema"] == paperboy::message::SCHEMA_VERSION)
@@ -216,24 +195,7 @@ async fn scrape_follows_a_feed_to_its_articles() {
         common::Route::new(200, "application/rss+xml", feed.into_bytes()),
     );
     let site = FixtureServer::start(routes).await;
-    let url = site.url("/feed.xml");
-    let out = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["scrape", &url])
-            .env("PAPERBOY__FETCH__ALLOW_PRIVATE_NETWORKS", "true")
-            .env("PAPERBOY__POLITENESS__MIN_DELAY_MS", "0")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let lines = json_lines(&out.stdout);
-    assert_eq!(
-        lines.len(),
-        4,
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let lines = scrape(vec![site.url("/feed.xml")], 4).await;
     assert_eq!(lines[0]["outcome"], "expanded");
     assert_eq!(lines[0]["expansion"]["new"], 3);
     let articles = lines
@@ -241,6 +203,30 @@ async fn scrape_follows_a_feed_to_its_articles() {
         .filter(|l| l["schema"] == paperboy::message::SCHEMA_VERSION)
         .count();
     assert_eq!(articles, 3);
+}
+
+/// Run `paperboy scrape URLS` against loopback fixtures (no broker: `amqp.url` points at nothing) and
+/// return its JSON lines, checking there are `expected` of them.
+async fn scrape(urls: Vec<String>, expected: usize) -> Vec<serde_json::Value> {
+    let out = tokio::task::spawn_blocking(move || {
+        bin()
+            .arg("scrape")
+            .args(&urls)
+            .env("PAPERBOY__FETCH__ALLOW_PRIVATE_NETWORKS", "true")
+            .env("PAPERBOY__POLITENESS__MIN_DELAY_MS", "0")
+            .env(
+                "PAPERBOY__AMQP__URL",
+                "amqp://nobody:secret@127.0.0.1:1/%2f",
+            )
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let lines = json_lines(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(lines.len(), expected, "stderr: {err}");
+    lines
 }
 
 struct Killer(Child);

@@ -433,22 +433,32 @@ impl RedisStore {
             })
     }
 
+    /// Record `value` as the exact record of `fp` unless one exists (one script call on the exact slot).
+    async fn record_exact(
+        &self,
+        keys: &CheckKeys,
+        fp: &Fingerprint,
+        value: &[u8],
+    ) -> Result<Vec<Value>, DedupError> {
+        let inv = self.invocation(
+            "record",
+            &keys.exact,
+            &[],
+            fp,
+            value,
+            keys.expire_at_ms,
+            false,
+            &[],
+        );
+        self.run(inv).await
+    }
+
     async fn check(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
         let job = job_hash(job_id);
         if self.near_distance == 0 {
             let keys = self.keys(fp);
             let value = Record { job, near: None }.encode();
-            let inv = self.invocation(
-                "record",
-                &keys.exact,
-                &[],
-                fp,
-                &value,
-                keys.expire_at_ms,
-                false,
-                &[],
-            );
-            return match parse(&self.run(inv).await?)? {
+            return match parse(&self.record_exact(&keys, fp, &value).await?)? {
                 Reply::Exact(v) => Self::verdict_for_existing(&v, job_id),
                 _ => Ok(Verdict::New),
             };
@@ -526,17 +536,7 @@ impl RedisStore {
         })?;
         let best = self.nearest(fp, &records);
         let value = Record { job, near: best }.encode();
-        let inv = self.invocation(
-            "record",
-            &keys.exact,
-            &[],
-            fp,
-            &value,
-            keys.expire_at_ms,
-            false,
-            &[],
-        );
-        if let Reply::Exact(v) = parse(&self.run(inv).await?)? {
+        if let Reply::Exact(v) = parse(&self.record_exact(&keys, fp, &value).await?)? {
             return Self::verdict_for_existing(&v, job_id);
         }
         if let Some((of, distance)) = best {
