@@ -192,12 +192,18 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         let ttl = Duration::from_secs(self.settings.dedup.url_ttl_s);
         // Feeds and sitemaps are polled again by design: the URL-seen filter applies to their items.
         let source_job = matches!(job.kind, Some(JobKind::Feed | JobKind::Sitemap));
+        let key = url_key(&canonical_url(&url));
         if ttl.is_zero() || job.force || source_job {
-            return self.fetch_and_extract(job, &url).await;
+            let validators = self.validators_for(job, &key).await;
+            return self.fetch_and_extract(job, &url, validators).await;
         }
         // URL-seen filter: a URL another job fetched within dedup.url_ttl_s is not fetched again.
-        let key = url_key(&canonical_url(&url));
-        match self.seen.check_url(&key, &job.job_id, ttl).await {
+        // The conditional-GET lookup goes alongside (the same key; one round trip's wait).
+        let (checked, validators) = tokio::join!(
+            self.seen.check_url(&key, &job.job_id, ttl),
+            self.validators_for(job, &key)
+        );
+        match checked {
             Ok(UrlVerdict::New | UrlVerdict::Own) => {}
             Ok(UrlVerdict::Seen { first_job }) => {
                 let detail = format!(
@@ -213,7 +219,7 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
                 return (d, Timings::default());
             }
         }
-        let (decision, timings) = self.fetch_and_extract(job, &url).await;
+        let (decision, timings) = self.fetch_and_extract(job, &url, validators).await;
         // A job that ends in failure lets its URL be tried again by the next job that names it; so does
         // a job that turned out to be a feed or sitemap (it will be polled again).
         let forget = match &decision {
@@ -263,15 +269,21 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         }
     }
 
-    /// Fetch one job whose URL is valid, then expand it (a feed or sitemap) or extract and dedup it.
-    async fn fetch_and_extract(&self, job: &JobInput, url: &Url) -> (Decision, Timings) {
+    /// Fetch one job whose URL is valid (conditionally, with `validators`), then expand it (a feed or
+    /// sitemap) or extract and dedup it.
+    async fn fetch_and_extract(
+        &self,
+        job: &JobInput,
+        url: &Url,
+        validators: Option<Validators>,
+    ) -> (Decision, Timings) {
         let mut timings = Timings::default();
         let outcome = |kind, reason: &str, detail: String| make_outcome(job, kind, reason, detail);
         let url = url.clone();
         let source_job = matches!(job.kind, Some(JobKind::Feed | JobKind::Sitemap));
         let vkey = url_key(&canonical_url(&url));
         let opts = FetchOptions {
-            validators: self.validators_for(job, &vkey).await,
+            validators,
             max_body: source_job.then_some(self.settings.feed.max_bytes as u64),
         };
         let started = Instant::now();
