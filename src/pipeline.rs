@@ -195,7 +195,7 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         let key = url_key(&canonical_url(&url));
         if ttl.is_zero() || job.force || source_job {
             let validators = self.validators_for(job, &key).await;
-            return self.fetch_and_extract(job, &url, validators).await;
+            return self.fetch_and_extract(job, &url, &key, validators).await;
         }
         // URL-seen filter: a URL another job fetched within dedup.url_ttl_s is not fetched again.
         // The conditional-GET lookup goes alongside (the same key; one round trip's wait).
@@ -219,7 +219,7 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
                 return (d, Timings::default());
             }
         }
-        let (decision, timings) = self.fetch_and_extract(job, &url, validators).await;
+        let (decision, timings) = self.fetch_and_extract(job, &url, &key, validators).await;
         // A job that ends in failure lets its URL be tried again by the next job that names it; so does
         // a job that turned out to be a feed or sitemap (it will be polled again).
         let forget = match &decision {
@@ -270,18 +270,18 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
     }
 
     /// Fetch one job whose URL is valid (conditionally, with `validators`), then expand it (a feed or
-    /// sitemap) or extract and dedup it.
+    /// sitemap) or extract and dedup it. `vkey` is the URL's store key ([`url_key`]).
     async fn fetch_and_extract(
         &self,
         job: &JobInput,
         url: &Url,
+        vkey: &str,
         validators: Option<Validators>,
     ) -> (Decision, Timings) {
         let mut timings = Timings::default();
         let outcome = |kind, reason: &str, detail: String| make_outcome(job, kind, reason, detail);
         let url = url.clone();
         let source_job = matches!(job.kind, Some(JobKind::Feed | JobKind::Sitemap));
-        let vkey = url_key(&canonical_url(&url));
         let opts = FetchOptions {
             validators,
             max_body: source_job.then_some(self.settings.feed.max_bytes as u64),
@@ -327,7 +327,7 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
                 Err(e) => Decision::Final(source_outcome(job, &page, &e)),
             };
             if matches!(d, Decision::Expand { .. }) {
-                self.record_validators(job, &vkey, &page).await;
+                self.record_validators(job, vkey, &page).await;
             }
             return (d, timings);
         }
@@ -345,7 +345,7 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             Ok(Ok(x)) => {
                 let (d, timings) = self.dedup(job, &url, &page, x, timings).await;
                 if matches!(d, Decision::Article(_) | Decision::Final(_)) {
-                    self.record_validators(job, &vkey, &page).await;
+                    self.record_validators(job, vkey, &page).await;
                 }
                 return (d, timings);
             }

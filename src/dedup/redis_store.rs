@@ -427,10 +427,7 @@ impl RedisStore {
     async fn run(&self, inv: redis::ScriptInvocation<'_>) -> Result<Vec<Value>, DedupError> {
         inv.invoke_async(&mut self.conn.clone())
             .await
-            .map_err(|source| DedupError::Redis {
-                op: "check",
-                source,
-            })
+            .map_err(redis_err("check"))
     }
 
     /// Record `value` as the exact record of `fp` unless one exists (one script call on the exact slot).
@@ -530,10 +527,7 @@ impl RedisStore {
             }
         }))
         .await
-        .map_err(|source| DedupError::Redis {
-            op: "band lookup",
-            source,
-        })?;
+        .map_err(redis_err("band lookup"))?;
         let best = self.nearest(fp, &records);
         let value = Record { job, near: best }.encode();
         if let Reply::Exact(v) = parse(&self.record_exact(&keys, fp, &value).await?)? {
@@ -561,10 +555,7 @@ impl RedisStore {
                 }
             }))
             .await
-            .map_err(|source| DedupError::Redis {
-                op: "band record",
-                source,
-            })?;
+            .map_err(redis_err("band record"))?;
         let dropped = appended.iter().filter(|a| **a == 0).count() as u64;
         self.dropped.fetch_add(dropped, Ordering::Relaxed);
         Ok(Verdict::New)
@@ -613,7 +604,7 @@ impl RedisStore {
                 kept.push(fp);
             }
         }
-        let err = |source| DedupError::Redis { op: "fill", source };
+        let err = redis_err("fill");
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         let mut queued = 0;
@@ -672,6 +663,11 @@ fn job_hash(job_id: &str) -> [u8; JOB_BYTES] {
     let mut out = [0u8; JOB_BYTES];
     out.copy_from_slice(&blake3::hash(job_id.as_bytes()).as_bytes()[..JOB_BYTES]);
     out
+}
+
+/// Maps a Redis error to [`DedupError::Redis`] for `op`.
+fn redis_err(op: &'static str) -> impl Fn(redis::RedisError) -> DedupError + Copy {
+    move |source| DedupError::Redis { op, source }
 }
 
 fn bad(detail: String) -> DedupError {
@@ -740,10 +736,7 @@ impl RedisStore {
             .arg(ttl_ms)
             .query_async(&mut self.conn.clone())
             .await
-            .map_err(|source| DedupError::Redis {
-                op: "url check",
-                source,
-            })?;
+            .map_err(redis_err("url check"))?;
         Ok(match previous {
             None => UrlVerdict::New,
             Some(first) if first == job_id => UrlVerdict::Own,
@@ -759,10 +752,7 @@ impl RedisStore {
             .arg(job_id)
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(|source| DedupError::Redis {
-                op: "url forget",
-                source,
-            })?;
+            .map_err(redis_err("url forget"))?;
         Ok(())
     }
 }
@@ -783,10 +773,7 @@ impl RedisStore {
             .arg(format!("{}val:{key}", self.prefix))
             .query_async(&mut self.conn.clone())
             .await
-            .map_err(|source| DedupError::Redis {
-                op: "validators lookup",
-                source,
-            })?;
+            .map_err(redis_err("validators lookup"))?;
         let Some(value) = value else { return Ok(None) };
         let mut parts = value.split(VALIDATORS_SEP);
         let (job, etag, modified) = (parts.next(), parts.next(), parts.next());
@@ -822,10 +809,7 @@ impl RedisStore {
             .arg(ttl_ms)
             .query_async(&mut self.conn.clone())
             .await
-            .map_err(|source| DedupError::Redis {
-                op: "validators record",
-                source,
-            })?;
+            .map_err(redis_err("validators record"))?;
         Ok(())
     }
 }

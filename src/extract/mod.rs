@@ -31,6 +31,7 @@ use url::Url;
 
 pub use charset::{charset_from_content_type, meta_charset};
 pub use confidence::Signals;
+pub use metadata::normalize_date;
 
 /// Largest body the extractor accepts (bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;

@@ -314,32 +314,25 @@ fn same_site(a: &Url, b: &Url) -> bool {
     host(a) == host(b)
 }
 
-/// Unix seconds of an RFC 3339 / W3C datetime (a bare date counts as midnight UTC).
+/// Unix seconds of an entry's date (the parsers give RFC 3339, see [`w3c_datetime`]).
 fn unix_seconds(s: &str) -> Option<i64> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp());
-    }
-    chrono::NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d")
+    chrono::DateTime::parse_from_rfc3339(s)
         .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp())
+        .map(|t| t.timestamp())
 }
 
 /// A W3C datetime (sitemaps: `2024-05-01`, `2024-05-01T10:00+02:00`, `2024-05-01T10:00:00Z`) as
-/// RFC 3339 UTC, when it parses.
+/// RFC 3339 UTC, when it parses: the extractor's date normaliser, then UTC (a bare date is midnight).
 pub fn w3c_datetime(s: &str) -> Option<String> {
-    let s = s.trim();
-    let parsed = chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .or_else(|| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M%:z").ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-        })?;
-    Some(parsed.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    let normal = crate::extract::normalize_date(s)?;
+    let utc = match chrono::DateTime::parse_from_rfc3339(&normal) {
+        Ok(t) => t.with_timezone(&chrono::Utc),
+        Err(_) => chrono::NaiveDate::parse_from_str(&normal, "%Y-%m-%d")
+            .ok()?
+            .and_hms_opt(0, 0, 0)?
+            .and_utc(),
+    };
+    Some(utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// Feed links an HTML page announces (`<link rel="alternate" type="application/rss+xml" href>`),

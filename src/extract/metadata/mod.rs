@@ -18,7 +18,7 @@ mod jsonld;
 mod title;
 
 pub use authors::authors;
-pub use dates::dates;
+pub use dates::{dates, normalize_date};
 pub use entities::html_unescape;
 pub use jsonld::Ld;
 pub use title::{site_name, title};
