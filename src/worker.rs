@@ -394,6 +394,7 @@ impl<F: Fetcher, S: Seen> JobContext<F, S> {
                     debug!(job_id = %job.job_id, queue, reason = %outcome.reason, "retrying later");
                     self.republish_job(job, &queue, job.attempts + 1, &delivery.properties)
                         .await?;
+                    self.metrics.job_finished("retried", &outcome.reason);
                     return Ok(format!("retry.{}", outcome.reason));
                 }
                 self.publish_outcome(&outcome).await?;

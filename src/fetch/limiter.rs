@@ -194,6 +194,7 @@ impl Limiter {
                         redis: r.clone(),
                         host: host.to_string(),
                         token,
+                        lease,
                     })))
                 }
                 Ok(false) => {}
@@ -246,12 +247,14 @@ pub(crate) struct FleetLease {
     redis: RedisLimiter,
     host: String,
     token: String,
+    /// How long the lease lasts in Redis (a failed release is retried that long at most).
+    lease: Duration,
 }
 
 impl Drop for FleetLease {
     fn drop(&mut self) {
         self.redis
-            .release(&self.host, std::mem::take(&mut self.token));
+            .release(&self.host, std::mem::take(&mut self.token), self.lease);
     }
 }
 

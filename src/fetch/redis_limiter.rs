@@ -98,6 +98,9 @@ end
 return 0
 ";
 
+/// Pause between attempts to give back a lease whose release failed.
+const RELEASE_RETRY: Duration = Duration::from_millis(500);
+
 /// Redis-backed host state.
 #[derive(Clone)]
 pub(crate) struct RedisLimiter {
@@ -236,19 +239,29 @@ impl RedisLimiter {
         Ok(got == 1)
     }
 
-    /// Give a lease back (spawned, so it also runs when the fetch was cancelled).
-    pub(crate) fn release(&self, host: &str, token: String) {
+    /// Give a lease back (spawned, so it also runs when the fetch was cancelled). A release that fails
+    /// (Redis down, a master failing over) is tried again every [`RELEASE_RETRY`] for up to
+    /// `lease`: a lease left behind would keep the host's in-flight slot taken until it expires
+    /// (fetch timeout + 2 × patience + 5 s), stalling the host long after Redis is back.
+    pub(crate) fn release(&self, host: &str, token: String, lease: Duration) {
         let mut conn = self.conn.clone();
         let key = self.inflight_key(host);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                let r: Result<i64, _> = redis::cmd("ZREM")
-                    .arg(&key)
-                    .arg(&token)
-                    .query_async(&mut conn)
-                    .await;
-                if let Err(e) = r {
-                    tracing::warn!(key, error = %e, "could not release an in-flight lease; it expires by itself");
+                let give_up = tokio::time::Instant::now() + lease;
+                loop {
+                    let r: Result<i64, _> = redis::cmd("ZREM")
+                        .arg(&key)
+                        .arg(&token)
+                        .query_async(&mut conn)
+                        .await;
+                    let Err(e) = r else { return };
+                    if tokio::time::Instant::now() + RELEASE_RETRY > give_up {
+                        tracing::warn!(key, error = %e, "could not release an in-flight lease; it expires by itself");
+                        return;
+                    }
+                    tracing::debug!(key, error = %e, "could not release an in-flight lease; trying again");
+                    tokio::time::sleep(RELEASE_RETRY).await;
                 }
             });
         }

@@ -489,15 +489,26 @@ impl Drop for RedisServer {
     }
 }
 
-/// A Redis Cluster of `n` masters (no replicas) on free loopback ports, slots spread by
-/// `redis-cli --cluster create`.
+/// One line of `CLUSTER NODES`: port, is a master, flagged failing, slot ranges served.
+type NodeView = (u16, bool, bool, Vec<(u16, u16)>);
+
+/// A Redis Cluster of `n` masters (no replicas, or `replicas` per master) on free loopback ports, slots
+/// spread by `redis-cli --cluster create`.
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
     dir: PathBuf,
 }
 
 impl RedisCluster {
+    /// `n` masters, no replicas (`cluster-node-timeout` 2 s).
     pub fn start(n: usize) -> RedisCluster {
+        Self::start_with(n, 0, 2000)
+    }
+
+    /// `masters` masters with `replicas` replicas each, `cluster-node-timeout` = `node_timeout_ms` (how
+    /// long a master may be unreachable before its replica is elected in its place).
+    pub fn start_with(masters: usize, replicas: usize, node_timeout_ms: u64) -> RedisCluster {
+        let n = masters * (1 + replicas);
         let dir =
             std::env::temp_dir().join(format!("pb-cluster-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -515,7 +526,7 @@ impl RedisCluster {
                         "--cluster-config-file".into(),
                         format!("nodes-{port}.conf"),
                         "--cluster-node-timeout".into(),
-                        "2000".into(),
+                        node_timeout_ms.to_string(),
                     ],
                 )
             })
@@ -527,7 +538,7 @@ impl RedisCluster {
         let out = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli --cluster create");
         assert!(
@@ -545,7 +556,117 @@ impl RedisCluster {
                 "node {port} never reached cluster_state:ok"
             );
         }
+        if replicas > 0 {
+            assert!(
+                wait_until(Duration::from_secs(20), || c.replicas_in_sync()),
+                "replicas never caught up with their masters"
+            );
+        }
         c
+    }
+
+    /// `CLUSTER NODES` as seen by a running node.
+    fn topology(&self) -> Vec<NodeView> {
+        let Some(alive) = self.nodes.iter().find(|s| s.is_running()) else {
+            return vec![];
+        };
+        cli(alive.port, &["CLUSTER", "NODES"])
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let port = f
+                    .get(1)?
+                    .split('@')
+                    .next()?
+                    .rsplit(':')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                let flags = f.get(2)?;
+                let slots = f
+                    .iter()
+                    .skip(8)
+                    .filter(|r| !r.starts_with('['))
+                    .filter_map(|r| {
+                        let (a, b) = r.split_once('-').unwrap_or((r, r));
+                        Some((a.parse().ok()?, b.parse().ok()?))
+                    })
+                    .collect();
+                Some((
+                    port,
+                    flags.contains("master"),
+                    flags.contains("fail"),
+                    slots,
+                ))
+            })
+            .collect()
+    }
+
+    /// The hash slot of `key` (`CLUSTER KEYSLOT`).
+    pub fn slot_of(&self, key: &str) -> u16 {
+        let alive = self.nodes.iter().find(|s| s.is_running()).unwrap();
+        cli(alive.port, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Index in `nodes` of the master serving `slot` (not failing), if any.
+    pub fn master_of(&self, slot: u16) -> Option<usize> {
+        let port = self
+            .topology()
+            .into_iter()
+            .find(|(_, master, fail, slots)| {
+                *master && !*fail && slots.iter().any(|(a, b)| (*a..=*b).contains(&slot))
+            })?
+            .0;
+        self.nodes
+            .iter()
+            .position(|s| s.port == port && s.is_running())
+    }
+
+    /// Every running master's replicas have acknowledged its whole replication stream (INFO replication:
+    /// each `slaveN:…,offset=` equals `master_repl_offset`), so nothing written so far is lost when a
+    /// master dies.
+    pub fn replicas_in_sync(&self) -> bool {
+        self.nodes.iter().filter(|s| s.is_running()).all(|s| {
+            let info = cli(s.port, &["INFO", "replication"]);
+            if !info.contains("role:master") {
+                return true;
+            }
+            let field = |l: &str, k: &str| -> Option<u64> {
+                l.split(',')
+                    .find_map(|kv| kv.strip_prefix(k))
+                    .and_then(|v| v.trim().parse().ok())
+            };
+            let Some(offset) = info
+                .lines()
+                .find_map(|l| l.strip_prefix("master_repl_offset:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            else {
+                return false;
+            };
+            let replicas: Vec<u64> = info
+                .lines()
+                .filter(|l| l.starts_with("slave") && l.contains("offset="))
+                .filter_map(|l| field(l.split_once(':')?.1, "offset="))
+                .collect();
+            !replicas.is_empty() && replicas.iter().all(|o| *o == offset)
+        })
+    }
+
+    /// SIGKILL node `i` (no persistence: its data survives only on its replica).
+    pub fn kill(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    /// Whether every running node reports `cluster_state:ok` and `slot` has a running master.
+    pub fn serves(&self, slot: u16) -> bool {
+        self.nodes
+            .iter()
+            .filter(|s| s.is_running())
+            .all(|s| cli(s.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+            && self.master_of(slot).is_some()
     }
 
     /// `redis://127.0.0.1:P1,redis://127.0.0.1:P2,…` (every node as a seed).
