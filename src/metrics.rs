@@ -23,7 +23,7 @@ use prometheus_client::registry::{Registry, Unit};
 use tokio_util::sync::CancellationToken;
 
 use crate::dedup::Verdict;
-use crate::redis_conn::{LimiterFallback, RedisConn, RedisHealth};
+use crate::redis_conn::{LimiterFallback, RedisConn, RedisHealth, CALL_OPS};
 
 /// Prefix of every metric name.
 pub const PREFIX: &str = "paperboy";
@@ -47,6 +47,12 @@ struct HostLabels {
 struct DedupLabels {
     /// `exact` or `near`.
     kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RedisCallLabels {
+    /// The command ([`CALL_OPS`]: `evalsha` for a script, `pipeline`, `other` …).
+    op: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -81,6 +87,7 @@ struct ReconnectLabels {
 /// | `reconnects_total` | counter | `target` = `amqp` / `redis` |
 /// | `redis_command_errors_total` | counter | |
 /// | `redis_limiter_errors_total` | counter | `action` = `deferred` / `local` / `unrecorded` |
+/// | `redis_calls_total` | counter | `op` = the command (`evalsha`, `get`, `set`, `pipeline` …) |
 pub struct Metrics {
     registry: Registry,
     /// Finished jobs by outcome.
@@ -121,6 +128,10 @@ pub struct Metrics {
     redis_health: std::sync::OnceLock<Arc<RedisHealth>>,
     /// Totals already copied: command errors, then one per [`LimiterFallback::ALL`].
     redis_seen: [AtomicU64; 4],
+    /// Redis calls (round trips) by command.
+    redis_calls: Family<RedisCallLabels, Counter>,
+    /// Call totals already copied, by [`CALL_OPS`] index.
+    redis_calls_seen: [AtomicU64; CALL_OPS.len()],
 }
 
 /// Hosts that get a `host` label of their own; later hosts are counted under [`OTHER_HOSTS`]. A fleet
@@ -242,6 +253,12 @@ impl Metrics {
         for a in LimiterFallback::ALL {
             let _ = redis_limiter_errors.get_or_create(&LimiterLabels { action: a.label() });
         }
+        let redis_calls = Family::<RedisCallLabels, Counter>::default();
+        registry.register(
+            "redis_calls",
+            "Redis calls sent (each one round trip: a command, a script run or a pipeline), by command",
+            redis_calls.clone(),
+        );
         // Label sets known in advance start at 0, so rate() works from the first scrape.
         for kind in ["exact", "near"] {
             let _ = dedup_hits.get_or_create(&DedupLabels { kind });
@@ -270,6 +287,8 @@ impl Metrics {
             redis_limiter_errors,
             redis_health: std::sync::OnceLock::new(),
             redis_seen: Default::default(),
+            redis_calls,
+            redis_calls_seen: Default::default(),
         }
     }
 
@@ -299,6 +318,14 @@ impl Metrics {
                 .redis_limiter_errors
                 .get_or_create(&LimiterLabels { action: a.label() });
             bump(&self.redis_seen[i + 1], h.limiter_fallbacks(a), &c);
+        }
+        for (i, n) in h.calls().into_iter().enumerate() {
+            if n > 0 {
+                let c = self
+                    .redis_calls
+                    .get_or_create(&RedisCallLabels { op: CALL_OPS[i] });
+                bump(&self.redis_calls_seen[i], n, &c);
+            }
         }
     }
 

@@ -69,6 +69,27 @@ pub struct RedisHealth {
     command_errors: AtomicU64,
     /// Limiter fallbacks so far, by [`LimiterFallback`] (index = position in `ALL`).
     limiter: [AtomicU64; 3],
+    /// Calls sent so far (each one round trip), by [`CALL_OPS`] index.
+    calls: [AtomicU64; CALL_OPS.len()],
+}
+
+/// The `op` label of `paperboy_redis_calls_total`: the command of a call (a script run is `evalsha`;
+/// a pipeline, one round trip, is `pipeline`; anything else is `other`).
+pub const CALL_OPS: [&str; 11] = [
+    "evalsha", "eval", "script", "get", "set", "mget", "hincrby", "zrem", "del", "pipeline",
+    "other",
+];
+
+/// The [`CALL_OPS`] index of a command.
+fn call_op(cmd: &Cmd) -> usize {
+    let name = match cmd.args_iter().next() {
+        Some(redis::Arg::Simple(name)) => name,
+        _ => return CALL_OPS.len() - 1,
+    };
+    CALL_OPS[..CALL_OPS.len() - 2]
+        .iter()
+        .position(|op| op.as_bytes().eq_ignore_ascii_case(name))
+        .unwrap_or(CALL_OPS.len() - 1)
 }
 
 fn now_ms() -> u64 {
@@ -108,6 +129,16 @@ impl RedisHealth {
     /// Count one limiter fallback.
     pub fn limiter_fallback(&self, action: LimiterFallback) {
         self.limiter[action as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count one call (one round trip) of [`CALL_OPS`]`[op]`.
+    fn count_call(&self, op: usize) {
+        self.calls[op].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls sent so far, by [`CALL_OPS`] index (`paperboy_redis_calls_total{op}`).
+    pub fn calls(&self) -> [u64; CALL_OPS.len()] {
+        std::array::from_fn(|i| self.calls[i].load(Ordering::Relaxed))
     }
 
     /// Limiter fallbacks of `action` so far.
@@ -159,6 +190,7 @@ impl RedisConn {
 
 impl redis::aio::ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.health.count_call(call_op(cmd));
         Box::pin(async move {
             let r = match &mut self.inner {
                 Inner::Single(c) => c.req_packed_command(cmd).await,
@@ -175,6 +207,7 @@ impl redis::aio::ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
+        self.health.count_call(CALL_OPS.len() - 2);
         Box::pin(async move {
             let r = match &mut self.inner {
                 Inner::Single(c) => c.req_packed_commands(cmd, offset, count).await,
@@ -380,5 +413,18 @@ mod tests {
         h.limiter_fallback(LimiterFallback::Deferred);
         assert_eq!(h.limiter_fallbacks(LimiterFallback::Deferred), 2);
         assert_eq!(h.limiter_fallbacks(LimiterFallback::Local), 0);
+    }
+
+    #[test]
+    fn calls_are_labelled_by_command() {
+        let op = |c: &Cmd| CALL_OPS[call_op(c)];
+        assert_eq!(op(redis::cmd("EVALSHA").arg("abc").arg(1)), "evalsha");
+        assert_eq!(op(redis::cmd("get").arg("k")), "get");
+        assert_eq!(op(redis::cmd("HGETALL").arg("k")), "other");
+        assert_eq!(op(&Cmd::new()), "other");
+        let h = RedisHealth::default();
+        h.count_call(0);
+        h.count_call(0);
+        assert_eq!(h.calls()[0], 2);
     }
 }
