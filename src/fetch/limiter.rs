@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::limits::{Backoff, Clock, HostState, Reservation};
-use super::redis_limiter::RedisLimiter;
+use super::redis_limiter::{AcquireReply, RedisLimiter};
 use super::FetchError;
 use crate::config::RedisFailure;
 use crate::redis_conn::LimiterFallback;
@@ -172,42 +172,87 @@ impl Limiter {
         Ok(self.local.try_start(host, interval))
     }
 
-    /// With Redis: wait up to `patience` for one of the host's fleet-wide in-flight leases. `Ok(None)`
-    /// when none became free; `Ok(Some(None))` without Redis (or Redis failing under `local`: per-worker
-    /// permits only); `Err` when Redis fails under `defer`.
-    pub(crate) async fn fleet_lease(
+    /// Before a fetch: one of the host's fleet-wide in-flight leases (with Redis, waiting up to
+    /// `patience` for one) and its next slot, in one Redis call when the host is free. Without Redis (or
+    /// with Redis failing under `local`) this worker's own slot, and no lease (per-worker permits only);
+    /// `Err` when Redis fails under `defer`.
+    pub(crate) async fn acquire(
         &self,
         host: &str,
         max: u32,
         lease: Duration,
         patience: Duration,
-    ) -> Result<Option<Option<FleetLease>>, FetchError> {
+        interval: Duration,
+        threshold: Duration,
+    ) -> Result<Acquired, FetchError> {
         let Some(r) = &self.redis else {
-            return Ok(Some(None));
+            return Ok(self.acquire_local(host, interval, threshold));
         };
         let token = uuid::Uuid::new_v4().simple().to_string();
         let give_up = tokio::time::Instant::now() + patience;
         loop {
-            match r.try_lease(host, max, lease, &token).await {
-                Ok(true) => {
-                    return Ok(Some(Some(FleetLease {
-                        redis: r.clone(),
-                        host: host.to_string(),
-                        token,
-                        lease,
-                    })))
+            match r
+                .acquire(host, max, lease, &token, interval, threshold)
+                .await
+            {
+                Ok(AcquireReply::Leased { wait_ms, started }) => {
+                    return Ok(Acquired::Slot {
+                        lease: Some(Box::new(FleetLease {
+                            redis: r.clone(),
+                            host: host.to_string(),
+                            token,
+                            lease,
+                        })),
+                        wait_ms,
+                        started,
+                    })
                 }
-                Ok(false) => {}
+                Ok(AcquireReply::Deferred(wait_ms)) => return Ok(Acquired::Deferred { wait_ms }),
+                Ok(AcquireReply::Busy) => {}
                 Err(e) => {
-                    self.before_fetch(r, host, "lease", &e)?;
-                    return Ok(Some(None));
+                    self.before_fetch(r, host, "acquire", &e)?;
+                    return Ok(self.acquire_local(host, interval, threshold));
                 }
             }
             if tokio::time::Instant::now() + LEASE_POLL > give_up {
-                return Ok(None);
+                return Ok(Acquired::Busy);
             }
             tokio::time::sleep(LEASE_POLL).await;
         }
+    }
+
+    fn acquire_local(&self, host: &str, interval: Duration, threshold: Duration) -> Acquired {
+        match self.local.reserve(host, interval, threshold) {
+            Reservation::Granted { wait_ms } => Acquired::Slot {
+                lease: None,
+                wait_ms,
+                started: false,
+            },
+            Reservation::Deferred { wait_ms } => Acquired::Deferred { wait_ms },
+        }
+    }
+
+    /// A fetch answered (not throttled, under 500) by `host`: relax its backoff and, when the lease
+    /// was taken on that same host, give it back in the same call.
+    pub(crate) async fn succeeded_with(&self, host: &str, lease: Option<Box<FleetLease>>) {
+        if let (Some(r), Some(mut l)) = (&self.redis, lease) {
+            if l.host == host {
+                match r.finish(host, &l.token).await {
+                    Ok(()) => {
+                        l.token.clear(); // given back: nothing left for Drop
+                        return;
+                    }
+                    Err(e) => {
+                        // Drop retries the release; the relax is lost (or kept locally).
+                        if self.after_fetch(r, host, "succeeded", &e) {
+                            self.local.succeeded(host);
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+        self.succeeded(host).await
     }
 
     pub(crate) async fn throttled(&self, host: &str, retry_after: Option<Duration>) -> u64 {
@@ -242,6 +287,21 @@ impl Limiter {
 
 const LEASE_POLL: Duration = Duration::from_millis(50);
 
+/// What [`Limiter::acquire`] got.
+pub(crate) enum Acquired {
+    /// Every fleet-wide lease of the host stayed taken for the whole patience.
+    Busy,
+    /// The host's slot is further away than the threshold.
+    Deferred { wait_ms: u64 },
+    /// The slot is `wait_ms` away (reserved); `started`: the start is recorded too (no
+    /// [`Limiter::try_start`] needed). `lease`: the fleet-wide lease, with Redis.
+    Slot {
+        lease: Option<Box<FleetLease>>,
+        wait_ms: u64,
+        started: bool,
+    },
+}
+
 /// A fleet-wide in-flight lease; dropping it gives it back.
 pub(crate) struct FleetLease {
     redis: RedisLimiter,
@@ -253,6 +313,9 @@ pub(crate) struct FleetLease {
 
 impl Drop for FleetLease {
     fn drop(&mut self) {
+        if self.token.is_empty() {
+            return;
+        }
         self.redis
             .release(&self.host, std::mem::take(&mut self.token), self.lease);
     }

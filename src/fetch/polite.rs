@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use url::Url;
 
 use super::client::{HopCheck, HttpClient, OverCap};
-use super::limiter::{HostPermits, Limiter, LocalLimiter};
+use super::limiter::{Acquired, HostPermits, Limiter, LocalLimiter};
 use super::limits::{
     is_throttle_status, parse_retry_after, Backoff, Clock, MonotonicClock, Reservation,
 };
@@ -186,21 +186,27 @@ impl Inner {
         interval: Duration,
         threshold: Duration,
     ) -> Result<(), FetchError> {
-        let threshold_ms = threshold.as_millis() as u64;
         match self.limiter.reserve(host, interval, threshold).await? {
-            Reservation::Deferred { wait_ms } => {
-                tracing::info!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, cause = "slot", "host not free soon; deferring");
-                return Err(FetchError::Deferred {
-                    host: host.to_string(),
-                    wait: Duration::from_millis(wait_ms),
-                });
+            Reservation::Deferred { wait_ms } => Err(slot_deferred(host, wait_ms, interval)),
+            Reservation::Granted { wait_ms } => {
+                self.start_at(host, interval, threshold, wait_ms).await
             }
-            Reservation::Granted { wait_ms } if wait_ms > 0 => {
-                tracing::debug!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, "waiting for the host's slot");
-                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-            }
-            Reservation::Granted { .. } => {}
         }
+    }
+
+    /// Sleep `wait_ms` until a reserved slot, then record the start.
+    async fn start_at(
+        &self,
+        host: &str,
+        interval: Duration,
+        threshold: Duration,
+        wait_ms: u64,
+    ) -> Result<(), FetchError> {
+        if wait_ms > 0 {
+            tracing::debug!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, "waiting for the host's slot");
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        }
+        let threshold_ms = threshold.as_millis() as u64;
         // Keep the interval between actual starts (a late wake-up pushes the next start back) and
         // respect a block that arrived while we waited.
         loop {
@@ -218,6 +224,15 @@ impl Inner {
             tracing::debug!(host = %host, wait_ms, "previous request started late; waiting");
             tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         }
+    }
+}
+
+/// The deferral of a job whose host's slot is `wait_ms` away.
+fn slot_deferred(host: &str, wait_ms: u64, interval: Duration) -> FetchError {
+    tracing::info!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, cause = "slot", "host not free soon; deferring");
+    FetchError::Deferred {
+        host: host.to_string(),
+        wait: Duration::from_millis(wait_ms),
     }
 }
 
@@ -250,18 +265,37 @@ impl Fetcher for PoliteFetcher {
             return Err(FetchError::Deferred { host, wait });
         };
         // With Redis the limit holds for the fleet: a lease per request in flight, expiring by itself
-        // (fetch timeout + waits) if a worker dies holding it.
+        // (fetch timeout + waits) if a worker dies holding it, taken with the slot in one call.
         let lease_for = me.client.settings().timeout() + threshold * 2 + Duration::from_secs(5);
-        let Some(_lease) = me
+        let lease = match me
             .limiter
-            .fleet_lease(&host, p.max_concurrent_for(&host), lease_for, threshold)
+            .acquire(
+                &host,
+                p.max_concurrent_for(&host),
+                lease_for,
+                threshold,
+                interval,
+                threshold,
+            )
             .await?
-        else {
-            let wait = threshold.max(interval);
-            tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "fleet_concurrency", "host busy across the fleet; deferring");
-            return Err(FetchError::Deferred { host, wait });
+        {
+            Acquired::Busy => {
+                let wait = threshold.max(interval);
+                tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "fleet_concurrency", "host busy across the fleet; deferring");
+                return Err(FetchError::Deferred { host, wait });
+            }
+            Acquired::Deferred { wait_ms } => return Err(slot_deferred(&host, wait_ms, interval)),
+            Acquired::Slot {
+                lease,
+                wait_ms,
+                started,
+            } => {
+                if !started {
+                    me.start_at(&host, interval, threshold, wait_ms).await?;
+                }
+                lease
+            }
         };
-        me.take_slot(&host, interval, threshold).await?;
 
         // 3. the fetch, and what the answer says about the host.
         let politeness_wait = waiting_since.elapsed();
@@ -294,7 +328,7 @@ impl Fetcher for PoliteFetcher {
                 "host throttles us; backing off"
             );
         } else if page.status < 500 {
-            me.limiter.succeeded(&host).await;
+            me.limiter.succeeded_with(&host, lease).await;
         }
         page.politeness_wait = politeness_wait;
         Ok(page)

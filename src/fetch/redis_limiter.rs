@@ -73,21 +73,64 @@ end
 return delay
 ";
 
-/// Fleet-wide concurrency: a sorted set of leases scored by their expiry. Expired leases (a worker that
-/// died holding one) are dropped first. Returns 1 when the lease was taken.
-const LEASE_LUA: &str = r"
+/// Fleet-wide concurrency (a sorted set of leases scored by their expiry; expired leases, of a worker
+/// that died holding one, are dropped first), slot and start in one call (the common case: one round trip before a fetch). KEYS[1] host
+/// state, KEYS[2] leases; ARGV 1 max leases, 2 lease ms, 3 token, 4 interval, 5 threshold, 6 keep.
+/// Returns {0} no lease free (nothing changed: poll again) | {2, wait} slot further than the threshold
+/// (nothing changed: defer) | {1, wait, started}: lease taken and slot reserved (`next` moved on); with
+/// `started` = 1 the start is also recorded (`last`, as [`START_LUA`]), else wait, then [`START_LUA`].
+const ACQUIRE_LUA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local max = tonumber(ARGV[1])
-local lease = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < max then
-  redis.call('ZADD', KEYS[1], now + lease, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], lease)
-  return 1
+local max, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
+local interval, threshold, keep = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= max then
+  return {0}
+end
+local v = redis.call('HMGET', KEYS[1], 'next', 'blocked', 'last')
+local nxt = tonumber(v[1]) or 0
+local blocked = tonumber(v[2]) or 0
+local slot = math.max(now, nxt, blocked)
+local wait = slot - now
+if wait > threshold then
+  return {2, wait}
+end
+redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
+redis.call('PEXPIRE', KEYS[2], lease)
+redis.call('HSET', KEYS[1], 'next', string.format('%.0f', slot + interval))
+redis.call('PEXPIRE', KEYS[1], wait + interval + keep)
+if wait == 0 then
+  local last = tonumber(v[3])
+  if not last or last + interval <= now then
+    redis.call('HSET', KEYS[1], 'last', string.format('%.0f', now + 1))
+    return {1, 0, 1}
+  end
+end
+return {1, wait, 0}
+";
+
+/// A fetch's end when it succeeded: give the lease back (KEYS[2], token ARGV[1]) and relax the
+/// backoff by one step (KEYS[1]), in one call.
+const FINISH_LUA: &str = r"
+redis.call('ZREM', KEYS[2], ARGV[1])
+local f = tonumber(redis.call('HGET', KEYS[1], 'failures')) or 0
+if f > 0 then
+  redis.call('HINCRBY', KEYS[1], 'failures', -1)
 end
 return 0
 ";
+
+/// What [`RedisLimiter::acquire`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AcquireReply {
+    /// Every fleet-wide lease of the host is taken.
+    Busy,
+    /// The host's slot is further away than the threshold (ms).
+    Deferred(u64),
+    /// Lease taken, slot reserved `wait_ms` from now; `started`: the start is recorded too.
+    Leased { wait_ms: u64, started: bool },
+}
 
 /// One success relaxes the backoff by one step.
 const RELAX_LUA: &str = r"
@@ -111,7 +154,8 @@ pub(crate) struct RedisLimiter {
     start: redis::Script,
     block: redis::Script,
     relax: redis::Script,
-    lease: redis::Script,
+    acquire: redis::Script,
+    finish: redis::Script,
 }
 
 impl RedisLimiter {
@@ -124,7 +168,8 @@ impl RedisLimiter {
             start: redis::Script::new(START_LUA),
             block: redis::Script::new(BLOCK_LUA),
             relax: redis::Script::new(RELAX_LUA),
-            lease: redis::Script::new(LEASE_LUA),
+            acquire: redis::Script::new(ACQUIRE_LUA),
+            finish: redis::Script::new(FINISH_LUA),
         }
     }
 
@@ -218,25 +263,51 @@ impl RedisLimiter {
         Ok(applied.max(0) as u64)
     }
 
-    /// Try to take one of the host's `max` fleet-wide in-flight leases (`{prefix}inflight:{host}`) for
-    /// at most `lease`; `token` identifies it for [`RedisLimiter::release`].
-    pub(crate) async fn try_lease(
+    /// Take a lease, reserve the host's slot and, when it is now, record the start: one call.
+    pub(crate) async fn acquire(
         &self,
         host: &str,
         max: u32,
         lease: Duration,
         token: &str,
-    ) -> Result<bool, redis::RedisError> {
+        interval: Duration,
+        threshold: Duration,
+    ) -> Result<AcquireReply, redis::RedisError> {
         let mut conn = self.conn.clone();
-        let got: i64 = self
-            .lease
+        let reply: Vec<i64> = self
+            .acquire
+            .key(self.key(host))
             .key(self.inflight_key(host))
             .arg(max)
             .arg(lease.as_millis() as u64)
             .arg(token)
+            .arg(interval.as_millis() as u64)
+            .arg(threshold.as_millis() as u64)
+            .arg(self.keep_ms())
             .invoke_async(&mut conn)
             .await?;
-        Ok(got == 1)
+        let at = |i: usize| reply.get(i).copied().unwrap_or(0).max(0) as u64;
+        Ok(match reply.first() {
+            Some(1) => AcquireReply::Leased {
+                wait_ms: at(1),
+                started: at(2) == 1,
+            },
+            Some(2) => AcquireReply::Deferred(at(1)),
+            _ => AcquireReply::Busy,
+        })
+    }
+
+    /// A successful fetch's end: give the lease `token` back and relax the backoff, one call.
+    pub(crate) async fn finish(&self, host: &str, token: &str) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .finish
+            .key(self.key(host))
+            .key(self.inflight_key(host))
+            .arg(token)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// Give a lease back (spawned, so it also runs when the fetch was cancelled). A release that fails
