@@ -193,16 +193,28 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         // Feeds and sitemaps are polled again by design: the URL-seen filter applies to their items.
         let source_job = matches!(job.kind, Some(JobKind::Feed | JobKind::Sitemap));
         let key = url_key(&canonical_url(&url));
-        if ttl.is_zero() || job.force || source_job {
-            let validators = self.validators_for(job, &key).await;
+        // URL-seen filter: a URL another job fetched within dedup.url_ttl_s is not fetched again.
+        // The conditional-GET lookup goes with it (the same key's slot; one call with Redis).
+        let url_ttl = (!(ttl.is_zero() || job.force || source_job)).then_some(ttl);
+        // A redelivered job's own validators stay unused: its first delivery may have died before
+        // publishing what the page held.
+        let own = (self.settings.dedup.validators_ttl_s > 0)
+            .then_some(!(job.redelivered || job.attempts > 1));
+        let (checked, validators) = self
+            .seen
+            .check_url_and_validators(&key, &job.job_id, url_ttl, own)
+            .await;
+        // A validators error costs a full download, not the job.
+        let validators = match validators {
+            Ok(v) => v.filter(|v| !v.is_empty()),
+            Err(e) => {
+                tracing::warn!(job_id = %job.job_id, error = %e, "conditional GET: validators lookup failed; fetching in full");
+                None
+            }
+        };
+        if url_ttl.is_none() {
             return self.fetch_and_extract(job, &url, &key, validators).await;
         }
-        // URL-seen filter: a URL another job fetched within dedup.url_ttl_s is not fetched again.
-        // The conditional-GET lookup goes alongside (the same key; one round trip's wait).
-        let (checked, validators) = tokio::join!(
-            self.seen.check_url(&key, &job.job_id, ttl),
-            self.validators_for(job, &key)
-        );
         match checked {
             Ok(UrlVerdict::New | UrlVerdict::Own) => {}
             Ok(UrlVerdict::Seen { first_job }) => {
@@ -234,24 +246,6 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             }
         }
         (decision, timings)
-    }
-
-    /// The validators to send for `key`: none when conditional GET is off or nothing is remembered.
-    /// A store error costs a full download, not the job.
-    async fn validators_for(&self, job: &JobInput, key: &str) -> Option<Validators> {
-        if self.settings.dedup.validators_ttl_s == 0 {
-            return None;
-        }
-        // A redelivered job's own record stays unused: its first delivery may have died before
-        // publishing what the page held.
-        let own = !(job.redelivered || job.attempts > 1);
-        match self.seen.validators(key, &job.job_id, own).await {
-            Ok(v) => v.filter(|v| !v.is_empty()),
-            Err(e) => {
-                tracing::warn!(job_id = %job.job_id, error = %e, "conditional GET: validators lookup failed; fetching in full");
-                None
-            }
-        }
     }
 
     /// Remember the answer's validators for the next fetch of the URL (when it sent any).

@@ -87,6 +87,33 @@ pub trait Seen: Send + Sync + 'static {
         own: bool,
     ) -> impl Future<Output = Result<Option<Validators>, DedupError>> + Send;
 
+    /// A job's URL-seen check ([`Seen::check_url`], skipped when `ttl` is `None`: `New`) and validators
+    /// lookup ([`Seen::validators`] with `own`, skipped when `None`: no validators) together. The Redis
+    /// store makes it one call (both keys share a slot); the default runs both concurrently.
+    fn check_url_and_validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Option<Duration>,
+        own: Option<bool>,
+    ) -> impl Future<Output = UrlAndValidators> + Send {
+        async move {
+            let url = async {
+                match ttl {
+                    Some(t) => self.check_url(key, job_id, t).await,
+                    None => Ok(UrlVerdict::New),
+                }
+            };
+            let validators = async {
+                match own {
+                    Some(own) => self.validators(key, job_id, own).await,
+                    None => Ok(None),
+                }
+            };
+            futures_util::future::join(url, validators).await
+        }
+    }
+
     /// Remember `v` for `key` (recorded by `job_id`) for `ttl`.
     fn record_validators(
         &self,
@@ -102,6 +129,12 @@ pub trait Seen: Send + Sync + 'static {
         0
     }
 }
+
+/// What [`Seen::check_url_and_validators`] found: the URL verdict, the validators.
+pub type UrlAndValidators = (
+    Result<UrlVerdict, DedupError>,
+    Result<Option<Validators>, DedupError>,
+);
 
 /// Why a dedup check failed. Never carries the Redis URL or password.
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +217,19 @@ impl Seen for Store {
         match self {
             Store::Memory(m) => m.validators(key, job_id, own).await,
             Store::Redis(r) => r.validators(key, job_id, own).await,
+        }
+    }
+
+    async fn check_url_and_validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Option<Duration>,
+        own: Option<bool>,
+    ) -> UrlAndValidators {
+        match self {
+            Store::Memory(m) => m.check_url_and_validators(key, job_id, ttl, own).await,
+            Store::Redis(r) => r.check_url_and_validators(key, job_id, ttl, own).await,
         }
     }
 

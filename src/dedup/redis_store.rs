@@ -728,7 +728,7 @@ impl RedisStore {
     ) -> Result<UrlVerdict, DedupError> {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let previous: Option<String> = redis::cmd("SET")
-            .arg(format!("{}{key}", self.prefix))
+            .arg(self.url_key(key))
             .arg(job_id)
             .arg("NX")
             .arg("GET")
@@ -761,8 +761,10 @@ impl RedisStore {
 const VALIDATORS_SEP: char = '\u{1f}';
 
 impl RedisStore {
-    /// Conditional-GET validators: `<prefix>dedup:val:<128-bit URL hash>` = job id, ETag and
-    /// Last-Modified joined by U+001F, with TTL `dedup.validators_ttl_s`. One GET, one SET (any slot).
+    /// Conditional-GET validators: `{<prefix>dedup:url:<128-bit URL hash>}:val` (in the slot of the
+    /// URL-seen key, see [`RedisStore::validators_key`]) = job id, ETag and Last-Modified joined by
+    /// U+001F, with TTL `dedup.validators_ttl_s`. One GET, one SET; a job's lookup goes with its URL-seen
+    /// check in one script ([`Seen::check_url_and_validators`]).
     async fn validators_now(
         &self,
         key: &str,
@@ -770,23 +772,104 @@ impl RedisStore {
         own: bool,
     ) -> Result<Option<Validators>, DedupError> {
         let value: Option<String> = redis::cmd("GET")
-            .arg(format!("{}val:{key}", self.prefix))
+            .arg(self.validators_key(key))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(redis_err("validators lookup"))?;
-        let Some(value) = value else { return Ok(None) };
+        Ok(value.and_then(|v| parse_validators(&v, job_id, own)))
+    }
+
+    /// The URL-seen key of `key`: `<prefix>dedup:url:<128-bit hash>` (no hash tag).
+    fn url_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// The validators key of `key`: `{<URL-seen key>}:val`, whose hash tag is the whole URL-seen key,
+    /// so both are in one Redis Cluster slot and one script reads them.
+    fn validators_key(&self, key: &str) -> String {
+        format!("{{{}}}:val", self.url_key(key))
+    }
+
+    /// [`Seen::check_url_and_validators`] in one script call on one slot.
+    async fn check_url_and_validators_now(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Option<Duration>,
+        own: Option<bool>,
+    ) -> super::UrlAndValidators {
+        static SCRIPT: std::sync::LazyLock<Script> =
+            std::sync::LazyLock::new(|| Script::new(URL_AND_VALIDATORS_LUA));
+        let ttl_ms = ttl.map_or(0, |t| {
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        let reply: Result<(i64, String, i64, String), _> = SCRIPT
+            .key(self.url_key(key))
+            .key(self.validators_key(key))
+            .arg(job_id)
+            .arg(ttl_ms)
+            .arg(if own.is_some() { "1" } else { "0" })
+            .invoke_async(&mut self.conn.clone())
+            .await;
+        let (seen, first, found, value) = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                let detail = format!("failed with the URL check: {e}");
+                return (
+                    Err(redis_err("url check")(e)),
+                    Err(DedupError::Reply {
+                        op: "validators lookup",
+                        detail,
+                    }),
+                );
+            }
+        };
+        let verdict = match (seen, first) {
+            (0, _) => UrlVerdict::New,
+            (_, first) if first == job_id => UrlVerdict::Own,
+            (_, first_job) => UrlVerdict::Seen { first_job },
+        };
+        let validators = match own {
+            Some(own) if found == 1 => parse_validators(&value, job_id, own),
+            _ => None,
+        };
+        (Ok(verdict), Ok(validators))
+    }
+}
+
+/// KEYS[1] URL-seen key, KEYS[2] validators key; ARGV 1 job id, 2 URL TTL ms (0: no URL check), 3 read
+/// the validators (1/0). Returns {seen (0/1), first job, found (0/1), validators value}.
+const URL_AND_VALIDATORS_LUA: &str = r"
+local seen, first, found, val = 0, '', 0, ''
+if tonumber(ARGV[2]) > 0 then
+  local prev = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'PX', ARGV[2])
+  if prev then seen, first = 1, prev end
+end
+if ARGV[3] == '1' then
+  local v = redis.call('GET', KEYS[2])
+  if v then found, val = 1, v end
+end
+return {seen, first, found, val}
+";
+
+/// A validators value (job id, ETag, Last-Modified joined by U+001F): `None` when it is `job_id`'s
+/// own and `own` is not allowed.
+fn parse_validators(value: &str, job_id: &str, own: bool) -> Option<Validators> {
+    {
         let mut parts = value.split(VALIDATORS_SEP);
         let (job, etag, modified) = (parts.next(), parts.next(), parts.next());
         if job == Some(job_id) && !own {
-            return Ok(None);
+            return None;
         }
         let some = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
-        Ok(Some(Validators {
+        Some(Validators {
             etag: some(etag),
             last_modified: some(modified),
-        }))
+        })
     }
+}
 
+impl RedisStore {
     async fn record_validators_now(
         &self,
         key: &str,
@@ -803,7 +886,7 @@ impl RedisStore {
             clean(&v.last_modified)
         );
         let _: () = redis::cmd("SET")
-            .arg(format!("{}val:{key}", self.prefix))
+            .arg(self.validators_key(key))
             .arg(value)
             .arg("PX")
             .arg(ttl_ms)
@@ -847,6 +930,16 @@ impl Seen for RedisStore {
         own: bool,
     ) -> impl std::future::Future<Output = Result<Option<Validators>, DedupError>> + Send {
         self.validators_now(key, job_id, own)
+    }
+
+    fn check_url_and_validators(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Option<Duration>,
+        own: Option<bool>,
+    ) -> impl std::future::Future<Output = super::UrlAndValidators> + Send {
+        self.check_url_and_validators_now(key, job_id, ttl, own)
     }
 
     fn record_validators(
