@@ -571,11 +571,15 @@ fn redis_calls(metrics: &str) -> std::collections::BTreeMap<String, f64> {
 }
 
 /// Redis calls (round trips) per job of a normal fetched-and-published article: one worker, dedup in
-/// Redis with near-duplicates on (the default distance 3), politeness on, robots.txt already cached,
+/// Redis with near-duplicates at distance `near` (3 is the default, 0 = off), politeness on, robots.txt already cached,
 /// every job on a host of its own that is free (no waits). Loading a script on a node (NOSCRIPT, then
 /// SCRIPT LOAD, then the call again) is left out: it happens once per script and node. Returns the
 /// calls per job and the calls by op.
-async fn calls_per_job(cluster: Option<&RedisCluster>, first_ip: usize) -> (f64, String) {
+async fn calls_per_job(
+    cluster: Option<&RedisCluster>,
+    near: &str,
+    first_ip: usize,
+) -> (f64, String) {
     const N: usize = 8;
     let mut sites = Vec::new();
     for h in 0..N {
@@ -603,6 +607,7 @@ async fn calls_per_job(cluster: Option<&RedisCluster>, first_ip: usize) -> (f64,
             ("PAPERBOY__REDIS__MODE", mode),
             ("PAPERBOY__REDIS__URL", url.as_str()),
             ("PAPERBOY__DEDUP__STORE", "redis"),
+            ("PAPERBOY__DEDUP__NEAR_DISTANCE", near),
             ("PAPERBOY__POLITENESS__MIN_DELAY_MS", "100"),
             ("PAPERBOY__POLITENESS__MAX_CONCURRENT_PER_HOST", "1"),
             ("PAPERBOY__METRICS__LISTEN", listen.as_str()),
@@ -658,11 +663,24 @@ async fn calls_per_job(cluster: Option<&RedisCluster>, first_ip: usize) -> (f64,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_calls_per_job_single_and_cluster() {
-    let (single, by_op) = calls_per_job(None, 40).await;
+    let (single, by_op) = calls_per_job(None, "3", 40).await;
     println!("single Redis: {single:.2} Redis calls per job {by_op}");
+    let (single_exact, by_op) = calls_per_job(None, "0", 60).await;
+    println!("single Redis, exact only: {single_exact:.2} Redis calls per job {by_op}");
     let cluster = RedisCluster::start(3);
-    let (clustered, by_op) = calls_per_job(Some(&cluster), 50).await;
+    let (clustered, by_op) = calls_per_job(Some(&cluster), "3", 50).await;
     println!("Redis Cluster: {clustered:.2} Redis calls per job {by_op}");
+    let (clustered_exact, by_op) = calls_per_job(Some(&cluster), "0", 70).await;
+    println!("Redis Cluster, exact only: {clustered_exact:.2} Redis calls per job {by_op}");
+    // Exact only (near_distance = 0): acquire, URL + validators, one dedup script, finish.
+    assert!(
+        single_exact <= 4.0,
+        "single Redis, exact only: {single_exact}"
+    );
+    assert!(
+        clustered_exact <= 4.0,
+        "Redis Cluster, exact only: {clustered_exact}"
+    );
     // Measured 2026-12-07: before, single 9 (lease, reserve, start, relax, 2 dedup scripts, URL-seen
     // SET, validators GET, lease ZREM) and cluster 17 (the near-duplicate check per slot: 10 calls);
     // with lease + slot + start in one script and relax + release in another: 6 and 14; with the
