@@ -2,7 +2,13 @@
 //! as Lua scripts on Redis' own clock (`TIME`), so any number of workers keep one host's interval as
 //! one worker would. Key: `{prefix}{h:<host>}` (hash-tagged: one Redis Cluster slot per host, shared
 //! with the in-flight leases `{prefix}{h:<host>}:inflight`), a hash with `next`, `blocked` (ms since the epoch on
-//! Redis' clock) and `failures`. The arithmetic is the one in [`super::limits`], transcribed.
+//! Redis' clock), `last` (the last start) and `failures`. The arithmetic is the one in
+//! [`super::limits`], transcribed.
+//!
+//! Calls per fetch in the common case (host free): [`ACQUIRE_LUA`] (lease + slot + start) before, and
+//! [`FINISH_LUA`] (lease release + backoff relax) after a successful answer. A slot in the future adds
+//! one [`START_LUA`] after the sleep; a busy host adds a lease poll every 50 ms; a redirect hop takes
+//! [`RESERVE_LUA`] + [`START_LUA`]; a throttling answer HINCRBY + [`BLOCK_LUA`] and a ZREM.
 
 use std::time::Duration;
 
