@@ -24,6 +24,10 @@ const SECTION_TAIL_MAX_WORDS: usize = 6;
 const SECTION_TAIL_MIN_HEAD_WORDS: usize = 2;
 /// A heading or stripped title shorter than this (chars) is a label ("Home", "FAQ"), not a title.
 const MIN_TITLE_CHARS: u32 = 4;
+/// An h1 that extends a metadata title needs this many words (a one- or two-word h1 is a label).
+const MIN_EXTENDING_H1_WORDS: usize = 3;
+/// …and the metadata title it extends this many bytes (shorter prefixes match by chance).
+const MIN_EXTENDED_TITLE_BYTES: usize = 10;
 
 const SEPARATORS: &[&str] = &[
     " | ", " – ", " — ", " - ", " · ", " • ", " :: ", " » ", " « ", " || ", " // ", " ~ ", " — ",
@@ -171,6 +175,12 @@ pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
             });
         }
     }
+    if let Some(h1) =
+        m.h1.first()
+            .and_then(|h| h1_extending(h, &candidates, &site, host))
+    {
+        return Some(h1);
+    }
     // An article object's headline is written for the article alone; og:title and <title> often
     // carry a site or section name.
     let raw = if m.ld.is_article {
@@ -186,6 +196,34 @@ pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
         _ => t,
     };
     (!t.is_empty()).then_some(t)
+}
+
+/// An h1 that continues a shorter og:title / headline / `<title>` (its tail-stripped form is a
+/// prefix of the h1: "Mobile UX Design" → "Mobile UX Design: The Ultimate Guide 2025"): the
+/// metadata titles were shortened for search results, the page shows the whole headline.
+/// Measured out of fold (folds 3–4, tuned on 0–2): title accuracy +0.0069, in fold +0.0011.
+fn h1_extending(
+    h1: &str,
+    candidates: &[&str],
+    site: &Option<String>,
+    host: Option<&str>,
+) -> Option<String> {
+    let h1 = html_unescape(heading_text(h1));
+    let site = site.as_deref();
+    let is_site = site.is_some_and(|s| squash(s) == squash(&h1));
+    if is_site || h1.split_whitespace().count() < MIN_EXTENDING_H1_WORDS {
+        return None;
+    }
+    let fh = fold(&h1);
+    candidates
+        .iter()
+        .any(|c| {
+            let short = fold(&strip_tail(&html_unescape(c), site, host));
+            short.len() >= MIN_EXTENDED_TITLE_BYTES
+                && fh.len() > short.len()
+                && fh.starts_with(&short)
+        })
+        .then(|| strip_site(&h1, site, host))
 }
 
 pub fn site_name(m: &Meta) -> Option<String> {
@@ -283,5 +321,29 @@ mod tests {
         m.ld.headline = Some("Big news: the vote".into());
         m.ld.is_article = true;
         assert_eq!(title(&m, None).as_deref(), Some("Big news: the vote"));
+    }
+
+    #[test]
+    fn an_h1_that_extends_a_shortened_metadata_title_wins() {
+        let m = Meta {
+            title_tag: Some("Mobile UX Design | Acme".into()),
+            metas: vec![("og:title".into(), "Mobile UX Design".into())],
+            h1: vec!["Mobile UX Design: The Ultimate Guide 2025".into()],
+            ..Meta::default()
+        };
+        assert_eq!(
+            title(&m, None).as_deref(),
+            Some("Mobile UX Design: The Ultimate Guide 2025")
+        );
+        // A short label h1 does not.
+        let m = Meta {
+            metas: vec![("og:title".into(), "Reviews of our yoga classes".into())],
+            h1: vec!["Reviews of our".into()],
+            ..Meta::default()
+        };
+        assert_eq!(
+            title(&m, None).as_deref(),
+            Some("Reviews of our yoga classes")
+        );
     }
 }
