@@ -335,15 +335,12 @@ mod tests {
             title(&m, None).as_deref(),
             Some("Mobile UX Design: The Ultimate Guide 2025")
         );
-        // A short label h1 does not.
+        // A two-word h1 is a label, not a headline: the metadata title stands.
         let m = Meta {
-            metas: vec![("og:title".into(), "Reviews of our yoga classes".into())],
-            h1: vec!["Reviews of our".into()],
+            metas: vec![("og:title".into(), "Studio Headphones".into())],
+            h1: vec!["Studio Headphones!!".into()],
             ..Meta::default()
         };
-        assert_eq!(
-            title(&m, None).as_deref(),
-            Some("Reviews of our yoga classes")
-        );
+        assert_eq!(title(&m, None).as_deref(), Some("Studio Headphones"));
     }
 }
