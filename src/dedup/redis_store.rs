@@ -34,12 +34,16 @@
 //! Every script call touches the keys of ONE hash tag, so one slot on Redis Cluster.
 //! - `dedup.near_distance = 0`: one script on the exact slot: look up the 9 slices, record if absent.
 //!   One round trip, single Redis and cluster alike.
-//! - Near-duplicates on a single Redis: (1) one script looks up the exact slices and returns the band
-//!   buckets' records (an exact hit ends here); SimHashes are compared in Rust (the cost of a Lua scan
-//!   grew with the bucket size); (2) one script records, only if no band bucket of the current slice
-//!   changed since (1) — compare-and-set on their lengths — else the check starts over (at most
-//!   [`MAX_ATTEMPTS`]). Two round trips for a new text, and two near-duplicates checked at once still get
-//!   one `New` and one `NearDuplicate`.
+//! - Near-duplicates on a single Redis, optimistic recording: one script looks up the exact slices
+//!   and, when the text is absent, records it as `New` (exact record + band records, within the cap)
+//!   and returns the band records that were there before it; SimHashes are compared in Rust (the cost
+//!   of a Lua scan grew with the bucket size). Scripts run one at a time on one Redis, so of two
+//!   near-duplicates checked at once the second always sees the first's records: the first to record
+//!   is the original. Only when the text turns out to be a near-duplicate does a second script amend
+//!   its record (verdict = near-duplicate of X) and take its band records out again. One round trip
+//!   for a new text and for an exact duplicate, two for a near-duplicate. Between the two calls a
+//!   near-duplicate's band records are visible: a text checked in that moment that is near it (and not
+//!   near its original) is flagged as its near-duplicate, and the records count against the cap.
 //! - Near-duplicates on Redis Cluster: exact lookup, then one MGET per band (concurrently, one slot
 //!   each), then the exact record on its slot (whoever records first wins: one `New` and one
 //!   `Duplicate` for one text), then one append per band (concurrently). Two *near*-duplicates checked at
@@ -47,7 +51,10 @@
 //!   the band index (its exact record, and so the crash guarantee, stands).
 //!
 //! Crash guarantee: the exact record holds the job hash and its verdict, so a redelivered job (same job
-//! id) finds its own record and gets `New` again, or the same `NearDuplicate`.
+//! id) finds its own record and gets `New` again, or the same `NearDuplicate`. A job that crashed
+//! between the two calls of a near-duplicate left a `New` record: its redelivery gets, with its own
+//! record, the band records that were there before it (older slices, and its slice up to its own
+//! record), so it finds the same original and amends the record as the first delivery would have.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -73,60 +80,116 @@ pub const JOB_BYTES: usize = 6;
 pub const SHORT_HASH_BYTES: usize = 6;
 /// Default records per band bucket and slice (192 × 12 B = 2.3 KB per bucket).
 pub const BAND_CAP: usize = 192;
-/// Checks started over at most when band buckets change between read and record (single Redis).
-pub const MAX_ATTEMPTS: usize = 8;
+/// Lua: the 1-based position of `rec` in `str` at a multiple of its width, or nil.
+const FIND_ALIGNED_LUA: &str = r"
+local function find_aligned(str, rec)
+  local from = 1
+  while true do
+    local at = string.find(str, rec, from, true)
+    if not at then return nil end
+    if (at - 1) % #rec == 0 then return at end
+    from = at + 1
+  end
+end
+";
 
-/// The generic check/record script over one hash tag (or, on a single Redis, all keys of a check).
+/// The check/record script over one hash tag (or, on a single Redis, all keys of a check).
 ///
 /// KEYS: `ARGV[1]` exact slice keys (newest first; the first is the current slice), then `ARGV[2]`
 /// bands × `ARGV[1]` band slice keys (per band, newest first).
-/// ARGV: 1 slices, 2 bands, 3 op (`lookup` | `check` | `record`), 4 exact field, 5 exact value,
-/// 6 PEXPIREAT ms of the current slice, 7 band cap in bytes, 8 index the text in the bands (1/0),
-/// 9.. per band the band record, then per band the expected current-slice length (-1: do not compare).
-/// Returns {0, value} (exact hit) | {1} (lookup: absent) | {1, records per band…, current lengths…}
-/// (check: absent) | {2, dropped} (recorded) | {3} (record: a band bucket changed, start over).
-const CHECK_LUA: &str = r"
+/// ARGV: 1 slices, 2 bands, 3 op (`lookup` | `record` | `check`), 4 exact field, 5 exact value (for
+/// `check`: the job's `New` value), 6 PEXPIREAT ms of the current slice, 7 band cap in bytes, 8.. per
+/// band the band record of the text.
+/// Returns {0, value} (exact hit; for `check` not the job's own `New` record) | {1} (lookup: absent) |
+/// {2, 0} (record: recorded) | {3, dropped, records per band…} (check: absent, now recorded with its
+/// band records; the records are those there before it, `dropped` = band records over the cap) |
+/// {4, 0, records per band…} (check: the job's own `New` record, a redelivery; the records are those
+/// there before its own: older slices, and its slice up to its own record).
+const CHECK_LUA_BODY: &str = r"
 local s, nb, op = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local own = 0
 for i = 1, s do
   local v = redis.call('HGET', KEYS[i], ARGV[4])
-  if v then return {0, v} end
+  if v then
+    if op == 'check' and v == ARGV[5] then
+      own = i
+      break
+    end
+    return {0, v}
+  end
 end
 if op == 'lookup' then return {1} end
-if op == 'check' then
-  local out, lens = {1}, {}
-  for b = 0, nb - 1 do
-    local parts = {}
-    for j = 1, s do
-      local v = redis.call('GET', KEYS[s + b * s + j])
-      if v then parts[#parts + 1] = v end
-      if j == 1 then lens[#lens + 1] = v and #v or 0 end
-    end
-    out[#out + 1] = table.concat(parts)
-  end
-  for _, l in ipairs(lens) do out[#out + 1] = l end
-  return out
+if op == 'record' then
+  redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[6])
+  return {2, 0}
 end
+local out = {own > 0 and 4 or 3, 0}
 for b = 0, nb - 1 do
-  local want = tonumber(ARGV[9 + nb + b])
-  if want >= 0 and redis.call('STRLEN', KEYS[s + b * s + 1]) ~= want then return {3} end
+  local rec, parts = ARGV[8 + b], {}
+  for j = math.max(own, 1), s do
+    local v = redis.call('GET', KEYS[s + b * s + j])
+    if v then
+      if j == own then
+        local at = find_aligned(v, rec)
+        if at then v = string.sub(v, 1, at - 1) end
+      end
+      parts[#parts + 1] = v
+    end
+  end
+  out[#out + 1] = table.concat(parts)
 end
+if own > 0 then return out end
 redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
 redis.call('PEXPIREAT', KEYS[1], ARGV[6])
-local dropped = 0
-if ARGV[8] == '1' then
-  local cap = tonumber(ARGV[7])
-  for b = 0, nb - 1 do
-    local k = KEYS[s + b * s + 1]
-    local cur = redis.call('GET', k) or ''
-    local rec = ARGV[9 + b]
-    if #cur + #rec <= cap then
-      redis.call('SET', k, cur .. rec, 'PXAT', ARGV[6])
-    else
-      dropped = dropped + 1
+local cap = tonumber(ARGV[7])
+for b = 0, nb - 1 do
+  local k, rec = KEYS[s + b * s + 1], ARGV[8 + b]
+  local cur = redis.call('GET', k) or ''
+  if #cur + #rec <= cap then
+    redis.call('SET', k, cur .. rec, 'PXAT', ARGV[6])
+  else
+    out[2] = out[2] + 1
+  end
+end
+return out
+";
+
+/// The amend script of a text that turned out to be a near-duplicate after [`CHECK_LUA_BODY`]
+/// recorded it as new (single Redis). KEYS as there. ARGV: 1 slices, 2 bands, 3 exact field, 4 the
+/// job's `New` value, 5 the amended value (with the verdict), 6.. per band the band record of the text.
+/// Rewrites the job's own exact record (where it still holds `New` for the job) and removes the text's
+/// band records (a near-duplicate is not indexed). Returns {records amended (0/1), band records removed}.
+const AMEND_LUA_BODY: &str = r"
+local s, nb = tonumber(ARGV[1]), tonumber(ARGV[2])
+local amended = 0
+for i = 1, s do
+  if redis.call('HGET', KEYS[i], ARGV[3]) == ARGV[4] then
+    redis.call('HSET', KEYS[i], ARGV[3], ARGV[5])
+    amended = 1
+    break
+  end
+end
+local removed = 0
+for b = 0, nb - 1 do
+  local rec = ARGV[6 + b]
+  for j = 1, s do
+    local k = KEYS[s + b * s + j]
+    local cur = redis.call('GET', k)
+    local at = cur and find_aligned(cur, rec)
+    if at then
+      local rest = string.sub(cur, 1, at - 1) .. string.sub(cur, at + #rec)
+      if #rest == 0 then
+        redis.call('DEL', k)
+      else
+        redis.call('SET', k, rest, 'KEEPTTL')
+      end
+      removed = removed + 1
+      break
     end
   end
 end
-return {2, dropped}
+return {amended, removed}
 ";
 
 /// Append one record to one band bucket unless it is full (KEYS[1]; ARGV 1 record, 2 cap bytes,
@@ -195,7 +258,11 @@ pub struct RedisStore {
     band_cap: usize,
     /// Band records not added because their bucket was full.
     dropped: Arc<AtomicU64>,
+    /// [`CHECK_LUA_BODY`].
     script: Script,
+    /// [`AMEND_LUA_BODY`]: a near-duplicate's record amended after the check (single Redis).
+    amend: Script,
+    /// [`APPEND_LUA`]: one band record appended on its own slot (Redis Cluster).
     append: Script,
 }
 
@@ -245,7 +312,8 @@ impl RedisStore {
             bands: Bands::for_distance(near_distance),
             band_cap: BAND_CAP,
             dropped: Arc::default(),
-            script: Script::new(CHECK_LUA),
+            script: Script::new(&format!("{FIND_ALIGNED_LUA}{CHECK_LUA_BODY}")),
+            amend: Script::new(&format!("{FIND_ALIGNED_LUA}{AMEND_LUA_BODY}")),
             append: Script::new(APPEND_LUA),
         }
     }
@@ -390,8 +458,7 @@ impl RedisStore {
         best
     }
 
-    /// One call of [`CHECK_LUA`] (arguments as documented there).
-    #[allow(clippy::too_many_arguments)]
+    /// One call of [`CHECK_LUA_BODY`] (arguments as documented there).
     fn invocation(
         &self,
         op: &str,
@@ -400,8 +467,6 @@ impl RedisStore {
         fp: &Fingerprint,
         value: &[u8],
         expire_at_ms: u64,
-        index: bool,
-        expected: &[i64],
     ) -> redis::ScriptInvocation<'_> {
         let mut inv = self.script.prepare_invoke();
         for k in exact.iter().chain(bands.iter().flatten()) {
@@ -413,13 +478,9 @@ impl RedisStore {
             .arg(Self::field(fp))
             .arg(value)
             .arg(expire_at_ms)
-            .arg(self.band_cap * self.band_record_bytes())
-            .arg(if index { "1" } else { "0" });
+            .arg(self.band_cap * self.band_record_bytes());
         for i in 0..bands.len() {
             inv.arg(self.band_record(fp, i as u32));
-        }
-        for e in expected {
-            inv.arg(*e);
         }
         inv
     }
@@ -437,25 +498,16 @@ impl RedisStore {
         fp: &Fingerprint,
         value: &[u8],
     ) -> Result<Vec<Value>, DedupError> {
-        let inv = self.invocation(
-            "record",
-            &keys.exact,
-            &[],
-            fp,
-            value,
-            keys.expire_at_ms,
-            false,
-            &[],
-        );
+        let inv = self.invocation("record", &keys.exact, &[], fp, value, keys.expire_at_ms);
         self.run(inv).await
     }
 
     async fn check(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
         let job = job_hash(job_id);
+        let new_value = Record { job, near: None }.encode();
+        let keys = self.keys(fp);
         if self.near_distance == 0 {
-            let keys = self.keys(fp);
-            let value = Record { job, near: None }.encode();
-            return match parse(&self.record_exact(&keys, fp, &value).await?)? {
+            return match parse(&self.record_exact(&keys, fp, &new_value).await?)? {
                 Reply::Exact(v) => Self::verdict_for_existing(&v, job_id),
                 _ => Ok(Verdict::New),
             };
@@ -463,56 +515,67 @@ impl RedisStore {
         if self.conn.is_cluster() {
             return self.check_per_slot(fp, job_id).await;
         }
-        for attempt in 1..=MAX_ATTEMPTS {
-            let keys = self.keys(fp);
-            let inv = self.invocation("check", &keys.exact, &keys.bands, fp, &[], 0, false, &[]);
-            let (records, lens) = match parse(&self.run(inv).await?)? {
-                Reply::Exact(v) => return Self::verdict_for_existing(&v, job_id),
-                Reply::Absent(r, l) => (r, l),
-                _ => return Err(bad("check: unexpected reply".into())),
-            };
-            let best = self.nearest(fp, &records);
-            let value = Record { job, near: best }.encode();
-            // The last attempt records without comparing (bounded work under heavy contention).
-            let expected = if attempt == MAX_ATTEMPTS {
-                vec![-1; lens.len()]
-            } else {
-                lens
-            };
-            let inv = self.invocation(
-                "record",
-                &keys.exact,
-                &keys.bands,
-                fp,
-                &value,
-                keys.expire_at_ms,
-                best.is_none(),
-                &expected,
-            );
-            match parse(&self.run(inv).await?)? {
-                Reply::Exact(v) => return Self::verdict_for_existing(&v, job_id),
-                Reply::Recorded(dropped) => {
-                    self.dropped.fetch_add(dropped, Ordering::Relaxed);
-                    return Ok(match best {
-                        Some((of, distance)) => Verdict::NearDuplicate {
-                            of_hash: format!("blake3:{}", hex(&of)),
-                            distance,
-                        },
-                        None => Verdict::New,
-                    });
-                }
-                Reply::Changed => continue,
-                Reply::Absent(..) => return Err(bad("record: unexpected reply".into())),
+        // One call: the exact lookup, and when absent the record as `New` with its band records, which
+        // returns the band records there before it (scripts run one at a time, so of two concurrent
+        // near-duplicates the second sees the first's records). A redelivery finds its own `New`
+        // record and gets the band records there before it, so it reaches the same verdict.
+        let inv = self.invocation(
+            "check",
+            &keys.exact,
+            &keys.bands,
+            fp,
+            &new_value,
+            keys.expire_at_ms,
+        );
+        let (fresh, dropped, records) = match parse(&self.run(inv).await?)? {
+            Reply::Exact(v) => return Self::verdict_for_existing(&v, job_id),
+            Reply::Bands {
+                fresh,
+                dropped,
+                records,
+            } => (fresh, dropped, records),
+            _ => return Err(bad("check: unexpected reply".into())),
+        };
+        let Some((of, distance)) = self.nearest(fp, &records) else {
+            if fresh {
+                self.dropped.fetch_add(dropped, Ordering::Relaxed);
             }
+            return Ok(Verdict::New);
+        };
+        // A near-duplicate (the rare case): a second call writes the verdict into its record and takes
+        // its band records out again (near-duplicates are not indexed).
+        let amended = Record {
+            job,
+            near: Some((of, distance)),
         }
-        Err(bad("band buckets kept changing".into()))
+        .encode();
+        let mut inv = self.amend.prepare_invoke();
+        for k in keys.exact.iter().chain(keys.bands.iter().flatten()) {
+            inv.key(k);
+        }
+        inv.arg(keys.exact.len())
+            .arg(keys.bands.len())
+            .arg(Self::field(fp))
+            .arg(&new_value)
+            .arg(amended);
+        for i in 0..keys.bands.len() {
+            inv.arg(self.band_record(fp, i as u32));
+        }
+        let _: Vec<i64> = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err("near-duplicate record"))?;
+        Ok(Verdict::NearDuplicate {
+            of_hash: format!("blake3:{}", hex(&of)),
+            distance,
+        })
     }
 
     /// The near-duplicate check on Redis Cluster, every call on one slot (see the module doc).
     async fn check_per_slot(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
         let job = job_hash(job_id);
         let keys = self.keys(fp);
-        let inv = self.invocation("lookup", &keys.exact, &[], fp, &[], 0, false, &[]);
+        let inv = self.invocation("lookup", &keys.exact, &[], fp, &[], 0);
         if let Reply::Exact(v) = parse(&self.run(inv).await?)? {
             return Self::verdict_for_existing(&v, job_id);
         }
@@ -677,11 +740,23 @@ fn bad(detail: String) -> DedupError {
     }
 }
 
+/// A reply of [`CHECK_LUA_BODY`].
 enum Reply {
+    /// An exact record (not the job's own `New` one for `check`).
     Exact(Vec<u8>),
-    Absent(Vec<Vec<u8>>, Vec<i64>),
-    Recorded(u64),
-    Changed,
+    /// `lookup`: no exact record.
+    Absent,
+    /// `record`: recorded.
+    Recorded,
+    /// `check`: no exact record of another job; the band records there before the text's own.
+    Bands {
+        /// Recorded by this call (false: the job's own `New` record was there, a redelivery).
+        fresh: bool,
+        /// The text's band records not added because their bucket was full.
+        dropped: u64,
+        /// Per band, the records of its live slices.
+        records: Vec<Vec<u8>>,
+    },
 }
 
 fn parse(reply: &[Value]) -> Result<Reply, DedupError> {
@@ -698,17 +773,18 @@ fn parse(reply: &[Value]) -> Result<Reply, DedupError> {
                 .get(1)
                 .ok_or_else(|| bad("hit without value".into()))?,
         )?)),
-        1 => {
-            let rest = &reply[1..];
-            let nb = rest.len() / 2;
-            let records = rest[..nb].iter().map(bytes).collect::<Result<_, _>>()?;
-            let lens = rest[nb..].iter().map(int).collect::<Result<_, _>>()?;
-            Ok(Reply::Absent(records, lens))
-        }
-        2 => Ok(Reply::Recorded(
-            reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64,
-        )),
-        3 => Ok(Reply::Changed),
+        1 => Ok(Reply::Absent),
+        2 => Ok(Reply::Recorded),
+        3 | 4 => Ok(Reply::Bands {
+            fresh: code == 3,
+            dropped: reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64,
+            records: reply
+                .get(2..)
+                .unwrap_or_default()
+                .iter()
+                .map(bytes)
+                .collect::<Result<_, _>>()?,
+        }),
         other => Err(bad(format!("unknown code {other}"))),
     }
 }
@@ -977,6 +1053,96 @@ mod tests {
         assert_eq!(r.encode().len(), JOB_BYTES + SHORT_HASH_BYTES + 1);
         assert_eq!(Record::decode(&r.encode()), Some(r));
         assert_eq!(Record::decode(&[1, 2, 3]), None);
+    }
+
+    /// A worker that crashed between the two calls of a near-duplicate's check (after the first): the
+    /// redelivered job finds its own `New` record with the band records there before it, gets the
+    /// verdict a full check gives, and its band records are taken out. Real Redis (REDIS_URL).
+    #[tokio::test]
+    async fn a_near_duplicate_redelivered_after_the_first_call_gets_its_verdict() {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let client = redis::Client::open(url).expect("REDIS_URL");
+        let conn: RedisConn = redis::aio::ConnectionManager::new(client)
+            .await
+            .expect("Redis must run for this test (REDIS_URL, default redis://127.0.0.1:6379)")
+            .into();
+        let prefix = format!("paperboy-test-{}:", uuid::Uuid::new_v4().simple());
+        let store = RedisStore::new(conn.clone(), &prefix, Duration::from_secs(600), 3);
+        let a = Fingerprint {
+            hash: format!("blake3:{}", "a1".repeat(32)),
+            simhash: 0x0123_4567_89AB_CDEF,
+        };
+        // Two bits of band 0 apart: shares bands 1-3 with `a`.
+        let b = Fingerprint {
+            hash: format!("blake3:{}", "b2".repeat(32)),
+            simhash: a.simhash ^ 0b101,
+        };
+        let outcome = async {
+            assert_eq!(store.check(&a, "job-a").await.unwrap(), Verdict::New);
+            let keys = store.keys(&b);
+            let value = Record {
+                job: job_hash("job-b"),
+                near: None,
+            }
+            .encode();
+            let inv = store.invocation(
+                "check",
+                &keys.exact,
+                &keys.bands,
+                &b,
+                &value,
+                keys.expire_at_ms,
+            );
+            let first = parse(&store.run(inv).await.unwrap()).unwrap();
+            assert!(
+                matches!(first, Reply::Bands { fresh: true, .. }),
+                "the first call recorded b"
+            );
+            let band_bytes = || async {
+                let mut total = 0;
+                for ks in &keys.bands {
+                    let parts: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                        .arg(ks)
+                        .query_async(&mut conn.clone())
+                        .await
+                        .unwrap();
+                    total += parts.into_iter().flatten().map(|p| p.len()).sum::<usize>();
+                }
+                total
+            };
+            let rec = store.band_record_bytes();
+            assert_eq!(band_bytes().await, 7 * rec, "a's 3 shared + b's 4 records");
+            let want = Verdict::NearDuplicate {
+                of_hash: RedisStore::short_hash(&a.hash),
+                distance: 2,
+            };
+            assert_eq!(store.check(&b, "job-b").await.unwrap(), want);
+            assert_eq!(band_bytes().await, 3 * rec, "b's band records taken out");
+            assert_eq!(store.check(&b, "job-b").await.unwrap(), want, "amended");
+            assert_eq!(
+                store.check(&b, "job-c").await.unwrap(),
+                Verdict::Duplicate {
+                    first_job: RedisStore::job_ref("job-b")
+                }
+            );
+            assert_eq!(store.check(&a, "job-a").await.unwrap(), Verdict::New);
+        };
+        let outcome =
+            futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(outcome)).await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn.clone())
+            .await
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<i64, _> = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut conn.clone())
+                .await;
+        }
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     #[test]
