@@ -175,7 +175,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     let title = metadata::title(&meta, host);
 
     let anchor = content::title_anchor(&dom, &an, title.as_deref());
-    let (roots, _) = content::select_roots(&dom, &an, anchor);
+    let roots = [content::select_root(&dom, &an, anchor)];
     let mut paras = content::emit(&dom, &an, &roots, title.as_deref(), false);
     let mut used_wild = false;
     // The container holds the story's headline and its text: a short story, not a page whose
@@ -369,7 +369,7 @@ fn noscript_text(doc: &scraper::Html, title: Option<&str>, wide: bool) -> Option
     let prep = content::Prepared::new(&inner);
     let an = prep.analyse(&inner, 0);
     let anchor = content::title_anchor(&inner, &an, title);
-    let (roots, _) = content::select_roots(&inner, &an, anchor);
+    let roots = [content::select_root(&inner, &an, anchor)];
     let paras = content::emit(&inner, &an, &roots, title, false);
     let mut text = clean::finish(paras, title);
     if wide {
