@@ -69,7 +69,12 @@ pub fn commas(s: &str) -> u32 {
 /// check answers for almost every page without copying it.
 pub fn nfc(s: std::borrow::Cow<'_, str>) -> std::borrow::Cow<'_, str> {
     use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
-    if s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes {
+    // ASCII is NFC whatever follows it, so the check starts at the first non-ASCII byte (a char
+    // boundary): most of a page's markup is ASCII.
+    let Some(first) = s.bytes().position(|b| !b.is_ascii()) else {
+        return s;
+    };
+    if is_nfc_quick(s[first..].chars()) == IsNormalized::Yes {
         return s;
     }
     std::borrow::Cow::Owned(s.nfc().collect())
