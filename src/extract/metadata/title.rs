@@ -156,30 +156,29 @@ pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
     let tag = m.title_tag.as_deref();
     // A single h1 that matches (part of) the other titles is the cleanest form.
     let candidates: Vec<&str> = [og, ld, tag].into_iter().flatten().collect();
-    if let Some(h1) = m.h1.first() {
-        let h1 = html_unescape(heading_text(h1));
+    let site = site.as_deref();
+    // The first h1, unless it is the site's name (a blog's masthead): not the page's title.
+    let h1 =
+        m.h1.first()
+            .map(|h| html_unescape(heading_text(h)))
+            .filter(|h| site.is_none_or(|s| squash(s) != squash(h)));
+    if let Some(h1) = h1 {
         let fh = fold(&h1);
-        // An h1 that is the site's name (a blog's masthead) is not the page's title.
-        let is_site = site.as_deref().is_some_and(|s| squash(s) == squash(&h1));
         if !fh.is_empty()
-            && !is_site
             && candidates.iter().any(|c| fold(c).contains(&fh))
             && char_len(&h1) >= MIN_TITLE_CHARS
         {
             // Headings carry the same "Title – Subtitle" / "Title | Site" tails as <title>.
-            let t = strip_tail(&h1, site.as_deref(), host);
+            let t = strip_tail(&h1, site, host);
             return Some(if char_len(&t) >= MIN_TITLE_CHARS {
                 t
             } else {
                 h1
             });
         }
-    }
-    if let Some(h1) =
-        m.h1.first()
-            .and_then(|h| h1_extending(h, &candidates, &site, host))
-    {
-        return Some(h1);
+        if let Some(t) = h1_extending(&h1, &candidates, site, host) {
+            return Some(t);
+        }
     }
     // An article object's headline is written for the article alone; og:title and <title> often
     // carry a site or section name.
@@ -189,7 +188,7 @@ pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
         og.or(ld)
     };
     let raw = raw.or(tag).or(m.h1.first().map(String::as_str))?;
-    let t = strip_tail(&html_unescape(raw), site.as_deref(), host);
+    let t = strip_tail(&html_unescape(raw), site, host);
     // A headline stored with its quotation marks: "\"What is Git?\"".
     let t = match t.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
         Some(inner) if !inner.contains('"') => inner.trim().to_string(),
@@ -205,16 +204,13 @@ pub fn title(m: &Meta, host: Option<&str>) -> Option<String> {
 fn h1_extending(
     h1: &str,
     candidates: &[&str],
-    site: &Option<String>,
+    site: Option<&str>,
     host: Option<&str>,
 ) -> Option<String> {
-    let h1 = html_unescape(heading_text(h1));
-    let site = site.as_deref();
-    let is_site = site.is_some_and(|s| squash(s) == squash(&h1));
-    if is_site || h1.split_whitespace().count() < MIN_EXTENDING_H1_WORDS {
+    if h1.split_whitespace().count() < MIN_EXTENDING_H1_WORDS {
         return None;
     }
-    let fh = fold(&h1);
+    let fh = fold(h1);
     candidates
         .iter()
         .any(|c| {
@@ -223,7 +219,7 @@ fn h1_extending(
                 && fh.len() > short.len()
                 && fh.starts_with(&short)
         })
-        .then(|| strip_site(&h1, site, host))
+        .then(|| strip_site(h1, site, host))
 }
 
 pub fn site_name(m: &Meta) -> Option<String> {
