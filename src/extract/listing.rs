@@ -189,13 +189,11 @@ pub fn wide_text(
     }
     if best_len < COMMENTS_AS_CONTENT_BELOW && comments {
         let an2 = prep.analyse(dom, WIDE_KEEP | F_COMMENT);
-        {
-            let r = content::select_root(dom, &an2, None);
-            if !is_article || in_records(dom, &an2, r) {
-                if let Some(t2) = render(&an2, r, best_len) {
-                    if text::char_len(&t2) as f32 > MARGIN * best_len as f32 {
-                        best = Some(t2);
-                    }
+        let r = content::select_root(dom, &an2, None);
+        if !is_article || in_records(dom, &an2, r) {
+            if let Some(t2) = render(&an2, r, best_len) {
+                if text::char_len(&t2) as f32 > MARGIN * best_len as f32 {
+                    best = Some(t2);
                 }
             }
         }
