@@ -4,7 +4,7 @@
 
 use super::text::{char_len, ends_like_sentence, fold, Para, ParaKind};
 use regex::{Regex, RegexBuilder};
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 use std::sync::LazyLock;
 
 /// Lines (short ones only) that are boilerplate wherever they appear. Multilingual.

@@ -9,7 +9,7 @@
 //! (`confidence.weights`, trained out of fold on the dev pages by `scripts/train-confidence.py`).
 
 use super::text::{char_len, ends_like_sentence};
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::sync::LazyLock;
 
 /// What the scorer sees of one extraction (every value in 0–1).
