@@ -45,3 +45,13 @@ fn brand_then_person_in_one_byline() {
         vec!["Youval Meicler"]
     );
 }
+
+/// A script-rendered forum thread whose only byline is in its crawler view inside `<noscript>`
+/// (forum software ships one): the thread's first poster, not a replier.
+#[test]
+fn author_of_a_crawler_view_in_noscript() {
+    assert_eq!(
+        authors_of("author-noscript-view.html"),
+        vec!["quietfan42"]
+    );
+}

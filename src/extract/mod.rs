@@ -170,7 +170,19 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     })?;
     let prep = content::Prepared::new(&dom);
     let an = prep.analyse(&dom, 0);
-    let meta = metadata::collect(&dom, &an.excluded);
+    // Parsed at most once, when a fallback below asks for it.
+    let noscript_cell = std::cell::OnceCell::new();
+    let noscript = || noscript_cell.get_or_init(|| noscript_doc(&dom)).as_ref();
+    let mut meta = metadata::collect(&dom, &an.excluded);
+    if metadata::authors(&meta).is_empty() {
+        // Script-rendered pages (forum software's crawler views) keep their bylines in the
+        // readable version inside <noscript> too.
+        if let Some(inner) = noscript().and_then(noscript_meta) {
+            if !metadata::authors(&inner).is_empty() {
+                meta.take_authors_from(inner);
+            }
+        }
+    }
     let host = page.url.and_then(|u| u.host_str());
     let title = metadata::title(&meta, host);
 
@@ -197,9 +209,6 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     let second_opinion = clean::finish(wild_paras, title.as_deref());
     let mut fallback = used_wild;
     let mut text = clean::finish(paras, title.as_deref());
-    // Parsed at most once, when a fallback below asks for it.
-    let noscript_cell = std::cell::OnceCell::new();
-    let noscript = || noscript_cell.get_or_init(|| noscript_doc(&dom)).as_ref();
     if text::char_len(&text) < SCRIPT_BODY_BELOW {
         // Pages rendered by script ship their readable version inside <noscript>.
         if let Some(t) = noscript().and_then(|d| noscript_text(d, title.as_deref(), false)) {
@@ -360,6 +369,13 @@ fn noscript_doc(dom: &dom::Dom<'_>) -> Option<scraper::Html> {
         }
     }
     Some(scraper::Html::parse_document(best?))
+}
+
+/// The metadata of a [`noscript_doc`] (its author sources are what the page itself may lack).
+fn noscript_meta(doc: &scraper::Html) -> Option<metadata::Meta> {
+    let inner = dom::Dom::build(doc, MAX_NODES).ok()?;
+    // Nothing is excluded: only the author sources are read, and those check their zones.
+    Some(metadata::collect(&inner, &vec![false; inner.nodes.len()]))
 }
 
 /// The main text of a [`noscript_doc`], extracted as a page of its own (`wide`: as a page that is

@@ -72,6 +72,15 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// Take `other`'s author sources (bylines, "By" labels, profile links, microdata author) in
+    /// place of this page's, which gave no author.
+    pub fn take_authors_from(&mut self, other: Meta) {
+        self.bylines = other.bylines;
+        self.text_bylines = other.text_bylines;
+        self.author_links = other.author_links;
+        self.micro_author = other.micro_author;
+    }
+
     pub fn get(&self, keys: &[&str]) -> Option<&str> {
         for k in keys {
             if let Some((_, v)) = self.metas.iter().find(|(kk, _)| kk == k) {
