@@ -107,6 +107,23 @@ fn nested_sections_with_code_keep_every_step() {
     );
 }
 
+/// A discussion thread (JSON-LD `DiscussionForumPosting`, so its metadata says article) whose
+/// every post carries comment classes, with short replies (no run of similar records): the posts
+/// are the content, not the sign-in box left once comments are dropped.
+#[test]
+fn thread_posts_with_comment_classes_are_the_body() {
+    let x = html("thread-posts-as-comments.html");
+    has(
+        &x,
+        &[
+            "did not finish paying their orders",
+            "Payment modules keep tables of their own.",
+            "That was it, the bank transfer stayed.",
+        ],
+        &["Create an account", "Sign In Now"],
+    );
+}
+
 // 3. Too much.
 
 #[test]

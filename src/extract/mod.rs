@@ -229,7 +229,8 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
             whole_story,
         },
         title.as_deref(),
-        page_kind == PageKind::Article && article_metadata(&meta),
+        // A discussion thread's replies are its content, whatever else its metadata says.
+        page_kind == PageKind::Article && article_metadata(&meta) && !thread_metadata(&meta),
         page_kind != PageKind::Listing && single_item(&meta),
     ) {
         text = t;
@@ -410,6 +411,15 @@ fn article_metadata(meta: &metadata::Meta) -> bool {
         || meta
             .get(&["og:type"])
             .is_some_and(|t| t.eq_ignore_ascii_case("article"))
+}
+
+/// Does the page's metadata say it is a discussion thread (JSON-LD `DiscussionForumPosting` or
+/// `QAPage`), whose replies are its content?
+fn thread_metadata(meta: &metadata::Meta) -> bool {
+    meta.ld.types.iter().any(|t| {
+        let t = t.rsplit('/').next().unwrap_or(t);
+        t.eq_ignore_ascii_case("DiscussionForumPosting") || t.eq_ignore_ascii_case("QAPage")
+    })
 }
 
 /// Does the page's metadata say it shows one item (a product): exactly one JSON-LD `Product`
