@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use url::Url;
 
 use super::client::{HopCheck, HttpClient, OverCap};
-use super::limiter::{Acquired, HostPermits, Limiter, LocalLimiter};
+use super::limiter::{url_check_alone, Acquired, HostPermits, Limiter, LocalLimiter};
 use super::limits::{
     is_throttle_status, parse_retry_after, Backoff, Clock, MonotonicClock, Reservation,
 };
@@ -16,6 +16,7 @@ use super::robots::{product_token, Verdict};
 use super::robots_cache::RobotsCache;
 use super::{FetchError, FetchedPage, Fetcher};
 use crate::config::{PolitenessSettings, Settings};
+use crate::dedup::UrlCheck;
 use crate::redis_conn::RedisConn;
 
 tokio::task_local! {
@@ -227,6 +228,21 @@ impl Inner {
     }
 }
 
+/// A URL check's error with the URL it was about.
+fn for_url(e: FetchError, url: &Url) -> FetchError {
+    match e {
+        FetchError::UrlSeen { first_job, .. } => FetchError::UrlSeen {
+            url: url.to_string(),
+            first_job,
+        },
+        FetchError::UrlCheckFailed { detail, .. } => FetchError::UrlCheckFailed {
+            url: url.to_string(),
+            detail,
+        },
+        e => e,
+    }
+}
+
 /// The deferral of a job whose host's slot is `wait_ms` away.
 fn slot_deferred(host: &str, wait_ms: u64, interval: Duration) -> FetchError {
     tracing::info!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, cause = "slot", "host not free soon; deferring");
@@ -237,6 +253,15 @@ fn slot_deferred(host: &str, wait_ms: u64, interval: Duration) -> FetchError {
 }
 
 impl Fetcher for PoliteFetcher {
+    /// Yes when the fleet's limiter is in Redis on the store's connection: the check then rides on
+    /// the host's acquire call.
+    fn runs_url_check(&self, check: &UrlCheck) -> bool {
+        self.inner
+            .limiter
+            .redis_conn()
+            .is_some_and(|conn| check.is_on(conn))
+    }
+
     async fn fetch_with(
         &self,
         url: &Url,
@@ -253,13 +278,39 @@ impl Fetcher for PoliteFetcher {
         let interval = me.robots_interval(url, &host).await?;
 
         // 2. a concurrency permit for the host (this worker, then the fleet), then the host's next slot.
+        // The job's URL check (when the caller gave it) rides on the fleet's acquire call, after
+        // robots.txt: a robots-denied URL is skipped as such and not recorded as seen. It goes in a
+        // call of its own when it cannot ride (its keys on another host, no Redis limiter) or when the
+        // worker's permit for the host is not free at once: a seen URL is then skipped without
+        // waiting for a fetch of the host to end.
         let waiting_since = tokio::time::Instant::now();
         let threshold = patience(p);
-        let Some(_permit) = me
-            .permits
-            .acquire(&host, p.max_concurrent_for(&host), threshold)
-            .await
-        else {
+        let mut opts = opts;
+        let mut check = opts.url_check.take();
+        let mut permit = None;
+        if let Some(c) = &check {
+            let rides =
+                c.host() == host && me.limiter.redis_conn().is_some_and(|conn| c.is_on(conn));
+            if rides {
+                permit = me
+                    .permits
+                    .acquire(&host, p.max_concurrent_for(&host), Duration::ZERO)
+                    .await;
+            }
+            if permit.is_none() {
+                opts.validators = url_check_alone(c).await.map_err(|e| for_url(e, url))?;
+                check = None;
+            }
+        }
+        let permit = match permit {
+            Some(p) => Some(p),
+            None => {
+                me.permits
+                    .acquire(&host, p.max_concurrent_for(&host), threshold)
+                    .await
+            }
+        };
+        let Some(_permit) = permit else {
             let wait = threshold.max(interval);
             tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "concurrency", "host busy; deferring");
             return Err(FetchError::Deferred { host, wait });
@@ -267,7 +318,7 @@ impl Fetcher for PoliteFetcher {
         // With Redis the limit holds for the fleet: a lease per request in flight, expiring by itself
         // (fetch timeout + waits) if a worker dies holding it, taken with the slot in one call.
         let lease_for = me.client.settings().timeout() + threshold * 2 + Duration::from_secs(5);
-        let lease = match me
+        let (acquired, found) = me
             .limiter
             .acquire(
                 &host,
@@ -276,9 +327,15 @@ impl Fetcher for PoliteFetcher {
                 threshold,
                 interval,
                 threshold,
+                check.as_ref(),
             )
-            .await?
-        {
+            .await
+            .map_err(|e| for_url(e, url))?;
+        if check.is_some() {
+            opts.validators = found;
+        }
+        opts.validators = opts.validators.filter(|v| !v.is_empty());
+        let lease = match acquired {
             Acquired::Busy => {
                 let wait = threshold.max(interval);
                 tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "fleet_concurrency", "host busy across the fleet; deferring");
