@@ -189,17 +189,19 @@ impl Limiter {
     /// [`FetchError::UrlCheckFailed`] under either `politeness.redis_failure` (the URL's state is
     /// unknown: fail closed, as a dedup store error does). The lease polls of a busy host go without it.
     /// Returns the validators the check found.
-    #[allow(clippy::too_many_arguments)] // the politeness figures of one request, all needed
     pub(crate) async fn acquire(
         &self,
-        host: &str,
-        max: u32,
-        lease: Duration,
-        patience: Duration,
-        interval: Duration,
-        threshold: Duration,
+        req: &HostRequest<'_>,
         mut check: Option<&UrlCheck>,
     ) -> Result<(Acquired, Option<Validators>), FetchError> {
+        let HostRequest {
+            host,
+            lease,
+            patience,
+            interval,
+            threshold,
+            ..
+        } = *req;
         let Some(r) = &self.redis else {
             let validators = match check {
                 Some(c) => url_check_alone(c).await?,
@@ -211,9 +213,7 @@ impl Limiter {
         let give_up = tokio::time::Instant::now() + patience;
         let mut validators = None;
         loop {
-            let reply = r
-                .acquire(host, max, lease, &token, interval, threshold, check)
-                .await;
+            let reply = r.acquire(req, &token, check).await;
             if let Some(c) = check.take() {
                 match &reply {
                     Ok((_, Some((_, v)))) => validators = v.clone(),
@@ -323,6 +323,23 @@ impl Limiter {
 }
 
 const LEASE_POLL: Duration = Duration::from_millis(50);
+
+/// One request's politeness figures for its host, as [`Limiter::acquire`] takes them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HostRequest<'a> {
+    /// The host, lowercased.
+    pub(crate) host: &'a str,
+    /// Requests in flight to the host at most (fleet-wide with Redis).
+    pub(crate) max: u32,
+    /// How long a fleet-wide lease lasts if its worker dies holding it.
+    pub(crate) lease: Duration,
+    /// How long to wait for a lease of a busy host.
+    pub(crate) patience: Duration,
+    /// The interval between requests to the host.
+    pub(crate) interval: Duration,
+    /// A slot further away than this defers the job.
+    pub(crate) threshold: Duration,
+}
 
 /// A job's URL check in a call of its own (no Redis limiter on the store's connection here, or the
 /// host's permit was not free): a URL another job took is [`FetchError::UrlSeen`]; returns the

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use url::Url;
 
 use super::client::{HopCheck, HttpClient, OverCap};
-use super::limiter::{url_check_alone, Acquired, HostPermits, Limiter, LocalLimiter};
+use super::limiter::{url_check_alone, Acquired, HostPermits, HostRequest, Limiter, LocalLimiter};
 use super::limits::{
     is_throttle_status, parse_retry_after, Backoff, Clock, MonotonicClock, Reservation,
 };
@@ -318,17 +318,17 @@ impl Fetcher for PoliteFetcher {
         // With Redis the limit holds for the fleet: a lease per request in flight, expiring by itself
         // (fetch timeout + waits) if a worker dies holding it, taken with the slot in one call.
         let lease_for = me.client.settings().timeout() + threshold * 2 + Duration::from_secs(5);
+        let req = HostRequest {
+            host: &host,
+            max: p.max_concurrent_for(&host),
+            lease: lease_for,
+            patience: threshold,
+            interval,
+            threshold,
+        };
         let (acquired, found) = me
             .limiter
-            .acquire(
-                &host,
-                p.max_concurrent_for(&host),
-                lease_for,
-                threshold,
-                interval,
-                threshold,
-                check.as_ref(),
-            )
+            .acquire(&req, check.as_ref())
             .await
             .map_err(|e| for_url(e, url))?;
         if check.is_some() {

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use super::limiter::HostRequest;
 use super::limits::{Backoff, Reservation};
 use crate::dedup::redis_store::URL_CHECK_LUA;
 use crate::dedup::{host_tag, UrlCheck, UrlChecked};
@@ -301,14 +302,18 @@ impl RedisLimiter {
     /// nothing. The check's result comes back with every other reply.
     pub(crate) async fn acquire(
         &self,
-        host: &str,
-        max: u32,
-        lease: Duration,
+        req: &HostRequest<'_>,
         token: &str,
-        interval: Duration,
-        threshold: Duration,
         check: Option<&UrlCheck>,
     ) -> Result<(AcquireReply, Option<UrlChecked>), redis::RedisError> {
+        let HostRequest {
+            host,
+            max,
+            lease,
+            interval,
+            threshold,
+            ..
+        } = *req;
         let mut conn = self.conn.clone();
         let mut call = self.acquire.key(self.key(host));
         call.key(self.inflight_key(host))
