@@ -793,7 +793,7 @@ fn parse(reply: &[Value]) -> Result<Reply, DedupError> {
 const FORGET_URL_LUA: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
-/// Lua: a job's URL-seen check and validators lookup, shared by [`URL_AND_VALIDATORS_LUA`] (on its
+/// Lua: a job's URL-seen check and validators lookup, shared by [`URL_AND_VALIDATORS_BODY`] (on its
 /// own) and the fetcher's acquire script (`src/fetch/redis_limiter.rs`, in the same call as the host's
 /// lease and slot). `url_check(seen key, validators key, job id, URL TTL ms (0: no URL check), read
 /// the validators ('1'/'0'))` records the URL for the job when absent (`SET NX GET PX`) and returns
@@ -926,10 +926,7 @@ impl RedisStore {
     /// `<prefix>dedup:{h:<host>}:<mark>:<hash>`. A key of another shape is used as it is, after the
     /// prefix and the mark.
     fn url_record_key(&self, key: &str, mark: &str) -> String {
-        match key.rsplit_once("}:") {
-            Some((tag, hash)) => format!("{}{tag}}}:{mark}:{hash}", self.prefix),
-            None => format!("{}{mark}:{key}", self.prefix),
-        }
+        url_record_key(&self.prefix, key, mark)
     }
 
     /// The URL-seen key of `key`: `<prefix>dedup:{h:<host>}:u:<128-bit hash>`, in the slot of the host's
@@ -943,13 +940,6 @@ impl RedisStore {
         self.url_record_key(key, VALIDATORS_MARK)
     }
 
-    /// The host in the hash tag of `key` (empty for a key without one).
-    fn key_host(key: &str) -> &str {
-        key.strip_prefix("{h:")
-            .and_then(|k| k.rsplit_once("}:"))
-            .map_or("", |(host, _)| host)
-    }
-
     /// [`Seen::url_check`]: the keys and arguments of a job's check.
     pub fn url_check_for(
         &self,
@@ -960,7 +950,7 @@ impl RedisStore {
     ) -> UrlCheck {
         UrlCheck {
             conn: self.conn.clone(),
-            host: Self::key_host(key).to_string(),
+            host: key_host(key).to_string(),
             seen_key: self.url_key(key),
             validators_key: self.validators_key(key),
             job_id: job_id.to_string(),
@@ -1049,6 +1039,21 @@ impl RedisStore {
             }
         }
     }
+}
+
+/// [`RedisStore::url_record_key`] under `prefix`.
+fn url_record_key(prefix: &str, key: &str, mark: &str) -> String {
+    match key.rsplit_once("}:") {
+        Some((tag, hash)) => format!("{prefix}{tag}}}:{mark}:{hash}"),
+        None => format!("{prefix}{mark}:{key}"),
+    }
+}
+
+/// The host in the hash tag of a store key ([`super::url_key`]; empty for a key without one).
+fn key_host(key: &str) -> &str {
+    key.strip_prefix("{h:")
+        .and_then(|k| k.rsplit_once("}:"))
+        .map_or("", |(host, _)| host)
 }
 
 /// A validators value (job id, ETag, Last-Modified joined by U+001F): `None` when it is `job_id`'s
@@ -1274,6 +1279,29 @@ mod tests {
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
         }
+    }
+
+    /// URL-seen and validators keys carry the host's hash tag, the one of the limiter's keys
+    /// (`<prefix>{h:<host>}`), so one script can touch them all on Redis Cluster.
+    #[test]
+    fn url_record_keys_carry_the_hosts_hash_tag() {
+        let url = url::Url::parse("https://News.Example/a?utm_source=x").unwrap();
+        let key = super::super::url_key(&url);
+        let hash = key.rsplit_once(':').unwrap().1;
+        assert_eq!(
+            url_record_key("p:dedup:", &key, SEEN_MARK),
+            format!("p:dedup:{{h:news.example}}:u:{hash}")
+        );
+        assert_eq!(
+            url_record_key("p:dedup:", &key, VALIDATORS_MARK),
+            format!("p:dedup:{{h:news.example}}:v:{hash}")
+        );
+        assert_eq!(key_host(&key), "news.example");
+        let v6 = super::super::url_key(&url::Url::parse("http://[::1]:8080/").unwrap());
+        assert_eq!(key_host(&v6), "[::1]");
+        assert!(url_record_key("p:", &v6, SEEN_MARK).starts_with("p:{h:[::1]}:u:"));
+        assert_eq!(key_host("other"), "");
+        assert_eq!(url_record_key("p:", "other", SEEN_MARK), "p:u:other");
     }
 
     #[test]
