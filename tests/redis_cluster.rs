@@ -471,7 +471,8 @@ async fn a_master_killed_mid_run_fails_over_and_no_job_is_lost_or_doubled() {
     // client (3 retries, >= 1.28 s apart, slot map refreshed) and, when that is not enough, fails: the
     // limiter then fails closed (the job is retried, `redis_limiter`) and a dedup call fails as a
     // transient `dedup_store` (retried). With this ~8 s outage and 30 jobs of host 0 waiting, runs
-    // retried 24-34 `redis_limiter` and 30-85 `dedup_store` jobs; a shorter failover (1 s node timeout,
+    // retried 24-34 `redis_limiter` and 30-85 `dedup_store` jobs (with the URL check in the acquire
+    // call, whose failure is a `dedup_store` one: 20 and 89); a shorter failover (1 s node timeout,
     // 2.6 s) can be ridden out inside the client with no retry at all. Which job sees which depends on
     // when its commands were sent, so only the sum is asserted, with: any retry was for one of those
     // two reasons (and, above, every retried job still ended once, none failed for good), no fetch ran

@@ -303,7 +303,7 @@ impl Fetcher for PoliteFetcher {
             }
         }
         let permit = match permit {
-            Some(p) => Some(p),
+            Some(held) => Some(held),
             None => {
                 me.permits
                     .acquire(&host, p.max_concurrent_for(&host), threshold)
