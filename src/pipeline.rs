@@ -203,12 +203,13 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         // With the store and the fetcher's limiter on one Redis connection the check rides on the
         // fetcher's acquire call for the host (after robots.txt; no lease or slot for a seen URL);
         // otherwise it is a call of its own, here.
-        let ride = (url_ttl.is_some() || own.is_some())
+        let any_check = url_ttl.is_some() || own.is_some();
+        let ride = any_check
             .then(|| self.seen.url_check(&key, &job.job_id, url_ttl, own))
             .flatten()
             .filter(|c| self.fetcher.runs_url_check(c));
         let mut validators = None;
-        if ride.is_none() {
+        if ride.is_none() && any_check {
             let (checked, found) = self
                 .seen
                 .check_url_and_validators(&key, &job.job_id, url_ttl, own)

@@ -195,6 +195,7 @@ impl Limiter {
         mut check: Option<&UrlCheck>,
     ) -> Result<(Acquired, Option<Validators>), FetchError> {
         let HostRequest {
+            url,
             host,
             lease,
             patience,
@@ -204,7 +205,7 @@ impl Limiter {
         } = *req;
         let Some(r) = &self.redis else {
             let validators = match check {
-                Some(c) => url_check_alone(c).await?,
+                Some(c) => url_check_alone(c, url).await?,
                 None => None,
             };
             return Ok((self.acquire_local(host, interval, threshold), validators));
@@ -218,13 +219,13 @@ impl Limiter {
                 match &reply {
                     Ok((_, Some((_, v)))) => validators = v.clone(),
                     Ok(_) => {}
-                    Err(e) => return Err(url_check_failed(c, e)),
+                    Err(e) => return Err(url_check_failed(c, url, e)),
                 }
             }
             match reply.map(|(a, _)| a) {
                 Ok(AcquireReply::Seen { first_job }) => {
                     return Err(FetchError::UrlSeen {
-                        url: String::new(),
+                        url: url.to_string(),
                         first_job,
                     })
                 }
@@ -327,7 +328,9 @@ const LEASE_POLL: Duration = Duration::from_millis(50);
 /// One request's politeness figures for its host, as [`Limiter::acquire`] takes them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HostRequest<'a> {
-    /// The host, lowercased.
+    /// The URL requested (for errors).
+    pub(crate) url: &'a str,
+    /// Its host, lowercased.
     pub(crate) host: &'a str,
     /// Requests in flight to the host at most (fleet-wide with Redis).
     pub(crate) max: u32,
@@ -344,21 +347,25 @@ pub(crate) struct HostRequest<'a> {
 /// A job's URL check in a call of its own (no Redis limiter on the store's connection here, or the
 /// host's permit was not free): a URL another job took is [`FetchError::UrlSeen`]; returns the
 /// validators found.
-pub(crate) async fn url_check_alone(check: &UrlCheck) -> Result<Option<Validators>, FetchError> {
+pub(crate) async fn url_check_alone(
+    check: &UrlCheck,
+    url: &str,
+) -> Result<Option<Validators>, FetchError> {
     match check.run().await {
         Ok((UrlVerdict::Seen { first_job }, _)) => Err(FetchError::UrlSeen {
-            url: String::new(),
+            url: url.to_string(),
             first_job,
         }),
         Ok((_, validators)) => Ok(validators),
-        Err(e) => Err(url_check_failed(check, &e)),
+        Err(e) => Err(url_check_failed(check, url, &e)),
     }
 }
 
-fn url_check_failed(check: &UrlCheck, e: &redis::RedisError) -> FetchError {
-    tracing::warn!(host = check.host(), error = %e, "URL-seen check failed; not fetching, the job is retried later");
+/// The job's URL check of `url` failed: the URL's state is unknown, so it is not fetched.
+fn url_check_failed(check: &UrlCheck, url: &str, e: &redis::RedisError) -> FetchError {
+    tracing::warn!(host = check.host(), url, error = %e, "URL-seen check failed; not fetching, the job is retried later");
     FetchError::UrlCheckFailed {
-        url: String::new(),
+        url: url.to_string(),
         detail: e.to_string(),
     }
 }

@@ -228,21 +228,6 @@ impl Inner {
     }
 }
 
-/// A URL check's error with the URL it was about.
-fn for_url(e: FetchError, url: &Url) -> FetchError {
-    match e {
-        FetchError::UrlSeen { first_job, .. } => FetchError::UrlSeen {
-            url: url.to_string(),
-            first_job,
-        },
-        FetchError::UrlCheckFailed { detail, .. } => FetchError::UrlCheckFailed {
-            url: url.to_string(),
-            detail,
-        },
-        e => e,
-    }
-}
-
 /// The deferral of a job whose host's slot is `wait_ms` away.
 fn slot_deferred(host: &str, wait_ms: u64, interval: Duration) -> FetchError {
     tracing::info!(host = %host, wait_ms, interval_ms = interval.as_millis() as u64, cause = "slot", "host not free soon; deferring");
@@ -287,6 +272,7 @@ impl Fetcher for PoliteFetcher {
         let threshold = patience(p);
         let mut opts = opts;
         let mut check = opts.url_check.take();
+        let url_text = url.as_str();
         let mut permit = None;
         if let Some(c) = &check {
             let rides =
@@ -298,7 +284,7 @@ impl Fetcher for PoliteFetcher {
                     .await;
             }
             if permit.is_none() {
-                opts.validators = url_check_alone(c).await.map_err(|e| for_url(e, url))?;
+                opts.validators = url_check_alone(c, url_text).await?;
                 check = None;
             }
         }
@@ -319,6 +305,7 @@ impl Fetcher for PoliteFetcher {
         // (fetch timeout + waits) if a worker dies holding it, taken with the slot in one call.
         let lease_for = me.client.settings().timeout() + threshold * 2 + Duration::from_secs(5);
         let req = HostRequest {
+            url: url_text,
             host: &host,
             max: p.max_concurrent_for(&host),
             lease: lease_for,
@@ -326,11 +313,7 @@ impl Fetcher for PoliteFetcher {
             interval,
             threshold,
         };
-        let (acquired, found) = me
-            .limiter
-            .acquire(&req, check.as_ref())
-            .await
-            .map_err(|e| for_url(e, url))?;
+        let (acquired, found) = me.limiter.acquire(&req, check.as_ref()).await?;
         if check.is_some() {
             opts.validators = found;
         }
