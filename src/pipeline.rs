@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::config::{NearAction, Settings};
-use crate::dedup::{canonical_url, fingerprint, url_key, Seen, UrlVerdict, Verdict};
+use crate::dedup::{fingerprint, url_key, Seen, UrlVerdict, Verdict};
 use crate::extract::{self, ExtractError, Extracted, Page};
 use crate::fetch::{FetchError, FetchOptions, FetchedPage, Fetcher, Validators};
 use crate::message::{
@@ -192,7 +192,7 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         let ttl = Duration::from_secs(self.settings.dedup.url_ttl_s);
         // Feeds and sitemaps are polled again by design: the URL-seen filter applies to their items.
         let source_job = matches!(job.kind, Some(JobKind::Feed | JobKind::Sitemap));
-        let key = url_key(&canonical_url(&url));
+        let key = url_key(&url);
         // URL-seen filter: a URL another job fetched within dedup.url_ttl_s is not fetched again.
         // The conditional-GET lookup goes with it (the same key's slot; one call with Redis).
         let url_ttl = (!(ttl.is_zero() || job.force || source_job)).then_some(ttl);
@@ -200,38 +200,55 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         // publishing what the page held.
         let own = (self.settings.dedup.validators_ttl_s > 0)
             .then_some(!(job.redelivered || job.attempts > 1));
-        let (checked, validators) = self
-            .seen
-            .check_url_and_validators(&key, &job.job_id, url_ttl, own)
-            .await;
-        // A validators error costs a full download, not the job.
-        let validators = match validators {
-            Ok(v) => v.filter(|v| !v.is_empty()),
-            Err(e) => {
-                tracing::warn!(job_id = %job.job_id, error = %e, "conditional GET: validators lookup failed; fetching in full");
-                None
+        // With the store and the fetcher's limiter on one Redis connection the check rides on the
+        // fetcher's acquire call for the host (after robots.txt; no lease or slot for a seen URL);
+        // otherwise it is a call of its own, here.
+        let any_check = url_ttl.is_some() || own.is_some();
+        let ride = any_check
+            .then(|| self.seen.url_check(&key, &job.job_id, url_ttl, own))
+            .flatten()
+            .filter(|c| self.fetcher.runs_url_check(c));
+        let mut validators = None;
+        if ride.is_none() && any_check {
+            let (checked, found) = self
+                .seen
+                .check_url_and_validators(&key, &job.job_id, url_ttl, own)
+                .await;
+            // A validators error costs a full download, not the job.
+            validators = match found {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(job_id = %job.job_id, error = %e, "conditional GET: validators lookup failed; fetching in full");
+                    None
+                }
+            };
+            if url_ttl.is_some() {
+                match checked {
+                    Ok(UrlVerdict::New | UrlVerdict::Own) => {}
+                    Ok(UrlVerdict::Seen { first_job }) => {
+                        let d = Decision::Final(seen_outcome(job, &url, &first_job, ttl));
+                        return (d, Timings::default());
+                    }
+                    Err(e) => {
+                        let d = Decision::Transient(outcome(
+                            OutcomeKind::Failed,
+                            "dedup_store",
+                            e.to_string(),
+                        ));
+                        return (d, Timings::default());
+                    }
+                }
             }
+        }
+        let fetch = Fetch {
+            key: &key,
+            validators: validators.filter(|v| !v.is_empty()),
+            check: ride,
         };
         if url_ttl.is_none() {
-            return self.fetch_and_extract(job, &url, &key, validators).await;
+            return self.fetch_and_extract(job, &url, fetch).await;
         }
-        match checked {
-            Ok(UrlVerdict::New | UrlVerdict::Own) => {}
-            Ok(UrlVerdict::Seen { first_job }) => {
-                let detail = format!(
-                    "{url} was taken by job {first_job} within dedup.url_ttl_s ({}s); send \"force\": true to fetch it again",
-                    ttl.as_secs()
-                );
-                let d = Decision::Final(outcome(OutcomeKind::Skipped, "seen", detail));
-                return (d, Timings::default());
-            }
-            Err(e) => {
-                let d =
-                    Decision::Transient(outcome(OutcomeKind::Failed, "dedup_store", e.to_string()));
-                return (d, Timings::default());
-            }
-        }
-        let (decision, timings) = self.fetch_and_extract(job, &url, &key, validators).await;
+        let (decision, timings) = self.fetch_and_extract(job, &url, fetch).await;
         // A job that ends in failure lets its URL be tried again by the next job that names it; so does
         // a job that turned out to be a feed or sitemap (it will be polled again).
         let forget = match &decision {
@@ -263,28 +280,34 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         }
     }
 
-    /// Fetch one job whose URL is valid (conditionally, with `validators`), then expand it (a feed or
-    /// sitemap) or extract and dedup it. `vkey` is the URL's store key ([`url_key`]).
+    /// Fetch one job whose URL is valid (conditionally, with the validators of `fetch`, or those its
+    /// URL check finds), then expand it (a feed or sitemap) or extract and dedup it.
     async fn fetch_and_extract(
         &self,
         job: &JobInput,
         url: &Url,
-        vkey: &str,
-        validators: Option<Validators>,
+        fetch: Fetch<'_>,
     ) -> (Decision, Timings) {
         let mut timings = Timings::default();
         let outcome = |kind, reason: &str, detail: String| make_outcome(job, kind, reason, detail);
         let url = url.clone();
+        let vkey = fetch.key;
         let source_job = matches!(job.kind, Some(JobKind::Feed | JobKind::Sitemap));
         let opts = FetchOptions {
-            validators,
+            validators: fetch.validators,
             max_body: source_job.then_some(self.settings.feed.max_bytes as u64),
+            url_check: fetch.check,
         };
         let started = Instant::now();
         let fetched = self.fetcher.fetch_with(&url, opts).await;
         timings.fetch = Some(started.elapsed());
         let page = match fetched {
             Ok(p) => p,
+            Err(FetchError::UrlSeen { first_job, .. }) => {
+                let ttl = Duration::from_secs(self.settings.dedup.url_ttl_s);
+                let d = Decision::Final(seen_outcome(job, &url, &first_job, ttl));
+                return (d, Timings::default());
+            }
             Err(e) => {
                 let robots_wait = Duration::from_secs(self.settings.politeness.robots_error_ttl_s);
                 return (fetch_error_decision(job, e, robots_wait), timings);
@@ -494,17 +517,11 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
             return Ok(false);
         };
         let id = child.id.as_deref().unwrap_or_default();
-        Ok(
-            match self
-                .seen
-                .check_url(&url_key(&canonical_url(&url)), id, ttl)
-                .await?
-            {
-                UrlVerdict::New => true,
-                UrlVerdict::Own => retake_own,
-                UrlVerdict::Seen { .. } => false,
-            },
-        )
+        Ok(match self.seen.check_url(&url_key(&url), id, ttl).await? {
+            UrlVerdict::New => true,
+            UrlVerdict::Own => retake_own,
+            UrlVerdict::Seen { .. } => false,
+        })
     }
 
     /// Build the article and ask the dedup store about it.
@@ -558,6 +575,23 @@ impl<F: Fetcher, S: Seen> Processor<F, S> {
         };
         (d, timings)
     }
+}
+
+/// How [`Processor::fetch_and_extract`] fetches: the URL's store key ([`url_key`]), the validators
+/// found by the job's own URL check, or the check for the fetcher to run ([`Seen::url_check`]).
+struct Fetch<'a> {
+    key: &'a str,
+    validators: Option<Validators>,
+    check: Option<crate::dedup::UrlCheck>,
+}
+
+/// The outcome of a job whose URL another job took within `ttl` (`dedup.url_ttl_s`).
+fn seen_outcome(job: &JobInput, url: &Url, first_job: &str, ttl: Duration) -> Outcome {
+    let detail = format!(
+        "{url} was taken by job {first_job} within dedup.url_ttl_s ({}s); send \"force\": true to fetch it again",
+        ttl.as_secs()
+    );
+    make_outcome(job, OutcomeKind::Skipped, "seen", detail)
 }
 
 /// Extract from a fetched page, enforcing the size limit.

@@ -178,6 +178,11 @@ impl RedisConn {
         &self.health
     }
 
+    /// Whether `other` is this connection or a clone of it (they share the [`RedisHealth`]).
+    pub fn same_as(&self, other: &RedisConn) -> bool {
+        Arc::ptr_eq(&self.health, &other.health)
+    }
+
     /// PING, without touching the command health (the health watcher's own probe).
     pub async fn ping(&self) -> RedisResult<()> {
         let cmd = redis::cmd("PING");

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 pub use hash::{content_hash, fingerprint, hamming, simhash, Bands, Fingerprint};
 pub use memory::MemoryStore;
-pub use redis_store::RedisStore;
-pub use url::{canonical_url, url_key, UrlVerdict};
+pub use redis_store::{RedisStore, UrlCheck, UrlChecked};
+pub use url::{canonical_url, host_tag, url_key, UrlVerdict};
 
 use crate::config::{DedupStoreKind, Settings};
 pub use crate::fetch::Validators;
@@ -112,6 +112,22 @@ pub trait Seen: Send + Sync + 'static {
             };
             futures_util::future::join(url, validators).await
         }
+    }
+
+    /// The job's URL-seen check and validators lookup (arguments as for
+    /// [`Seen::check_url_and_validators`]) as a [`UrlCheck`] another Redis call can carry: the fetcher
+    /// runs it in its host's acquire script when it is on the same Redis connection (one round trip
+    /// for the check, the lease, the slot and the start). `None` (the default, a store outside Redis):
+    /// the caller runs [`Seen::check_url_and_validators`].
+    fn url_check(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Option<Duration>,
+        own: Option<bool>,
+    ) -> Option<UrlCheck> {
+        let _ = (key, job_id, ttl, own);
+        None
     }
 
     /// Remember `v` for `key` (recorded by `job_id`) for `ttl`.
@@ -230,6 +246,19 @@ impl Seen for Store {
         match self {
             Store::Memory(m) => m.check_url_and_validators(key, job_id, ttl, own).await,
             Store::Redis(r) => r.check_url_and_validators(key, job_id, ttl, own).await,
+        }
+    }
+
+    fn url_check(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Option<Duration>,
+        own: Option<bool>,
+    ) -> Option<UrlCheck> {
+        match self {
+            Store::Memory(m) => m.url_check(key, job_id, ttl, own),
+            Store::Redis(r) => r.url_check(key, job_id, ttl, own),
         }
     }
 

@@ -793,9 +793,176 @@ fn parse(reply: &[Value]) -> Result<Reply, DedupError> {
 const FORGET_URL_LUA: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
+/// Lua: a job's URL-seen check and validators lookup, shared by [`URL_AND_VALIDATORS_BODY`] (on its
+/// own) and the fetcher's acquire script (`src/fetch/redis_limiter.rs`, in the same call as the host's
+/// lease and slot). `url_check(seen key, validators key, job id, URL TTL ms (0: no URL check), read
+/// the validators ('1'/'0'))` records the URL for the job when absent (`SET NX GET PX`) and returns
+/// `seen (0/1), first job, found (0/1), validators value`; the validators of a URL another job
+/// recorded are not read (that job is skipped).
+pub(crate) const URL_CHECK_LUA: &str = r"
+local function url_check(ukey, vkey, job, ttl, read)
+  local seen, first, found, val = 0, '', 0, ''
+  if tonumber(ttl) > 0 then
+    local prev = redis.call('SET', ukey, job, 'NX', 'GET', 'PX', ttl)
+    if prev then
+      seen, first = 1, prev
+      if prev ~= job then return seen, first, found, val end
+    end
+  end
+  if read == '1' then
+    local v = redis.call('GET', vkey)
+    if v then found, val = 1, v end
+  end
+  return seen, first, found, val
+end
+";
+
+/// [`URL_CHECK_LUA`] on its own: KEYS[1] URL-seen key, KEYS[2] validators key; ARGV 1 job id, 2 URL
+/// TTL ms (0: no URL check), 3 read the validators (1/0). Returns {seen, first job, found, value}.
+const URL_AND_VALIDATORS_BODY: &str = r"
+local seen, first, found, val = url_check(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+return {seen, first, found, val}
+";
+
+/// Separates the job id, ETag and Last-Modified in a validators value.
+const VALIDATORS_SEP: char = '\u{1f}';
+
+/// Marks the URL-seen key after the host's hash tag: `<prefix>dedup:{h:<host>}:u:<hash>`.
+const SEEN_MARK: &str = "u";
+/// Marks the validators key after the host's hash tag: `<prefix>dedup:{h:<host>}:v:<hash>`.
+const VALIDATORS_MARK: &str = "v";
+
+/// One job's URL-seen check and validators lookup, as keys and arguments ([`Seen::url_check`]): run
+/// by [`UrlCheck::run`] on its own (one call), or by the fetcher inside its host's acquire script on
+/// the same connection (the keys carry the host's hash tag, `{h:<host>}`, so they share the limiter's
+/// slot), which then takes no lease and no slot for a URL another job took.
+#[derive(Clone)]
+pub struct UrlCheck {
+    /// The store's connection: the fetcher folds the check into its own call only on the same one.
+    conn: RedisConn,
+    /// The host of the keys' hash tag (lowercased).
+    host: String,
+    seen_key: String,
+    validators_key: String,
+    job_id: String,
+    /// URL-seen TTL in ms; 0: no URL-seen check (`force`, feeds and sitemaps, `dedup.url_ttl_s = 0`).
+    ttl_ms: u64,
+    /// Read the validators: `None` not at all, `Some(own)` as [`Seen::validators`].
+    own: Option<bool>,
+}
+
+impl std::fmt::Debug for UrlCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UrlCheck")
+            .field("seen_key", &self.seen_key)
+            .field("job_id", &self.job_id)
+            .field("ttl_ms", &self.ttl_ms)
+            .field("own", &self.own)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`UrlCheck`] found: the URL verdict and the validators to send.
+pub type UrlChecked = (UrlVerdict, Option<Validators>);
+
+impl UrlCheck {
+    /// Whether `conn` is the store's connection (a clone of it).
+    pub fn is_on(&self, conn: &RedisConn) -> bool {
+        self.conn.same_as(conn)
+    }
+
+    /// The host whose hash tag the keys carry.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// KEYS of [`URL_CHECK_LUA`]: the URL-seen and the validators key.
+    pub(crate) fn keys(&self) -> [&str; 2] {
+        [&self.seen_key, &self.validators_key]
+    }
+
+    /// ARGV of [`URL_CHECK_LUA`]: job id, URL TTL ms, read the validators.
+    pub(crate) fn args(&self) -> (&str, u64, &'static str) {
+        let read = if self.own.is_some() { "1" } else { "0" };
+        (&self.job_id, self.ttl_ms, read)
+    }
+
+    /// The meaning of [`URL_CHECK_LUA`]'s reply.
+    pub(crate) fn parse(&self, seen: i64, first: String, found: i64, value: &str) -> UrlChecked {
+        let verdict = match (seen, first) {
+            (0, _) => UrlVerdict::New,
+            (_, first) if first == self.job_id => UrlVerdict::Own,
+            (_, first_job) => UrlVerdict::Seen { first_job },
+        };
+        let validators = match self.own {
+            Some(own) if found == 1 && !matches!(verdict, UrlVerdict::Seen { .. }) => {
+                parse_validators(value, &self.job_id, own)
+            }
+            _ => None,
+        };
+        (verdict, validators)
+    }
+
+    /// The check on its own, in one script call on the keys' slot.
+    pub async fn run(&self) -> Result<UrlChecked, redis::RedisError> {
+        static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+            Script::new(&format!("{URL_CHECK_LUA}{URL_AND_VALIDATORS_BODY}"))
+        });
+        let (job, ttl_ms, read) = self.args();
+        let (seen, first, found, value): (i64, String, i64, String) = SCRIPT
+            .key(&self.seen_key)
+            .key(&self.validators_key)
+            .arg(job)
+            .arg(ttl_ms)
+            .arg(read)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(self.parse(seen, first, found, &value))
+    }
+}
+
 impl RedisStore {
-    /// URL-seen filter in one round trip and one key (`<prefix>dedup:url:<128-bit hash>`, any slot):
-    /// `SET key job NX GET PX ttl` records the URL when absent and returns who recorded it otherwise.
+    /// The Redis key of a store key ([`super::url_key`], `{h:<host>}:<hash>`) marked `mark`:
+    /// `<prefix>dedup:{h:<host>}:<mark>:<hash>`. A key of another shape is used as it is, after the
+    /// prefix and the mark.
+    fn url_record_key(&self, key: &str, mark: &str) -> String {
+        url_record_key(&self.prefix, key, mark)
+    }
+
+    /// The URL-seen key of `key`: `<prefix>dedup:{h:<host>}:u:<128-bit hash>`, in the slot of the host's
+    /// politeness state.
+    fn url_key(&self, key: &str) -> String {
+        self.url_record_key(key, SEEN_MARK)
+    }
+
+    /// The validators key of `key`: `<prefix>dedup:{h:<host>}:v:<128-bit hash>`, in the same slot.
+    fn validators_key(&self, key: &str) -> String {
+        self.url_record_key(key, VALIDATORS_MARK)
+    }
+
+    /// [`Seen::url_check`]: the keys and arguments of a job's check.
+    pub fn url_check_for(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Option<Duration>,
+        own: Option<bool>,
+    ) -> UrlCheck {
+        UrlCheck {
+            conn: self.conn.clone(),
+            host: key_host(key).to_string(),
+            seen_key: self.url_key(key),
+            validators_key: self.validators_key(key),
+            job_id: job_id.to_string(),
+            ttl_ms: ttl.map_or(0, |t| {
+                u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+            }),
+            own,
+        }
+    }
+
+    /// URL-seen filter in one round trip and one key ([`RedisStore::url_key`]): `SET key job NX GET PX
+    /// ttl` records the URL when absent and returns who recorded it otherwise.
     async fn check_url_now(
         &self,
         key: &str,
@@ -824,23 +991,18 @@ impl RedisStore {
         static FORGET: std::sync::LazyLock<Script> =
             std::sync::LazyLock::new(|| Script::new(FORGET_URL_LUA));
         let _: i64 = FORGET
-            .key(format!("{}{key}", self.prefix))
+            .key(self.url_key(key))
             .arg(job_id)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_err("url forget"))?;
         Ok(())
     }
-}
 
-/// Separates the job id, ETag and Last-Modified in a validators value.
-const VALIDATORS_SEP: char = '\u{1f}';
-
-impl RedisStore {
-    /// Conditional-GET validators: `{<prefix>dedup:url:<128-bit URL hash>}:val` (in the slot of the
-    /// URL-seen key, see [`RedisStore::validators_key`]) = job id, ETag and Last-Modified joined by
-    /// U+001F, with TTL `dedup.validators_ttl_s`. One GET, one SET; a job's lookup goes with its URL-seen
-    /// check in one script ([`Seen::check_url_and_validators`]).
+    /// Conditional-GET validators: [`RedisStore::validators_key`] = job id, ETag and Last-Modified
+    /// joined by U+001F, with TTL `dedup.validators_ttl_s`. One GET, one SET; a job's lookup goes with
+    /// its URL-seen check in one script ([`Seen::check_url_and_validators`]), or in the fetcher's
+    /// acquire ([`Seen::url_check`]).
     async fn validators_now(
         &self,
         key: &str,
@@ -855,17 +1017,6 @@ impl RedisStore {
         Ok(value.and_then(|v| parse_validators(&v, job_id, own)))
     }
 
-    /// The URL-seen key of `key`: `<prefix>dedup:url:<128-bit hash>` (no hash tag).
-    fn url_key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
-    }
-
-    /// The validators key of `key`: `{<URL-seen key>}:val`, whose hash tag is the whole URL-seen key,
-    /// so both are in one Redis Cluster slot and one script reads them.
-    fn validators_key(&self, key: &str) -> String {
-        format!("{{{}}}:val", self.url_key(key))
-    }
-
     /// [`Seen::check_url_and_validators`] in one script call on one slot.
     async fn check_url_and_validators_now(
         &self,
@@ -874,75 +1025,50 @@ impl RedisStore {
         ttl: Option<Duration>,
         own: Option<bool>,
     ) -> super::UrlAndValidators {
-        static SCRIPT: std::sync::LazyLock<Script> =
-            std::sync::LazyLock::new(|| Script::new(URL_AND_VALIDATORS_LUA));
-        let ttl_ms = ttl.map_or(0, |t| {
-            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
-        });
-        let reply: Result<(i64, String, i64, String), _> = SCRIPT
-            .key(self.url_key(key))
-            .key(self.validators_key(key))
-            .arg(job_id)
-            .arg(ttl_ms)
-            .arg(if own.is_some() { "1" } else { "0" })
-            .invoke_async(&mut self.conn.clone())
-            .await;
-        let (seen, first, found, value) = match reply {
-            Ok(r) => r,
+        match self.url_check_for(key, job_id, ttl, own).run().await {
+            Ok((verdict, validators)) => (Ok(verdict), Ok(validators)),
             Err(e) => {
                 let detail = format!("failed with the URL check: {e}");
-                return (
+                (
                     Err(redis_err("url check")(e)),
                     Err(DedupError::Reply {
                         op: "validators lookup",
                         detail,
                     }),
-                );
+                )
             }
-        };
-        let verdict = match (seen, first) {
-            (0, _) => UrlVerdict::New,
-            (_, first) if first == job_id => UrlVerdict::Own,
-            (_, first_job) => UrlVerdict::Seen { first_job },
-        };
-        let validators = match own {
-            Some(own) if found == 1 => parse_validators(&value, job_id, own),
-            _ => None,
-        };
-        (Ok(verdict), Ok(validators))
+        }
     }
 }
 
-/// KEYS[1] URL-seen key, KEYS[2] validators key; ARGV 1 job id, 2 URL TTL ms (0: no URL check), 3 read
-/// the validators (1/0). Returns {seen (0/1), first job, found (0/1), validators value}.
-const URL_AND_VALIDATORS_LUA: &str = r"
-local seen, first, found, val = 0, '', 0, ''
-if tonumber(ARGV[2]) > 0 then
-  local prev = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'PX', ARGV[2])
-  if prev then seen, first = 1, prev end
-end
-if ARGV[3] == '1' then
-  local v = redis.call('GET', KEYS[2])
-  if v then found, val = 1, v end
-end
-return {seen, first, found, val}
-";
+/// [`RedisStore::url_record_key`] under `prefix`.
+fn url_record_key(prefix: &str, key: &str, mark: &str) -> String {
+    match key.rsplit_once("}:") {
+        Some((tag, hash)) => format!("{prefix}{tag}}}:{mark}:{hash}"),
+        None => format!("{prefix}{mark}:{key}"),
+    }
+}
+
+/// The host in the hash tag of a store key ([`super::url_key`]; empty for a key without one).
+fn key_host(key: &str) -> &str {
+    key.strip_prefix("{h:")
+        .and_then(|k| k.rsplit_once("}:"))
+        .map_or("", |(host, _)| host)
+}
 
 /// A validators value (job id, ETag, Last-Modified joined by U+001F): `None` when it is `job_id`'s
 /// own and `own` is not allowed.
 fn parse_validators(value: &str, job_id: &str, own: bool) -> Option<Validators> {
-    {
-        let mut parts = value.split(VALIDATORS_SEP);
-        let (job, etag, modified) = (parts.next(), parts.next(), parts.next());
-        if job == Some(job_id) && !own {
-            return None;
-        }
-        let some = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
-        Some(Validators {
-            etag: some(etag),
-            last_modified: some(modified),
-        })
+    let mut parts = value.split(VALIDATORS_SEP);
+    let (job, etag, modified) = (parts.next(), parts.next(), parts.next());
+    if job == Some(job_id) && !own {
+        return None;
     }
+    let some = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+    Some(Validators {
+        etag: some(etag),
+        last_modified: some(modified),
+    })
 }
 
 impl RedisStore {
@@ -1016,6 +1142,16 @@ impl Seen for RedisStore {
         own: Option<bool>,
     ) -> impl std::future::Future<Output = super::UrlAndValidators> + Send {
         self.check_url_and_validators_now(key, job_id, ttl, own)
+    }
+
+    fn url_check(
+        &self,
+        key: &str,
+        job_id: &str,
+        ttl: Option<Duration>,
+        own: Option<bool>,
+    ) -> Option<UrlCheck> {
+        Some(self.url_check_for(key, job_id, ttl, own))
     }
 
     fn record_validators(
@@ -1143,6 +1279,29 @@ mod tests {
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
         }
+    }
+
+    /// URL-seen and validators keys carry the host's hash tag, the one of the limiter's keys
+    /// (`<prefix>{h:<host>}`), so one script can touch them all on Redis Cluster.
+    #[test]
+    fn url_record_keys_carry_the_hosts_hash_tag() {
+        let url = url::Url::parse("https://News.Example/a?utm_source=x").unwrap();
+        let key = super::super::url_key(&url);
+        let hash = key.rsplit_once(':').unwrap().1;
+        assert_eq!(
+            url_record_key("p:dedup:", &key, SEEN_MARK),
+            format!("p:dedup:{{h:news.example}}:u:{hash}")
+        );
+        assert_eq!(
+            url_record_key("p:dedup:", &key, VALIDATORS_MARK),
+            format!("p:dedup:{{h:news.example}}:v:{hash}")
+        );
+        assert_eq!(key_host(&key), "news.example");
+        let v6 = super::super::url_key(&url::Url::parse("http://[::1]:8080/").unwrap());
+        assert_eq!(key_host(&v6), "[::1]");
+        assert!(url_record_key("p:", &v6, SEEN_MARK).starts_with("p:{h:[::1]}:u:"));
+        assert_eq!(key_host("other"), "");
+        assert_eq!(url_record_key("p:", "other", SEEN_MARK), "p:u:other");
     }
 
     #[test]

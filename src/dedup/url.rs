@@ -67,12 +67,25 @@ pub fn canonical_url(url: &Url) -> String {
     u.into()
 }
 
-/// The store key of a canonical URL: `url:` + 128 bits of its BLAKE3 hash in hex (fixed size whatever the
-/// URL's length).
-pub fn url_key(canonical: &str) -> String {
-    let hash = blake3::hash(canonical.as_bytes());
-    format!("url:{}", &hash.to_hex()[..32])
+/// The hash tag of a host's Redis keys, `{h:<host>}` (`host` lowercased by the caller): the politeness
+/// limiter's state and leases and the URL-seen and validators records of the host's URLs carry it, so
+/// they are in one Redis Cluster slot and one script can touch them all (the fetcher's acquire).
+pub fn host_tag(host: &str) -> String {
+    format!("{{h:{host}}}")
 }
+
+/// The store key of a URL: its host's [`host_tag`], `:`, and 128 bits of the BLAKE3 hash of its
+/// [`canonical_url`] in hex (fixed size whatever the URL's length). The host is the URL's own,
+/// lowercased, as the fetcher's politeness limiter names it: two URLs that only differ in host case
+/// have one key.
+pub fn url_key(url: &Url) -> String {
+    let hash = blake3::hash(canonical_url(url).as_bytes());
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    format!("{}:{}", host_tag(&host), &hash.to_hex()[..URL_HASH_HEX])
+}
+
+/// Hex digits of the URL hash in a [`url_key`] (128 bits).
+pub const URL_HASH_HEX: usize = 32;
 
 /// What the URL-seen filter says about a job's URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,13 +220,16 @@ mod tests {
 
     #[test]
     fn same_page_same_key_and_keys_are_fixed_size() {
-        let a = url_key(&canon("https://x.example/p?b=1&a=2&gclid=q"));
-        let b = url_key(&canon("https://X.example/p?a=2&b=1#c"));
+        let key = |s: &str| url_key(&Url::parse(s).unwrap());
+        let a = key("https://x.example/p?b=1&a=2&gclid=q");
+        let b = key("https://X.example/p?a=2&b=1#c");
         assert_eq!(a, b);
-        assert_eq!(a.len(), 4 + 32);
+        assert!(a.starts_with("{h:x.example}:"), "{a}");
+        assert_eq!(a.len(), "{h:x.example}:".len() + URL_HASH_HEX);
         let long = format!("https://x.example/{}", "a".repeat(5000));
-        assert_eq!(url_key(&canon(&long)).len(), 36);
-        assert_ne!(a, url_key(&canon("https://x.example/q")));
+        assert_eq!(key(&long).len(), a.len());
+        assert_ne!(a, key("https://x.example/q"));
+        assert!(key("http://[::1]:8080/p").starts_with("{h:[::1]}:"));
     }
 
     #[test]

@@ -10,9 +10,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::limits::{Backoff, Clock, HostState, Reservation};
 use super::redis_limiter::{AcquireReply, RedisLimiter};
-use super::FetchError;
+use super::{FetchError, Validators};
 use crate::config::RedisFailure;
-use crate::redis_conn::LimiterFallback;
+use crate::dedup::{UrlCheck, UrlVerdict};
+use crate::redis_conn::{LimiterFallback, RedisConn};
 
 const MAX_HOSTS: usize = 100_000;
 
@@ -172,50 +173,87 @@ impl Limiter {
         Ok(self.local.try_start(host, interval))
     }
 
+    /// The Redis connection of the fleet's state, if any.
+    pub(crate) fn redis_conn(&self) -> Option<&RedisConn> {
+        self.redis.as_ref().map(RedisLimiter::conn)
+    }
+
     /// Before a fetch: one of the host's fleet-wide in-flight leases (with Redis, waiting up to
     /// `patience` for one) and its next slot, in one Redis call when the host is free. Without Redis (or
     /// with Redis failing under `local`) this worker's own slot, and no lease (per-worker permits only);
     /// `Err` when Redis fails under `defer`.
+    ///
+    /// `check` (the job's URL-seen check and validators lookup, keys on `host`'s hash tag, only with
+    /// Redis on the store's connection) rides on the first call: a URL another job took ends here in
+    /// [`FetchError::UrlSeen`] with nothing taken; a failure of that call ends in
+    /// [`FetchError::UrlCheckFailed`] under either `politeness.redis_failure` (the URL's state is
+    /// unknown: fail closed, as a dedup store error does). The lease polls of a busy host go without it.
+    /// Returns the validators the check found.
     pub(crate) async fn acquire(
         &self,
-        host: &str,
-        max: u32,
-        lease: Duration,
-        patience: Duration,
-        interval: Duration,
-        threshold: Duration,
-    ) -> Result<Acquired, FetchError> {
+        req: &HostRequest<'_>,
+        mut check: Option<&UrlCheck>,
+    ) -> Result<(Acquired, Option<Validators>), FetchError> {
+        let HostRequest {
+            url,
+            host,
+            lease,
+            patience,
+            interval,
+            threshold,
+            ..
+        } = *req;
         let Some(r) = &self.redis else {
-            return Ok(self.acquire_local(host, interval, threshold));
+            let validators = match check {
+                Some(c) => url_check_alone(c, url).await?,
+                None => None,
+            };
+            return Ok((self.acquire_local(host, interval, threshold), validators));
         };
         let token = uuid::Uuid::new_v4().simple().to_string();
         let give_up = tokio::time::Instant::now() + patience;
+        let mut validators = None;
         loop {
-            match r
-                .acquire(host, max, lease, &token, interval, threshold)
-                .await
-            {
-                Ok(AcquireReply::Leased { wait_ms, started }) => {
-                    return Ok(Acquired::Slot {
-                        lease: Some(Box::new(FleetLease {
-                            redis: r.clone(),
-                            host: host.to_string(),
-                            token,
-                            lease,
-                        })),
-                        wait_ms,
-                        started,
+            let reply = r.acquire(req, &token, check).await;
+            if let Some(c) = check.take() {
+                match &reply {
+                    Ok((_, Some((_, v)))) => validators = v.clone(),
+                    Ok(_) => {}
+                    Err(e) => return Err(url_check_failed(c, url, e)),
+                }
+            }
+            match reply.map(|(a, _)| a) {
+                Ok(AcquireReply::Seen { first_job }) => {
+                    return Err(FetchError::UrlSeen {
+                        url: url.to_string(),
+                        first_job,
                     })
                 }
-                Ok(AcquireReply::Deferred(wait_ms)) => return Ok(Acquired::Deferred { wait_ms }),
+                Ok(AcquireReply::Leased { wait_ms, started }) => {
+                    let lease = Some(Box::new(FleetLease {
+                        redis: r.clone(),
+                        host: host.to_string(),
+                        token,
+                        lease,
+                    }));
+                    let slot = Acquired::Slot {
+                        lease,
+                        wait_ms,
+                        started,
+                    };
+                    return Ok((slot, validators));
+                }
+                Ok(AcquireReply::Deferred(wait_ms)) => {
+                    return Ok((Acquired::Deferred { wait_ms }, validators))
+                }
                 Ok(AcquireReply::Busy) => {}
                 Err(e) => {
                     self.before_fetch(r, host, "acquire", &e)?;
-                    return Ok(self.acquire_local(host, interval, threshold));
+                    return Ok((self.acquire_local(host, interval, threshold), validators));
                 }
             }
             if tokio::time::Instant::now() + LEASE_POLL > give_up {
-                return Ok(Acquired::Busy);
+                return Ok((Acquired::Busy, validators));
             }
             tokio::time::sleep(LEASE_POLL).await;
         }
@@ -286,6 +324,51 @@ impl Limiter {
 }
 
 const LEASE_POLL: Duration = Duration::from_millis(50);
+
+/// One request's politeness figures for its host, as [`Limiter::acquire`] takes them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HostRequest<'a> {
+    /// The URL requested (for errors).
+    pub(crate) url: &'a str,
+    /// Its host, lowercased.
+    pub(crate) host: &'a str,
+    /// Requests in flight to the host at most (fleet-wide with Redis).
+    pub(crate) max: u32,
+    /// How long a fleet-wide lease lasts if its worker dies holding it.
+    pub(crate) lease: Duration,
+    /// How long to wait for a lease of a busy host.
+    pub(crate) patience: Duration,
+    /// The interval between requests to the host.
+    pub(crate) interval: Duration,
+    /// A slot further away than this defers the job.
+    pub(crate) threshold: Duration,
+}
+
+/// A job's URL check in a call of its own (no Redis limiter on the store's connection here, or the
+/// host's permit was not free): a URL another job took is [`FetchError::UrlSeen`]; returns the
+/// validators found.
+pub(crate) async fn url_check_alone(
+    check: &UrlCheck,
+    url: &str,
+) -> Result<Option<Validators>, FetchError> {
+    match check.run().await {
+        Ok((UrlVerdict::Seen { first_job }, _)) => Err(FetchError::UrlSeen {
+            url: url.to_string(),
+            first_job,
+        }),
+        Ok((_, validators)) => Ok(validators),
+        Err(e) => Err(url_check_failed(check, url, &e)),
+    }
+}
+
+/// The job's URL check of `url` failed: the URL's state is unknown, so it is not fetched.
+fn url_check_failed(check: &UrlCheck, url: &str, e: &redis::RedisError) -> FetchError {
+    tracing::warn!(host = check.host(), url, error = %e, "URL-seen check failed; not fetching, the job is retried later");
+    FetchError::UrlCheckFailed {
+        url: url.to_string(),
+        detail: e.to_string(),
+    }
+}
 
 /// What [`Limiter::acquire`] got.
 pub(crate) enum Acquired {

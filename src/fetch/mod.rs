@@ -27,6 +27,8 @@ use url::Url;
 pub use client::{BodyHold, HttpClient};
 pub use polite::{with_patience, PoliteFetcher};
 
+use crate::dedup::UrlCheck;
+
 /// A response as fetched: any HTTP status (the worker decides what a status means).
 #[derive(Debug, Clone)]
 pub struct FetchedPage {
@@ -95,6 +97,14 @@ pub enum FetchError {
     LimiterUnavailable { host: String, detail: String },
     #[error("{host} is not free for {wait:?}; deferred")]
     Deferred { host: String, wait: Duration },
+    /// The URL check the fetch carried ([`FetchOptions::url_check`]) found the URL taken by another
+    /// job: nothing was fetched, no lease or slot taken.
+    #[error("{url} was taken by job {first_job}")]
+    UrlSeen { url: String, first_job: String },
+    /// The Redis call carrying the URL check failed: the URL's state is unknown, so it is not fetched
+    /// (failing closed, as the dedup store does); retried later.
+    #[error("dedup store: the URL-seen check of {url} failed: {detail} (is Redis reachable at redis.url?)")]
+    UrlCheckFailed { url: String, detail: String },
 }
 
 impl FetchError {
@@ -116,6 +126,8 @@ impl FetchError {
             FetchError::CrawlDelayTooLong { .. } => "crawl_delay",
             FetchError::LimiterUnavailable { .. } => "redis_limiter",
             FetchError::Deferred { .. } => "deferred",
+            FetchError::UrlSeen { .. } => "seen",
+            FetchError::UrlCheckFailed { .. } => "dedup_store",
         }
     }
 
@@ -129,6 +141,7 @@ impl FetchError {
                 | FetchError::Body { .. }
                 | FetchError::RobotsUnavailable { .. }
                 | FetchError::LimiterUnavailable { .. }
+                | FetchError::UrlCheckFailed { .. }
         )
     }
 }
@@ -154,6 +167,11 @@ pub struct FetchOptions {
     pub validators: Option<Validators>,
     /// Body cap instead of `fetch.max_body_bytes` (feeds and sitemaps: `feed.max_bytes`).
     pub max_body: Option<u64>,
+    /// The job's URL-seen check and validators lookup, to run in the host's acquire call (only given
+    /// to a fetcher whose [`Fetcher::runs_url_check`] said yes): a URL another job took ends the
+    /// fetch in [`FetchError::UrlSeen`] before any lease or slot is taken; the validators found are
+    /// sent instead of [`FetchOptions::validators`].
+    pub url_check: Option<UrlCheck>,
 }
 
 /// The fetch seam: the worker and `scrape` depend on this, tests may substitute a local server.
@@ -166,5 +184,13 @@ pub trait Fetcher: Send + Sync + 'static {
 
     fn fetch(&self, url: &Url) -> impl Future<Output = Result<FetchedPage, FetchError>> + Send {
         self.fetch_with(url, FetchOptions::default())
+    }
+
+    /// Whether this fetcher runs `check` inside its own Redis call before the fetch (it is on the
+    /// store's connection): then the caller passes it in [`FetchOptions::url_check`] instead of
+    /// making a call of its own. Default: no.
+    fn runs_url_check(&self, check: &UrlCheck) -> bool {
+        let _ = check;
+        false
     }
 }

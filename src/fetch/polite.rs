@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use url::Url;
 
 use super::client::{HopCheck, HttpClient, OverCap};
-use super::limiter::{Acquired, HostPermits, Limiter, LocalLimiter};
+use super::limiter::{url_check_alone, Acquired, HostPermits, HostRequest, Limiter, LocalLimiter};
 use super::limits::{
     is_throttle_status, parse_retry_after, Backoff, Clock, MonotonicClock, Reservation,
 };
@@ -16,6 +16,7 @@ use super::robots::{product_token, Verdict};
 use super::robots_cache::RobotsCache;
 use super::{FetchError, FetchedPage, Fetcher};
 use crate::config::{PolitenessSettings, Settings};
+use crate::dedup::UrlCheck;
 use crate::redis_conn::RedisConn;
 
 tokio::task_local! {
@@ -237,6 +238,15 @@ fn slot_deferred(host: &str, wait_ms: u64, interval: Duration) -> FetchError {
 }
 
 impl Fetcher for PoliteFetcher {
+    /// Yes when the fleet's limiter is in Redis on the store's connection: the check then rides on
+    /// the host's acquire call.
+    fn runs_url_check(&self, check: &UrlCheck) -> bool {
+        self.inner
+            .limiter
+            .redis_conn()
+            .is_some_and(|conn| check.is_on(conn))
+    }
+
     async fn fetch_with(
         &self,
         url: &Url,
@@ -253,13 +263,40 @@ impl Fetcher for PoliteFetcher {
         let interval = me.robots_interval(url, &host).await?;
 
         // 2. a concurrency permit for the host (this worker, then the fleet), then the host's next slot.
+        // The job's URL check (when the caller gave it) rides on the fleet's acquire call, after
+        // robots.txt: a robots-denied URL is skipped as such and not recorded as seen. It goes in a
+        // call of its own when it cannot ride (its keys on another host, no Redis limiter) or when the
+        // worker's permit for the host is not free at once: a seen URL is then skipped without
+        // waiting for a fetch of the host to end.
         let waiting_since = tokio::time::Instant::now();
         let threshold = patience(p);
-        let Some(_permit) = me
-            .permits
-            .acquire(&host, p.max_concurrent_for(&host), threshold)
-            .await
-        else {
+        let mut opts = opts;
+        let mut check = opts.url_check.take();
+        let url_text = url.as_str();
+        let mut permit = None;
+        if let Some(c) = &check {
+            let rides =
+                c.host() == host && me.limiter.redis_conn().is_some_and(|conn| c.is_on(conn));
+            if rides {
+                permit = me
+                    .permits
+                    .acquire(&host, p.max_concurrent_for(&host), Duration::ZERO)
+                    .await;
+            }
+            if permit.is_none() {
+                opts.validators = url_check_alone(c, url_text).await?;
+                check = None;
+            }
+        }
+        let permit = match permit {
+            Some(held) => Some(held),
+            None => {
+                me.permits
+                    .acquire(&host, p.max_concurrent_for(&host), threshold)
+                    .await
+            }
+        };
+        let Some(_permit) = permit else {
             let wait = threshold.max(interval);
             tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "concurrency", "host busy; deferring");
             return Err(FetchError::Deferred { host, wait });
@@ -267,18 +304,21 @@ impl Fetcher for PoliteFetcher {
         // With Redis the limit holds for the fleet: a lease per request in flight, expiring by itself
         // (fetch timeout + waits) if a worker dies holding it, taken with the slot in one call.
         let lease_for = me.client.settings().timeout() + threshold * 2 + Duration::from_secs(5);
-        let lease = match me
-            .limiter
-            .acquire(
-                &host,
-                p.max_concurrent_for(&host),
-                lease_for,
-                threshold,
-                interval,
-                threshold,
-            )
-            .await?
-        {
+        let req = HostRequest {
+            url: url_text,
+            host: &host,
+            max: p.max_concurrent_for(&host),
+            lease: lease_for,
+            patience: threshold,
+            interval,
+            threshold,
+        };
+        let (acquired, found) = me.limiter.acquire(&req, check.as_ref()).await?;
+        if check.is_some() {
+            opts.validators = found;
+        }
+        opts.validators = opts.validators.filter(|v| !v.is_empty());
+        let lease = match acquired {
             Acquired::Busy => {
                 let wait = threshold.max(interval);
                 tracing::info!(host = %host, wait_ms = wait.as_millis() as u64, cause = "fleet_concurrency", "host busy across the fleet; deferring");

@@ -5,14 +5,18 @@
 //! Redis' clock), `last` (the last start) and `failures`. The arithmetic is the one in
 //! [`super::limits`], transcribed.
 //!
-//! Calls per fetch in the common case (host free): [`ACQUIRE_LUA`] (lease + slot + start) before, and
+//! Calls per fetch in the common case (host free): [`ACQUIRE_BODY`] (the job's URL-seen check and
+//! validators lookup when the dedup store is on the same connection, lease, slot, start) before, and
 //! [`FINISH_LUA`] (lease release + backoff relax) after a successful answer. A slot in the future adds
 //! one [`START_LUA`] after the sleep; a busy host adds a lease poll every 50 ms; a redirect hop takes
 //! [`RESERVE_LUA`] + [`START_LUA`]; a throttling answer HINCRBY + [`BLOCK_LUA`] and a ZREM.
 
 use std::time::Duration;
 
+use super::limiter::HostRequest;
 use super::limits::{Backoff, Reservation};
+use crate::dedup::redis_store::URL_CHECK_LUA;
+use crate::dedup::{host_tag, UrlCheck, UrlChecked};
 use crate::redis_conn::{RedisConn, RedisHealth};
 
 /// `slot = max(now, next, blocked)`; when `slot - now <= threshold`: `next = slot + interval`.
@@ -80,19 +84,34 @@ return delay
 ";
 
 /// Fleet-wide concurrency (a sorted set of leases scored by their expiry; expired leases, of a worker
-/// that died holding one, are dropped first), slot and start in one call (the common case: one round trip before a fetch). KEYS[1] host
-/// state, KEYS[2] leases; ARGV 1 max leases, 2 lease ms, 3 token, 4 interval, 5 threshold, 6 keep.
-/// Returns {0} no lease free (nothing changed: poll again) | {2, wait} slot further than the threshold
-/// (nothing changed: defer) | {1, wait, started}: lease taken and slot reserved (`next` moved on); with
-/// `started` = 1 the start is also recorded (`last`, as [`START_LUA`]), else wait, then [`START_LUA`].
-const ACQUIRE_LUA: &str = r"
+/// that died holding one, are dropped first), slot and start in one call (the common case: one round
+/// trip before a fetch), with the job's URL-seen check and validators lookup first when KEYS[3..4] are
+/// given (`url_check` of [`URL_CHECK_LUA`], composed in front: their keys carry the host's hash tag).
+/// KEYS[1] host state, KEYS[2] leases, [3] URL-seen key, [4] validators key; ARGV 1 max leases,
+/// 2 lease ms, 3 token, 4 interval, 5 threshold, 6 keep, [7 job id, 8 URL TTL ms, 9 read validators].
+/// Returns {code, wait, started, seen, first job, found, validators}: code 3 the URL was taken by
+/// another job (nothing else done: no lease, no slot) | 0 no lease free (nothing else changed: poll
+/// again, without the URL check) | 2 slot further than the threshold (defer) | 1 lease taken and slot
+/// reserved (`next` moved on); with `started` = 1 the start is also recorded (`last`, as
+/// [`START_LUA`]), else wait, then [`START_LUA`]. The last four are the URL check's (0 and '' without).
+const ACQUIRE_BODY: &str = r"
+local seen, first, found, val = 0, '', 0, ''
+if #KEYS > 2 then
+  seen, first, found, val = url_check(KEYS[3], KEYS[4], ARGV[7], ARGV[8], ARGV[9])
+  if seen == 1 and first ~= ARGV[7] then
+    return {3, 0, 0, seen, first, found, val}
+  end
+end
+local function reply(code, wait, started)
+  return {code, wait, started, seen, first, found, val}
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local max, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 local interval, threshold, keep = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) >= max then
-  return {0}
+  return reply(0, 0, 0)
 end
 local v = redis.call('HMGET', KEYS[1], 'next', 'blocked', 'last')
 local nxt = tonumber(v[1]) or 0
@@ -100,7 +119,7 @@ local blocked = tonumber(v[2]) or 0
 local slot = math.max(now, nxt, blocked)
 local wait = slot - now
 if wait > threshold then
-  return {2, wait}
+  return reply(2, wait, 0)
 end
 redis.call('ZADD', KEYS[2], now + lease, ARGV[3])
 redis.call('PEXPIRE', KEYS[2], lease)
@@ -110,10 +129,10 @@ if wait == 0 then
   local last = tonumber(v[3])
   if not last or last + interval <= now then
     redis.call('HSET', KEYS[1], 'last', string.format('%.0f', now + 1))
-    return {1, 0, 1}
+    return reply(1, 0, 1)
   end
 end
-return {1, wait, 0}
+return reply(1, wait, 0)
 ";
 
 /// A fetch's end when it succeeded: give the lease back (KEYS[2], token ARGV[1]) and relax the
@@ -128,8 +147,10 @@ return 0
 ";
 
 /// What [`RedisLimiter::acquire`] got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AcquireReply {
+    /// The URL check found the URL taken by this other job: nothing taken.
+    Seen { first_job: String },
     /// Every fleet-wide lease of the host is taken.
     Busy,
     /// The host's slot is further away than the threshold (ms).
@@ -174,7 +195,7 @@ impl RedisLimiter {
             start: redis::Script::new(START_LUA),
             block: redis::Script::new(BLOCK_LUA),
             relax: redis::Script::new(RELAX_LUA),
-            acquire: redis::Script::new(ACQUIRE_LUA),
+            acquire: redis::Script::new(&format!("{URL_CHECK_LUA}{ACQUIRE_BODY}")),
             finish: redis::Script::new(FINISH_LUA),
         }
     }
@@ -184,14 +205,20 @@ impl RedisLimiter {
         self.conn.health()
     }
 
-    /// `{prefix}{h:<host>}`: the hash tag keeps a host's state and leases in one Redis Cluster slot.
+    /// The connection (the fetcher folds a dedup store's URL check into its acquire only on the same).
+    pub(crate) fn conn(&self) -> &RedisConn {
+        &self.conn
+    }
+
+    /// `{prefix}{h:<host>}` ([`host_tag`]): the hash tag keeps a host's state and leases, and its URLs'
+    /// URL-seen and validators records, in one Redis Cluster slot.
     fn key(&self, host: &str) -> String {
-        format!("{}{{h:{}}}", self.prefix, host)
+        format!("{}{}", self.prefix, host_tag(host))
     }
 
     /// `{prefix}{h:<host>}:inflight`, in the slot of [`RedisLimiter::key`].
     fn inflight_key(&self, host: &str) -> String {
-        format!("{}{{h:{}}}:inflight", self.prefix, host)
+        format!("{}{}:inflight", self.prefix, host_tag(host))
     }
 
     /// How long host state outlives its last use (so the failure count survives between throttles).
@@ -269,38 +296,68 @@ impl RedisLimiter {
         Ok(applied.max(0) as u64)
     }
 
-    /// Take a lease, reserve the host's slot and, when it is now, record the start: one call.
+    /// Take a lease, reserve the host's slot and, when it is now, record the start: one call. With
+    /// `check` (its keys on `host`'s hash tag) the job's URL-seen check and validators lookup run
+    /// first in the same call; a URL another job took returns [`AcquireReply::Seen`] having taken
+    /// nothing. The check's result comes back with every other reply.
     pub(crate) async fn acquire(
         &self,
-        host: &str,
-        max: u32,
-        lease: Duration,
+        req: &HostRequest<'_>,
         token: &str,
-        interval: Duration,
-        threshold: Duration,
-    ) -> Result<AcquireReply, redis::RedisError> {
+        check: Option<&UrlCheck>,
+    ) -> Result<(AcquireReply, Option<UrlChecked>), redis::RedisError> {
+        let HostRequest {
+            host,
+            max,
+            lease,
+            interval,
+            threshold,
+            ..
+        } = *req;
         let mut conn = self.conn.clone();
-        let reply: Vec<i64> = self
-            .acquire
-            .key(self.key(host))
-            .key(self.inflight_key(host))
+        let mut call = self.acquire.key(self.key(host));
+        call.key(self.inflight_key(host))
             .arg(max)
             .arg(lease.as_millis() as u64)
             .arg(token)
             .arg(interval.as_millis() as u64)
             .arg(threshold.as_millis() as u64)
-            .arg(self.keep_ms())
-            .invoke_async(&mut conn)
-            .await?;
-        let at = |i: usize| reply.get(i).copied().unwrap_or(0).max(0) as u64;
-        Ok(match reply.first() {
-            Some(1) => AcquireReply::Leased {
-                wait_ms: at(1),
-                started: at(2) == 1,
+            .arg(self.keep_ms());
+        if let Some(c) = check {
+            let [seen_key, validators_key] = c.keys();
+            let (job, ttl_ms, read) = c.args();
+            call.key(seen_key)
+                .key(validators_key)
+                .arg(job)
+                .arg(ttl_ms)
+                .arg(read);
+        }
+        let (code, wait, started, seen, first, found, value): (
+            i64,
+            i64,
+            i64,
+            i64,
+            String,
+            i64,
+            String,
+        ) = call.invoke_async(&mut conn).await?;
+        let checked = check.map(|c| c.parse(seen, first, found, &value));
+        let wait_ms = wait.max(0) as u64;
+        let reply = match code {
+            1 => AcquireReply::Leased {
+                wait_ms,
+                started: started == 1,
             },
-            Some(2) => AcquireReply::Deferred(at(1)),
+            2 => AcquireReply::Deferred(wait_ms),
+            3 => match &checked {
+                Some((crate::dedup::UrlVerdict::Seen { first_job }, _)) => AcquireReply::Seen {
+                    first_job: first_job.clone(),
+                },
+                _ => AcquireReply::Busy,
+            },
             _ => AcquireReply::Busy,
-        })
+        };
+        Ok((reply, checked))
     }
 
     /// A successful fetch's end: give the lease `token` back and relax the backoff, one call.
