@@ -50,8 +50,5 @@ fn brand_then_person_in_one_byline() {
 /// (forum software ships one): the thread's first poster, not a replier.
 #[test]
 fn author_of_a_crawler_view_in_noscript() {
-    assert_eq!(
-        authors_of("author-noscript-view.html"),
-        vec!["quietfan42"]
-    );
+    assert_eq!(authors_of("author-noscript-view.html"), vec!["quietfan42"]);
 }

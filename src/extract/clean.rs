@@ -3,8 +3,8 @@
 //! body, duplicates. Only short lines are ever tested, so prose is never dropped by a phrase match.
 
 use super::text::{char_len, ends_like_sentence, fold, Para, ParaKind};
-use regex::{Regex, RegexBuilder};
 use foldhash::{HashSet, HashSetExt};
+use regex::{Regex, RegexBuilder};
 use std::sync::LazyLock;
 
 /// Lines (short ones only) that are boilerplate wherever they appear. Multilingual.
