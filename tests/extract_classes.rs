@@ -238,3 +238,27 @@ fn embedded_state_object_body_is_the_text_of_an_empty_shell() {
     );
     assert_eq!(x.text.split("\n\n").count(), 4, "{}", x.text);
 }
+
+/// A product page (not an article: it goes down the wide path) whose details block is rendered
+/// twice, once for wide screens and once, hidden, for phones: the text says each line once.
+#[test]
+fn responsive_copies_of_a_block_are_said_once() {
+    let x = html("too-much-responsive-copies.html");
+    has(
+        &x,
+        &[
+            "rock plate and a grippy outsole",
+            "6 mm heel-to-toe",
+            "drains fast after a river crossing",
+        ],
+        &[],
+    );
+    for line in ["Regular width", "280 g per shoe", "Overview"] {
+        assert_eq!(
+            x.text.matches(line).count(),
+            1,
+            "{line:?} twice in:\n{}",
+            x.text
+        );
+    }
+}

@@ -154,6 +154,36 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
     out
 }
 
+/// Text gathered from across the page (the wide path, the page's prose paragraphs, the `<noscript>`
+/// version, script data) with every line kept once: a line met twice there is one element rendered
+/// twice (a responsive layout's mobile and desktop copies, a label under every variant). Lines that
+/// may be code (indented, or without a letter: `}`, `]);`) are kept as they are. The article path's
+/// single container keeps its repeats (a recipe's "Eat every 2-3 hours" under each meal).
+/// Out of fold (folds 3-4, tuned on 0-2; `scripts/extract-quality.sh --folds 5 --tune 0,1,2`): see
+/// docs/extraction.md.
+pub fn once_each_line(text: &str) -> String {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.split('\n') {
+        let key = line.trim();
+        let code = line.starts_with(char::is_whitespace) || !key.chars().any(char::is_alphabetic);
+        if key.is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !code && !seen.insert(key) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+        }
+        blank = 0;
+        out.push_str(line);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +193,15 @@ mod tests {
             kind,
             text: text.to_string(),
         }
+    }
+
+    #[test]
+    fn gathered_text_says_each_line_once_but_keeps_code() {
+        let text = "Fit\nRegular\n\nFit\nRegular\n\nWeight\n\n}\n}\n    x = 1\n    x = 1";
+        assert_eq!(
+            once_each_line(text),
+            "Fit\nRegular\n\nWeight\n\n}\n}\n    x = 1\n    x = 1"
+        );
     }
 
     #[test]

@@ -262,6 +262,9 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
             }
         }
     }
+    if fallback {
+        text = clean::once_each_line(&text);
+    }
     if text.trim().is_empty() {
         // No body text, but the page's metadata is still worth having (client-rendered pages
         // ship their title, authors and dates in the head): the error carries it.
