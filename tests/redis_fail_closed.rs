@@ -3,7 +3,8 @@
 //! gone, the jobs go through the retry tiers and all end as articles once Redis is back, each page fetched
 //! once; `/readyz` is 503 while Redis is down and the fallbacks are counted in
 //! `paperboy_redis_limiter_errors_total{action="deferred"}`. With `"local"` the worker keeps fetching on
-//! its own limits, counted as `action="local"`.
+//! its own limits, counted as `action="local"`. With the shared dedup store on the same Redis the
+//! URL check runs inside the acquire script; killing Redis then fails that combined call closed too.
 
 mod common;
 mod private_services;
@@ -48,27 +49,26 @@ struct Run {
     base: String,
 }
 
-async fn start(test: &str, mode: &str) -> Run {
+async fn start(test: &str, mode: &str, extra: &[(&str, &str)]) -> Run {
     let site = FixtureServer::start(article_routes(PAGES, Duration::ZERO)).await;
     let redis = RedisServer::start();
     let listen = format!("127.0.0.1:{}", free_port());
     let url = redis.url();
     let interval = INTERVAL_MS.to_string();
-    let broker = TestBroker::with_env(
-        test,
-        &[
-            ("PAPERBOY__REDIS__URL", url.as_str()),
-            ("PAPERBOY__POLITENESS__REDIS_FAILURE", mode),
-            ("PAPERBOY__POLITENESS__MIN_DELAY_MS", interval.as_str()),
-            ("PAPERBOY__POLITENESS__MAX_CONCURRENT_PER_HOST", "1"),
-            ("PAPERBOY__POLITENESS__DEFER_THRESHOLD_MS", "30000"),
-            ("PAPERBOY__POLITENESS__RESPECT_ROBOTS", "false"),
-            // Enough retry time to outlast the outage: 1 + 2 + 4 + 4 + 4 s.
-            ("PAPERBOY__RETRY__TIERS_MS", "1000,2000,4000"),
-            ("PAPERBOY__RETRY__MAX_ATTEMPTS", "6"),
-            ("PAPERBOY__METRICS__LISTEN", listen.as_str()),
-        ],
-    );
+    let mut env = vec![
+        ("PAPERBOY__REDIS__URL", url.as_str()),
+        ("PAPERBOY__POLITENESS__REDIS_FAILURE", mode),
+        ("PAPERBOY__POLITENESS__MIN_DELAY_MS", interval.as_str()),
+        ("PAPERBOY__POLITENESS__MAX_CONCURRENT_PER_HOST", "1"),
+        ("PAPERBOY__POLITENESS__DEFER_THRESHOLD_MS", "30000"),
+        ("PAPERBOY__POLITENESS__RESPECT_ROBOTS", "false"),
+        // Enough retry time to outlast the outage: 1 + 2 + 4 + 4 + 4 s.
+        ("PAPERBOY__RETRY__TIERS_MS", "1000,2000,4000"),
+        ("PAPERBOY__RETRY__MAX_ATTEMPTS", "6"),
+        ("PAPERBOY__METRICS__LISTEN", listen.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    let broker = TestBroker::with_env(test, &env);
     broker.declare().await;
     let worker = common::spawn_worker_process(&broker.env);
     let base = format!("http://{listen}");
@@ -118,7 +118,7 @@ impl PrefixHits for FixtureServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_page_is_fetched_without_the_fleet_limiter_and_jobs_finish_after_redis_returns() {
-    let mut run = start("failclosed", "defer").await;
+    let mut run = start("failclosed", "defer", &[]).await;
     run.redis.kill();
     // A request whose slot was taken just before the kill may still arrive.
     let killed = Instant::now() + Duration::from_millis(100);
@@ -203,7 +203,7 @@ async fn no_page_is_fetched_without_the_fleet_limiter_and_jobs_finish_after_redi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_mode_keeps_fetching_on_the_workers_own_limits_and_counts_it() {
-    let mut run = start("faillocal", "local").await;
+    let mut run = start("faillocal", "local", &[]).await;
     run.redis.kill();
     let killed = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -233,6 +233,85 @@ async fn local_mode_keeps_fetching_on_the_workers_own_limits_and_counts_it() {
         0.0
     );
     assert_eq!(out.len(), PAGES);
+}
+
+/// The shared dedup store on the same Redis: each job's URL-seen check and validators lookup run inside
+/// the host's acquire script (one combined call). Redis killed mid-run: the combined call fails, so no
+/// page is fetched while Redis is down (a URL whose state is unknown is not fetched), the jobs are
+/// retried, and every one ends as exactly one article once Redis is back. Redis keeps nothing on disk,
+/// so the one job that may have been in flight at the kill (one request per host at a time) is fetched
+/// again: its content check failed before it could publish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn combined_url_check_and_acquire_fail_closed_when_redis_dies() {
+    let mut run = start(
+        "failcombined",
+        "defer",
+        &[
+            ("PAPERBOY__DEDUP__STORE", "redis"),
+            ("PAPERBOY__DEDUP__NEAR_DISTANCE", "0"),
+        ],
+    )
+    .await;
+    run.redis.kill();
+    let killed = Instant::now() + Duration::from_millis(100);
+    let readyz = || async { get(&format!("{}/readyz", run.base)).await };
+    assert!(
+        wait_for(Duration::from_secs(10), || async {
+            matches!(readyz().await, Some((503, _)))
+        })
+        .await,
+        "/readyz did not turn 503 with Redis down"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = pages_since(&run.site, killed);
+    let (_, metrics) = get(&format!("{}/metrics", run.base)).await.unwrap();
+    let command_errors = sample(&metrics, "paperboy_redis_command_errors_total");
+    run.redis.restart();
+    let out = run.broker.outputs(PAGES, Duration::from_secs(60)).await;
+    // Nothing more arrives: each job ended once.
+    let late = run.broker.outputs(1, Duration::from_secs(2)).await;
+    let _ = run.worker.kill();
+    let _ = run.worker.wait();
+    run.broker.cleanup().await;
+    let twice = (0..PAGES)
+        .filter(|i| run.site.hits_for(&format!("/p/{i}")) == 2)
+        .count();
+    println!(
+        "combined call, Redis killed: {during} pages fetched during the outage, {command_errors} failed commands, {} jobs done, {twice} page(s) fetched twice",
+        out.len()
+    );
+    assert_eq!(during, 0, "pages fetched while Redis was down");
+    assert!(command_errors >= 1.0, "{metrics}");
+    assert_eq!(
+        out.len(),
+        PAGES,
+        "not every job finished after Redis returned"
+    );
+    assert!(
+        late.is_empty(),
+        "a job ended twice: {:?}",
+        late.iter().map(|m| &m.routing_key).collect::<Vec<_>>()
+    );
+    assert!(
+        out.iter().all(|m| m.routing_key.starts_with("article.")),
+        "every job ends as an article: {:?}",
+        out.iter().map(|m| &m.routing_key).collect::<Vec<_>>()
+    );
+    let mut ids: Vec<String> = out
+        .iter()
+        .map(|m| m.body["job_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), PAGES, "one article per job");
+    for i in 0..PAGES {
+        let hits = run.site.hits_for(&format!("/p/{i}"));
+        assert!((1..=2).contains(&hits), "/p/{i} fetched {hits} times");
+    }
+    assert!(
+        twice <= 1,
+        "{twice} pages fetched twice (at most the one in flight at the kill)"
+    );
 }
 
 /// Commands fail at once while Redis is gone (a reconnect is one attempt, not minutes of backoff that
