@@ -101,6 +101,36 @@ async fn start(test: &str, mode: &str, extra: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Kill the run's Redis and wait until `/readyz` says so (503). Returns the moment after which no page
+/// may be fetched (a request whose slot was taken just before the kill may still arrive).
+async fn kill_redis(run: &mut Run) -> Instant {
+    run.redis.kill();
+    let killed = Instant::now() + Duration::from_millis(100);
+    assert!(
+        wait_for(Duration::from_secs(10), || async {
+            matches!(get(&format!("{}/readyz", run.base)).await, Some((503, _)))
+        })
+        .await,
+        "/readyz did not turn 503 with Redis down"
+    );
+    killed
+}
+
+/// Every job finished, each as an article.
+#[track_caller]
+fn assert_all_articles(out: &[common::Message]) {
+    assert_eq!(
+        out.len(),
+        PAGES,
+        "not every job finished after Redis returned"
+    );
+    assert!(
+        out.iter().all(|m| m.routing_key.starts_with("article.")),
+        "every job ends as an article: {:?}",
+        out.iter().map(|m| &m.routing_key).collect::<Vec<_>>()
+    );
+}
+
 trait PrefixHits {
     fn hits_for_prefix(&self, prefix: &str) -> usize;
 }
@@ -119,17 +149,8 @@ impl PrefixHits for FixtureServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_page_is_fetched_without_the_fleet_limiter_and_jobs_finish_after_redis_returns() {
     let mut run = start("failclosed", "defer", &[]).await;
-    run.redis.kill();
-    // A request whose slot was taken just before the kill may still arrive.
-    let killed = Instant::now() + Duration::from_millis(100);
+    let killed = kill_redis(&mut run).await;
     let readyz = || async { get(&format!("{}/readyz", run.base)).await };
-    assert!(
-        wait_for(Duration::from_secs(10), || async {
-            matches!(readyz().await, Some((503, _)))
-        })
-        .await,
-        "/readyz did not turn 503 with Redis down"
-    );
     let (_, body) = readyz().await.unwrap();
     assert!(body.contains("\"redis\""), "{body}");
     // Keep Redis down a while: jobs keep arriving (retries), none may be fetched.
@@ -169,16 +190,7 @@ async fn no_page_is_fetched_without_the_fleet_limiter_and_jobs_finish_after_redi
     assert!(deferred >= 1.0, "deferrals not counted:\n{metrics}");
     assert_eq!(local, 0.0, "no local fallback under defer");
     assert!(command_errors >= 1.0, "{metrics}");
-    assert_eq!(
-        out.len(),
-        PAGES,
-        "not every job finished after Redis returned"
-    );
-    assert!(
-        out.iter().all(|m| m.routing_key.starts_with("article.")),
-        "every job ends as an article: {:?}",
-        out.iter().map(|m| &m.routing_key).collect::<Vec<_>>()
-    );
+    assert_all_articles(&out);
     for i in 0..PAGES {
         assert_eq!(
             run.site.hits_for(&format!("/p/{i}")),
@@ -252,16 +264,7 @@ async fn combined_url_check_and_acquire_fail_closed_when_redis_dies() {
         ],
     )
     .await;
-    run.redis.kill();
-    let killed = Instant::now() + Duration::from_millis(100);
-    let readyz = || async { get(&format!("{}/readyz", run.base)).await };
-    assert!(
-        wait_for(Duration::from_secs(10), || async {
-            matches!(readyz().await, Some((503, _)))
-        })
-        .await,
-        "/readyz did not turn 503 with Redis down"
-    );
+    let killed = kill_redis(&mut run).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let during = pages_since(&run.site, killed);
     let (_, metrics) = get(&format!("{}/metrics", run.base)).await.unwrap();
@@ -282,20 +285,11 @@ async fn combined_url_check_and_acquire_fail_closed_when_redis_dies() {
     );
     assert_eq!(during, 0, "pages fetched while Redis was down");
     assert!(command_errors >= 1.0, "{metrics}");
-    assert_eq!(
-        out.len(),
-        PAGES,
-        "not every job finished after Redis returned"
-    );
+    assert_all_articles(&out);
     assert!(
         late.is_empty(),
         "a job ended twice: {:?}",
         late.iter().map(|m| &m.routing_key).collect::<Vec<_>>()
-    );
-    assert!(
-        out.iter().all(|m| m.routing_key.starts_with("article.")),
-        "every job ends as an article: {:?}",
-        out.iter().map(|m| &m.routing_key).collect::<Vec<_>>()
     );
     let mut ids: Vec<String> = out
         .iter()
