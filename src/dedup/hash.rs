@@ -1,7 +1,7 @@
 //! PURE fingerprints of article text: the exact content hash, a 64-bit SimHash for near-duplicates, and
 //! the LSH band layout that makes near-duplicate lookup a constant number of bucket reads.
 //!
-//! No I/O, no async: the stores in [`super::memory`] and [`super::redis`] build on these.
+//! No I/O, no async: the stores in [`super::memory`] and [`super::redis_store`] build on these.
 
 use unicode_normalization::UnicodeNormalization;
 

@@ -14,6 +14,8 @@
 
 // Index loops over the arena read several parallel arrays; match arms keep their guards readable.
 #![allow(clippy::needless_range_loop, clippy::collapsible_match)]
+// The pipeline above is documented for the maintainer: its stages are private modules.
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod charset;
 mod clean;
