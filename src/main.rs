@@ -12,30 +12,42 @@ use tokio_util::sync::CancellationToken;
 
 use paperboy::config::{LogFormat, Settings};
 
-/// mimalloc, built with its `no_thp` feature (Cargo.toml): by default mimalloc v3 asks for transparent
-/// huge pages on its arenas (`madvise(MADV_HUGEPAGE)`), and the 2 MiB pages kept a worker at concurrency
-/// 64 at 400-450 MB RSS in the end-to-end benchmark, against 235-250 MB without (MIMALLOC_ALLOW_THP=0)
-/// and 213-222 MB with glibc malloc; see docs/performance.md, "Memory". On a host whose THP mode is
-/// `always` (not `madvise`), also set `MIMALLOC_ALLOW_THP=0` in the worker's environment.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-extern "C" {
-    /// mimalloc's `mi_option_set` (the C library is linked in by the mimalloc crate).
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// `mi_option_purge_delay` in mimalloc v3's `mi_option_t` (mimalloc.h of libmimalloc-sys 0.1.49,
-/// pinned in Cargo.lock).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
-
-/// Return freed memory to the OS at once instead of after mimalloc's default 1 s delay: a worker frees
-/// parsed documents and bodies at a high rate, and the delayed pages were 80-90 MB of RSS at
-/// concurrency 64. `MIMALLOC_PURGE_DELAY` in the environment still wins.
+/// The system allocator (glibc malloc on the Debian image), tuned in [`tune_allocator`]. mimalloc
+/// (`no_thp`, purge delay 0) held 112-140 MB peak RSS per worker over HTTPS with keep-alive, glibc
+/// with its defaults 131-140 MB, glibc tuned 68-75 MB (`scripts/bench-e2e.sh --https`, 2 cores; see
+/// docs/performance.md, "Memory").
+///
+/// Two malloc options, each left alone when its environment variable (or `GLIBC_TUNABLES`) is set:
+/// - `M_MMAP_THRESHOLD` = 256 KiB: blocks from 256 KiB up (bodies, hyper's read buffers of up to
+///   ~400 KiB, big DOM vectors) get their own mapping, returned to the OS when freed. By default glibc
+///   raises the threshold each time such a block is freed (up to 32 MiB), after which big blocks come
+///   from the arenas and the freed space stays in them (`MALLOC_MMAP_THRESHOLD_`).
+/// - `M_ARENA_MAX` = one arena per core instead of 8 per core: extractions run on a rotating set of
+///   blocking threads, and each thread took an arena of its own that kept its freed memory
+///   (`MALLOC_ARENA_MAX`).
 fn tune_allocator() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets an option value; mimalloc reads it at its next purge. No pointers involved.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            /// glibc's `mallopt` (malloc.h).
+            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        /// `M_MMAP_THRESHOLD` and `M_ARENA_MAX` in glibc's malloc.h.
+        const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+        const M_ARENA_MAX: std::ffi::c_int = -8;
+        let unset = |var: &str| {
+            std::env::var_os(var).is_none() && std::env::var_os("GLIBC_TUNABLES").is_none()
+        };
+        if unset("MALLOC_MMAP_THRESHOLD_") {
+            // SAFETY: sets a malloc tunable before any other thread exists; no pointers involved.
+            unsafe { mallopt(M_MMAP_THRESHOLD, 256 * 1024) };
+        }
+        if unset("MALLOC_ARENA_MAX") {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let arenas = std::ffi::c_int::try_from(cores).unwrap_or(std::ffi::c_int::MAX);
+            // SAFETY: as above.
+            unsafe { mallopt(M_ARENA_MAX, arenas) };
+        }
     }
 }
 
