@@ -28,25 +28,18 @@ use paperboy::config::{LogFormat, Settings};
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        extern "C" {
-            /// glibc's `mallopt` (malloc.h).
-            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
-        }
-        /// `M_MMAP_THRESHOLD` and `M_ARENA_MAX` in glibc's malloc.h.
-        const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
-        const M_ARENA_MAX: std::ffi::c_int = -8;
         let unset = |var: &str| {
             std::env::var_os(var).is_none() && std::env::var_os("GLIBC_TUNABLES").is_none()
         };
         if unset("MALLOC_MMAP_THRESHOLD_") {
             // SAFETY: sets a malloc tunable before any other thread exists; no pointers involved.
-            unsafe { mallopt(M_MMAP_THRESHOLD, 256 * 1024) };
+            unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024) };
         }
         if unset("MALLOC_ARENA_MAX") {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let arenas = std::ffi::c_int::try_from(cores).unwrap_or(std::ffi::c_int::MAX);
+            let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
             // SAFETY: as above.
-            unsafe { mallopt(M_ARENA_MAX, arenas) };
+            unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
         }
     }
 }

@@ -19,7 +19,7 @@ pub struct Signals {
     pub agree_precision: f32,
     /// Share of the second opinion's words that the text has.
     pub agree_recall: f32,
-    /// Length of the text: ln(1 + chars) / 10, capped at 1.
+    /// Length of the text: ln(1 + chars) / `LEN_SCALE`, capped at 1.
     pub length: f32,
     /// Share of the text's paragraphs of 80+ chars that end like sentences.
     pub sentences: f32,
