@@ -530,13 +530,13 @@ async fn band_bucket_caps_hold() {
         }
         let after = store.keys(&fps[0]);
         let len: usize = admin.strlen(&after.bands[0][0]).await.unwrap();
-        assert_eq!(len % store.band_record_bytes(), 0);
+        assert_eq!(len % store.band_record_bytes(0), 0);
         assert!(
-            len <= 3 * store.band_record_bytes(),
+            len <= 3 * store.band_record_bytes(0),
             "cap held: {len} bytes"
         );
         if before.bands[0][0] == after.bands[0][0] {
-            assert_eq!(len, 3 * store.band_record_bytes());
+            assert_eq!(len, 3 * store.band_record_bytes(0));
             assert!(
                 store.dropped_band_records() >= 5,
                 "{}",
@@ -551,6 +551,56 @@ async fn band_bucket_caps_hold() {
             store.check_and_record(&near, "jn").await.unwrap(),
             Verdict::NearDuplicate { distance: 1, .. }
         ));
+    })
+    .await;
+}
+
+/// The reference a near-duplicate names is kept once, in band 0's records. A match found in another
+/// band is resolved through the original's band-0 record; when that record was never kept (its bucket
+/// was full), the text is taken as new rather than named after a text the store cannot name.
+#[tokio::test]
+async fn a_near_duplicate_found_outside_band_0_names_its_original_or_is_new() {
+    let prefix = random_prefix();
+    with_cleanup(&prefix, async {
+        let store = RedisStore::new(connect().await, &prefix, Duration::from_secs(3600), 3)
+            .with_band_cap(1);
+        let a = fp("ref-a", 0x0123_4567_89AB_CDEF);
+        // Same band 0 as `a`, every other band far away: fills a's band-0 bucket (cap 1) first.
+        let filler = fp("ref-filler", (!a.simhash & !0xFFFF) | (a.simhash & 0xFFFF));
+        let b = fp("ref-b", 0x0FED_CBA9_8765_4321);
+        assert_eq!(
+            store.check_and_record(&b, "jb").await.unwrap(),
+            Verdict::New
+        );
+        let bucket_before = store.keys(&filler).bands[0][0].clone();
+        assert_eq!(
+            store.check_and_record(&filler, "jf").await.unwrap(),
+            Verdict::New
+        );
+        assert_eq!(
+            store.check_and_record(&a, "ja").await.unwrap(),
+            Verdict::New
+        );
+        // Near `b` through bands 1-3 (two bits of band 0 flipped): named after b via b's band-0 record.
+        assert_eq!(
+            store
+                .check_and_record(&fp("ref-nb", b.simhash ^ 0b11), "jnb")
+                .await
+                .unwrap(),
+            Verdict::NearDuplicate {
+                of_hash: RedisStore::short_hash(&b.hash),
+                distance: 2
+            }
+        );
+        // Near `a` through bands 1-3, but a's band-0 record was dropped at the cap: new (unless a
+        // new time slice began between the filler and `a`, which gave `a` an empty bucket).
+        let na = store
+            .check_and_record(&fp("ref-na", a.simhash ^ 0b11), "jna")
+            .await
+            .unwrap();
+        if store.keys(&filler).bands[0][0] == bucket_before {
+            assert_eq!(na, Verdict::New);
+        }
     })
     .await;
 }

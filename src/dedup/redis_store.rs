@@ -13,13 +13,19 @@
 //!   entries per bucket and slice, see README; `-value` 64 is plenty).
 //! - Near-duplicates (only with `dedup.near_distance > 0`): per LSH band `i` of `n` and band value
 //!   `bits`, `{b<i>of<n>:<bits hex>}:<c>`, a STRING of fixed-width records: the SimHash without the band's
-//!   bits (6 bytes for 4 bands of 16 bits) + 6 bytes of the content hash. Only `New` texts are indexed.
-//!   A slice bucket holds at most `band_cap` records ([`BAND_CAP`] by default): a record that does not
-//!   fit is not added and counted in [`Seen::evictions`] (`paperboy_dedup_evictions_total`), so a lookup
-//!   reads at most `9 × band_cap` records per band whatever the data size.
+//!   bits (6 bytes for 4 bands of 16 bits), and in band 0 only ([`REF_BAND`]) + 6 bytes of the content
+//!   hash. Only `New` texts are indexed. A slice bucket holds at most `band_cap` records ([`BAND_CAP`]
+//!   by default): a record that does not fit is not added and counted in [`Seen::evictions`]
+//!   (`paperboy_dedup_evictions_total`), so a lookup reads at most `9 × band_cap` records per band
+//!   whatever the data size.
+//! - The reference a near-duplicate names (`blake3:<12 hex>` of the earlier text) is kept once, in
+//!   band 0. A match found in another band gives the earlier text's full SimHash (band bits from the
+//!   key, the rest from the record); its band-0 record (same SimHash) gives the hash. That second
+//!   lookup happens only for near-duplicates whose band 0 differs from their original's. When the
+//!   original's band-0 record is not there (its bucket was full), the text is taken as `New`.
 //!
-//! Per remembered text with 4 bands: 16 B exact + 4 × 12 B band records = 64 B of payload, plus the
-//! per-key overhead of at most 9 × (65,536 + 4 × 65,536) keys, which is amortised over the texts
+//! Per remembered text with 4 bands: 16 B exact + 12 B + 3 × 6 B band records = 46 B of payload, plus
+//! the per-key overhead of at most 9 × (65,536 + 4 × 65,536) keys, which is amortised over the texts
 //! (see README for the measured bytes per text).
 //!
 //! Collisions: an exact match needs 64 bits of content hash to agree (16 in the key, 48 in the field):
@@ -78,8 +84,12 @@ pub const FIELD_BYTES: usize = 6;
 pub const JOB_BYTES: usize = 6;
 /// Bytes of content hash kept in a band record and in a near verdict.
 pub const SHORT_HASH_BYTES: usize = 6;
-/// Default records per band bucket and slice (192 × 12 B = 2.3 KB per bucket).
+/// Default records per band bucket and slice (192 × 12 B = 2.3 KB per band-0 bucket, 1.2 KB others).
 pub const BAND_CAP: usize = 192;
+/// The band whose records also carry the content hash (the reference a near-duplicate names): one copy
+/// per text instead of one per band (46 B of payload per text instead of 64 with 4 bands). The scripts
+/// read it as the first band.
+pub const REF_BAND: u32 = 0;
 /// Lua: the 1-based position of `rec` in `str` at a multiple of its width, or nil.
 const FIND_ALIGNED_LUA: &str = r"
 local function find_aligned(str, rec)
@@ -98,8 +108,8 @@ end
 /// KEYS: `ARGV[1]` exact slice keys (newest first; the first is the current slice), then `ARGV[2]`
 /// bands × `ARGV[1]` band slice keys (per band, newest first).
 /// ARGV: 1 slices, 2 bands, 3 op (`lookup` | `record` | `check`), 4 exact field, 5 exact value (for
-/// `check`: the job's `New` value), 6 PEXPIREAT ms of the current slice, 7 band cap in bytes, 8.. per
-/// band the band record of the text.
+/// `check`: the job's `New` value), 6 PEXPIREAT ms of the current slice, 7 band cap in records, 8.. per
+/// band the band record of the text (band records differ in width: [`REF_BAND`]'s carries the hash).
 /// Returns {0, value} (exact hit; for `check` not the job's own `New` record) | {1} (lookup: absent) |
 /// {2, 0} (record: recorded) | {3, dropped, records per band…} (check: absent, now recorded with its
 /// band records; the records are those there before it, `dropped` = band records over the cap) |
@@ -146,7 +156,7 @@ local cap = tonumber(ARGV[7])
 for b = 0, nb - 1 do
   local k, rec = KEYS[s + b * s + 1], ARGV[8 + b]
   local cur = redis.call('GET', k) or ''
-  if #cur + #rec <= cap then
+  if #cur + #rec <= cap * #rec then
     redis.call('SET', k, cur .. rec, 'PXAT', ARGV[6])
   else
     out[2] = out[2] + 1
@@ -156,16 +166,38 @@ return out
 ";
 
 /// The amend script of a text that turned out to be a near-duplicate after [`CHECK_LUA_BODY`]
-/// recorded it as new (single Redis). KEYS as there. ARGV: 1 slices, 2 bands, 3 exact field, 4 the
-/// job's `New` value, 5 the amended value (with the verdict), 6.. per band the band record of the text.
-/// Rewrites the job's own exact record (where it still holds `New` for the job) and removes the text's
-/// band records (a near-duplicate is not indexed). Returns {records amended (0/1), band records removed}.
+/// recorded it as new (single Redis). KEYS as there, then (when the verdict's hash is to be found) the
+/// slice keys of the original's [`REF_BAND`] bucket. ARGV: 1 slices, 2 bands, 3 exact field, 4 the
+/// job's `New` value, 5 the verdict's tail (short hash + distance byte, or the distance byte alone when
+/// the hash is to be found), 6.. per band the band record of the text, then (to find the hash) the
+/// original's reference-band remainder. Finds the hash (the first reference-band record with that
+/// remainder), rewrites the job's own exact record (where it still holds `New` for the job) and removes
+/// the text's band records (a near-duplicate is not indexed). Returns {records amended (0/1), band
+/// records removed, verdict tail} or {0, 0, ''} when the original's hash is not there (nothing done).
 const AMEND_LUA_BODY: &str = r"
 local s, nb = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tail = ARGV[5]
+if #tail == 1 then
+  local rem = ARGV[6 + nb]
+  local width = #ARGV[6]
+  local found = nil
+  for j = 1, s do
+    local v = redis.call('GET', KEYS[s + nb * s + j]) or ''
+    for at = 1, #v - width + 1, width do
+      if string.sub(v, at, at + #rem - 1) == rem then
+        found = string.sub(v, at + #rem, at + width - 1)
+        break
+      end
+    end
+    if found then break end
+  end
+  if not found then return {0, 0, ''} end
+  tail = found .. tail
+end
 local amended = 0
 for i = 1, s do
   if redis.call('HGET', KEYS[i], ARGV[3]) == ARGV[4] then
-    redis.call('HSET', KEYS[i], ARGV[3], ARGV[5])
+    redis.call('HSET', KEYS[i], ARGV[3], ARGV[4] .. tail)
     amended = 1
     break
   end
@@ -189,7 +221,7 @@ for b = 0, nb - 1 do
     end
   end
 end
-return {amended, removed}
+return {amended, removed, tail}
 ";
 
 /// Append one record to one band bucket unless it is full (KEYS[1]; ARGV 1 record, 2 cap bytes,
@@ -264,6 +296,16 @@ pub struct RedisStore {
     amend: Script,
     /// [`APPEND_LUA`]: one band record appended on its own slot (Redis Cluster).
     append: Script,
+}
+
+/// The nearest earlier text a check found among the band records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Near {
+    /// Its full SimHash (band bits from the bucket's key, the rest from the record).
+    simhash: u64,
+    distance: u32,
+    /// Its short hash, when the match was read in [`REF_BAND`] (else it is looked up there).
+    hash: Option<[u8; SHORT_HASH_BYTES]>,
 }
 
 /// What the exact record of a text says.
@@ -350,9 +392,14 @@ impl RedisStore {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Bytes of one band record.
-    pub fn band_record_bytes(&self) -> usize {
-        self.rem_bytes() + SHORT_HASH_BYTES
+    /// Bytes of one record of band `band`: the SimHash remainder, and in [`REF_BAND`] the short hash.
+    pub fn band_record_bytes(&self, band: u32) -> usize {
+        self.rem_bytes()
+            + if band == REF_BAND {
+                SHORT_HASH_BYTES
+            } else {
+                0
+            }
     }
 
     fn rem_bytes(&self) -> usize {
@@ -360,19 +407,45 @@ impl RedisStore {
         (64 - narrowest as usize).div_ceil(8)
     }
 
-    /// The SimHash without band `i`'s bits (the bits above shift down).
     fn remainder(&self, simhash: u64, i: u32) -> u64 {
-        let (offset, width) = self.bands.span(i);
-        let low = simhash & ((1u64 << offset) - 1);
-        let high = simhash.checked_shr(offset + width).unwrap_or(0);
-        low | high.checked_shl(offset).unwrap_or(0)
+        remainder(self.bands, simhash, i)
+    }
+
+    /// Band `i`'s remainder of `simhash` in its stored big-endian width.
+    fn remainder_bytes(&self, simhash: u64, i: u32) -> Vec<u8> {
+        self.remainder(simhash, i).to_be_bytes()[8 - self.rem_bytes()..].to_vec()
     }
 
     fn band_record(&self, fp: &Fingerprint, i: u32) -> Vec<u8> {
-        let rem = self.remainder(fp.simhash, i).to_be_bytes();
-        let mut r = rem[8 - self.rem_bytes()..].to_vec();
-        r.extend_from_slice(&hash_prefix(&fp.hash)[..SHORT_HASH_BYTES]);
+        let mut r = self.remainder_bytes(fp.simhash, i);
+        if i == REF_BAND {
+            r.extend_from_slice(&hash_prefix(&fp.hash)[..SHORT_HASH_BYTES]);
+        }
         r
+    }
+
+    /// The slice keys of band `i`'s bucket for band value `bits` at slice `c` (current slice first).
+    fn band_keys(&self, i: u32, bits: u64, c: u64) -> Vec<String> {
+        let tag = format!(
+            "{}{{b{}of{}:{:x}}}",
+            self.prefix,
+            i,
+            self.bands.count(),
+            bits
+        );
+        (0..=SLICES)
+            .map(|back| format!("{tag}:{}", c.saturating_sub(back)))
+            .collect()
+    }
+
+    /// Where the reference of an earlier text with SimHash `simhash` is: the slice keys of its
+    /// [`REF_BAND`] bucket, and the remainder its record there starts with.
+    fn ref_lookup(&self, simhash: u64, now_ms: u64) -> (Vec<String>, Vec<u8>) {
+        let bits = self.bands.band(simhash, REF_BAND);
+        (
+            self.band_keys(REF_BAND, bits, now_ms / self.width_ms),
+            self.remainder_bytes(simhash, REF_BAND),
+        )
     }
 
     /// The keys of a check of `fp` at `now_ms`.
@@ -381,20 +454,11 @@ impl RedisStore {
         let slices = (0..=SLICES).map(|back| c.saturating_sub(back));
         let hp = hash_prefix(&fp.hash);
         let bucket = format!("{}{{x{}}}", self.prefix, hex(&hp[..2]));
-        let exact = slices.clone().map(|s| format!("{bucket}:{s}")).collect();
+        let exact = slices.map(|s| format!("{bucket}:{s}")).collect();
         let bands = if self.near_distance > 0 {
             self.bands
                 .keys(fp.simhash)
-                .map(|(i, bits)| {
-                    let tag = format!(
-                        "{}{{b{}of{}:{:x}}}",
-                        self.prefix,
-                        i,
-                        self.bands.count(),
-                        bits
-                    );
-                    slices.clone().map(|s| format!("{tag}:{s}")).collect()
-                })
+                .map(|(i, bits)| self.band_keys(i, bits, c))
                 .collect()
         } else {
             Vec::new()
@@ -435,23 +499,31 @@ impl RedisStore {
         })
     }
 
-    /// The nearest indexed text within `near_distance` among the band records (not `fp` itself).
-    fn nearest(
-        &self,
-        fp: &Fingerprint,
-        records: &[Vec<u8>],
-    ) -> Option<([u8; SHORT_HASH_BYTES], u32)> {
+    /// The nearest indexed text within `near_distance` among the band records (not `fp` itself):
+    /// its SimHash, the distance, and its short hash when its record was read in [`REF_BAND`] (a
+    /// match in the reference band wins over an equally near one elsewhere).
+    fn nearest(&self, fp: &Fingerprint, records: &[Vec<u8>]) -> Option<Near> {
         let own = &hash_prefix(&fp.hash)[..SHORT_HASH_BYTES];
-        let (rb, width) = (self.rem_bytes(), self.band_record_bytes());
-        let mut best: Option<([u8; SHORT_HASH_BYTES], u32)> = None;
+        let rb = self.rem_bytes();
+        let mut best: Option<Near> = None;
         for (i, recs) in records.iter().enumerate() {
-            let mine = self.remainder(fp.simhash, i as u32);
-            for r in recs.chunks_exact(width) {
+            let i = i as u32;
+            let mine = self.remainder(fp.simhash, i);
+            for r in recs.chunks_exact(self.band_record_bytes(i)) {
                 let mut buf = [0u8; 8];
                 buf[8 - rb..].copy_from_slice(&r[..rb]);
-                let d = (u64::from_be_bytes(buf) ^ mine).count_ones();
-                if d <= self.near_distance && &r[rb..] != own && best.is_none_or(|(_, bd)| d < bd) {
-                    best = Some((r[rb..].try_into().unwrap_or_default(), d));
+                let rem = u64::from_be_bytes(buf);
+                let d = (rem ^ mine).count_ones();
+                let hash: Option<[u8; SHORT_HASH_BYTES]> = r[rb..].try_into().ok();
+                if d <= self.near_distance
+                    && hash.is_none_or(|h| h != own)
+                    && best.as_ref().is_none_or(|b| d < b.distance)
+                {
+                    best = Some(Near {
+                        simhash: rejoin(self.bands, rem, i, self.bands.band(fp.simhash, i)),
+                        distance: d,
+                        hash,
+                    });
                 }
             }
         }
@@ -478,7 +550,7 @@ impl RedisStore {
             .arg(Self::field(fp))
             .arg(value)
             .arg(expire_at_ms)
-            .arg(self.band_cap * self.band_record_bytes());
+            .arg(self.band_cap);
         for i in 0..bands.len() {
             inv.arg(self.band_record(fp, i as u32));
         }
@@ -505,7 +577,8 @@ impl RedisStore {
     async fn check(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
         let job = job_hash(job_id);
         let new_value = Record { job, near: None }.encode();
-        let keys = self.keys(fp);
+        let keys_now = now_ms();
+        let keys = self.keys_at(fp, keys_now);
         if self.near_distance == 0 {
             return match parse(&self.record_exact(&keys, fp, &new_value).await?)? {
                 Reply::Exact(v) => Self::verdict_for_existing(&v, job_id),
@@ -536,45 +609,66 @@ impl RedisStore {
             } => (fresh, dropped, records),
             _ => return Err(bad("check: unexpected reply".into())),
         };
-        let Some((of, distance)) = self.nearest(fp, &records) else {
+        let Some(near) = self.nearest(fp, &records) else {
             if fresh {
                 self.dropped.fetch_add(dropped, Ordering::Relaxed);
             }
             return Ok(Verdict::New);
         };
-        // A near-duplicate (the rare case): a second call writes the verdict into its record and takes
-        // its band records out again (near-duplicates are not indexed).
-        let amended = Record {
-            job,
-            near: Some((of, distance)),
-        }
-        .encode();
+        // A near-duplicate (the rare case): a second call finds the original's hash in its reference
+        // band record when the match was elsewhere, writes the verdict into the text's record and
+        // takes its band records out again (near-duplicates are not indexed).
+        let distance = u8::try_from(near.distance).unwrap_or(u8::MAX);
+        let mut tail = near.hash.map(|h| h.to_vec()).unwrap_or_default();
+        tail.push(distance);
         let mut inv = self.amend.prepare_invoke();
         for k in keys.exact.iter().chain(keys.bands.iter().flatten()) {
             inv.key(k);
+        }
+        let lookup = near
+            .hash
+            .is_none()
+            .then(|| self.ref_lookup(near.simhash, keys_now));
+        if let Some((ks, _)) = &lookup {
+            for k in ks {
+                inv.key(k);
+            }
         }
         inv.arg(keys.exact.len())
             .arg(keys.bands.len())
             .arg(Self::field(fp))
             .arg(&new_value)
-            .arg(amended);
+            .arg(tail);
         for i in 0..keys.bands.len() {
             inv.arg(self.band_record(fp, i as u32));
         }
-        let _: Vec<i64> = inv
+        if let Some((_, rem)) = &lookup {
+            inv.arg(rem.as_slice());
+        }
+        let (_, _, tail): (i64, i64, Vec<u8>) = inv
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_err("near-duplicate record"))?;
-        Ok(Verdict::NearDuplicate {
-            of_hash: format!("blake3:{}", hex(&of)),
-            distance,
-        })
+        match tail.get(..SHORT_HASH_BYTES) {
+            Some(of) => Ok(Verdict::NearDuplicate {
+                of_hash: format!("blake3:{}", hex(of)),
+                distance: near.distance,
+            }),
+            // The original's reference record is gone (its bucket was full): kept as new.
+            None => {
+                if fresh {
+                    self.dropped.fetch_add(dropped, Ordering::Relaxed);
+                }
+                Ok(Verdict::New)
+            }
+        }
     }
 
     /// The near-duplicate check on Redis Cluster, every call on one slot (see the module doc).
     async fn check_per_slot(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
         let job = job_hash(job_id);
-        let keys = self.keys(fp);
+        let keys_now = now_ms();
+        let keys = self.keys_at(fp, keys_now);
         let inv = self.invocation("lookup", &keys.exact, &[], fp, &[], 0);
         if let Reply::Exact(v) = parse(&self.run(inv).await?)? {
             return Self::verdict_for_existing(&v, job_id);
@@ -591,7 +685,24 @@ impl RedisStore {
         }))
         .await
         .map_err(redis_err("band lookup"))?;
-        let best = self.nearest(fp, &records);
+        let mut best = None;
+        if let Some(near) = self.nearest(fp, &records) {
+            best = match near.hash {
+                Some(h) => Some((h, near.distance)),
+                // Matched outside the reference band: the original's hash is in its record there
+                // (one more call, near-duplicates only; a full bucket may have dropped it: then new).
+                None => {
+                    let (ks, rem) = self.ref_lookup(near.simhash, keys_now);
+                    let parts: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                        .arg(&ks)
+                        .query_async(&mut self.conn.clone())
+                        .await
+                        .map_err(redis_err("band lookup"))?;
+                    let recs: Vec<u8> = parts.into_iter().flatten().flatten().collect();
+                    find_ref(&recs, &rem).map(|h| (h, near.distance))
+                }
+            };
+        }
         let value = Record { job, near: best }.encode();
         if let Reply::Exact(v) = parse(&self.record_exact(&keys, fp, &value).await?)? {
             return Self::verdict_for_existing(&v, job_id);
@@ -602,11 +713,11 @@ impl RedisStore {
                 distance,
             });
         }
-        let cap = self.band_cap * self.band_record_bytes();
         let appended =
             futures_util::future::try_join_all(keys.bands.iter().enumerate().map(|(i, ks)| {
                 let mut c = self.conn.clone();
                 let rec = self.band_record(fp, i as u32);
+                let cap = self.band_cap * rec.len();
                 async move {
                     self.append
                         .key(&ks[0])
@@ -640,7 +751,6 @@ impl RedisStore {
         type Entries = Vec<(Vec<u8>, Vec<u8>)>;
         let mut exact: HashMap<String, Entries> = HashMap::new();
         let mut bands: HashMap<String, Vec<u8>> = HashMap::new();
-        let cap = self.band_cap * self.band_record_bytes();
         let mut kept = Vec::with_capacity(keep);
         let mut expire_at = 0;
         for t in 0..n {
@@ -659,7 +769,7 @@ impl RedisStore {
             for (i, ks) in keys.bands.iter().enumerate() {
                 let rec = self.band_record(&fp, i as u32);
                 let b = bands.entry(ks[0].clone()).or_default();
-                if b.len() + rec.len() <= cap {
+                if b.len() + rec.len() <= self.band_cap * rec.len() {
                     b.extend_from_slice(&rec);
                 }
             }
@@ -707,6 +817,31 @@ impl RedisStore {
         }
         Ok(kept)
     }
+}
+
+/// The SimHash without band `i`'s bits (the bits above shift down).
+fn remainder(bands: Bands, simhash: u64, i: u32) -> u64 {
+    let (offset, width) = bands.span(i);
+    let low = simhash & ((1u64 << offset) - 1);
+    let high = simhash.checked_shr(offset + width).unwrap_or(0);
+    low | high.checked_shl(offset).unwrap_or(0)
+}
+
+/// The SimHash whose band `i` is `bits` and whose other bits are `rem` (inverse of [`remainder`]).
+fn rejoin(bands: Bands, rem: u64, i: u32, bits: u64) -> u64 {
+    let (offset, width) = bands.span(i);
+    let low = rem & ((1u64 << offset) - 1);
+    let high = rem.checked_shr(offset).unwrap_or(0);
+    low | bits << offset | high.checked_shl(offset + width).unwrap_or(0)
+}
+
+/// The short hash in the first [`REF_BAND`] record (remainder + short hash, concatenated in
+/// `records`) that starts with the remainder `rem`.
+fn find_ref(records: &[u8], rem: &[u8]) -> Option<[u8; SHORT_HASH_BYTES]> {
+    records
+        .chunks_exact(rem.len() + SHORT_HASH_BYTES)
+        .find(|r| r.starts_with(rem))
+        .and_then(|r| r[rem.len()..].try_into().ok())
 }
 
 /// Deterministic 64-bit generator for [`RedisStore::fill_synthetic`].
@@ -1246,8 +1381,13 @@ mod tests {
                 }
                 total
             };
-            let rec = store.band_record_bytes();
-            assert_eq!(band_bytes().await, 7 * rec, "a's 3 shared + b's 4 records");
+            let (rec0, rec) = (store.band_record_bytes(0), store.band_record_bytes(1));
+            assert_eq!((rec0, rec), (12, 6), "the hash only in band 0's records");
+            assert_eq!(
+                band_bytes().await,
+                3 * rec + rec0 + 3 * rec,
+                "a's 3 shared + b's 4 records"
+            );
             let want = Verdict::NearDuplicate {
                 of_hash: RedisStore::short_hash(&a.hash),
                 distance: 2,
@@ -1302,6 +1442,39 @@ mod tests {
         assert!(url_record_key("p:", &v6, SEEN_MARK).starts_with("p:{h:[::1]}:u:"));
         assert_eq!(key_host("other"), "");
         assert_eq!(url_record_key("p:", "other", SEEN_MARK), "p:u:other");
+    }
+
+    /// A band record's remainder and the bucket's band bits give back the full SimHash, for every band
+    /// layout; the reference band's record is found by its remainder.
+    #[test]
+    fn remainder_and_band_bits_rejoin_to_the_simhash() {
+        for distance in [3, 4, 7, 15] {
+            let bands = Bands::for_distance(distance);
+            for sim in [0u64, u64::MAX, 0x0123_4567_89AB_CDEF, 1 << 63 | 1] {
+                for i in 0..bands.count() {
+                    let rem = remainder(bands, sim, i);
+                    assert_eq!(
+                        rejoin(bands, rem, i, bands.band(sim, i)),
+                        sim,
+                        "{distance} {i}"
+                    );
+                }
+            }
+        }
+        let recs: Vec<u8> = [
+            &[1u8, 2, 3][..],
+            &[0xa1; SHORT_HASH_BYTES],
+            &[4, 5, 6],
+            &[0xb2; SHORT_HASH_BYTES],
+        ]
+        .concat();
+        assert_eq!(find_ref(&recs, &[4, 5, 6]), Some([0xb2; SHORT_HASH_BYTES]));
+        assert_eq!(find_ref(&recs, &[1, 2, 3]), Some([0xa1; SHORT_HASH_BYTES]));
+        assert_eq!(
+            find_ref(&recs, &[0xa1, 0xa1, 0xa1]),
+            None,
+            "aligned to records only"
+        );
     }
 
     #[test]
