@@ -609,15 +609,31 @@ impl RedisStore {
             } => (fresh, dropped, records),
             _ => return Err(bad("check: unexpected reply".into())),
         };
-        let Some(near) = self.nearest(fp, &records) else {
-            if fresh {
-                self.dropped.fetch_add(dropped, Ordering::Relaxed);
+        let verdict = match self.nearest(fp, &records) {
+            Some(near) => {
+                self.amend_near(fp, &keys, keys_now, &new_value, &near)
+                    .await?
             }
-            return Ok(Verdict::New);
+            None => Verdict::New,
         };
-        // A near-duplicate (the rare case): a second call finds the original's hash in its reference
-        // band record when the match was elsewhere, writes the verdict into the text's record and
-        // takes its band records out again (near-duplicates are not indexed).
+        if fresh && verdict == Verdict::New {
+            self.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        Ok(verdict)
+    }
+
+    /// A near-duplicate found by the single-Redis check (the rare case): a second call finds the
+    /// original's hash in its reference band record when the match was elsewhere, writes the verdict
+    /// into the text's record and takes its band records out again (near-duplicates are not indexed).
+    /// `New` when the original's reference record is gone (its bucket was full).
+    async fn amend_near(
+        &self,
+        fp: &Fingerprint,
+        keys: &CheckKeys,
+        keys_now: u64,
+        new_value: &[u8],
+        near: &Near,
+    ) -> Result<Verdict, DedupError> {
         let distance = u8::try_from(near.distance).unwrap_or(u8::MAX);
         let mut tail = near.hash.map(|h| h.to_vec()).unwrap_or_default();
         tail.push(distance);
@@ -637,7 +653,7 @@ impl RedisStore {
         inv.arg(keys.exact.len())
             .arg(keys.bands.len())
             .arg(Self::field(fp))
-            .arg(&new_value)
+            .arg(new_value)
             .arg(tail);
         for i in 0..keys.bands.len() {
             inv.arg(self.band_record(fp, i as u32));
@@ -649,19 +665,22 @@ impl RedisStore {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_err("near-duplicate record"))?;
-        match tail.get(..SHORT_HASH_BYTES) {
-            Some(of) => Ok(Verdict::NearDuplicate {
+        Ok(match tail.get(..SHORT_HASH_BYTES) {
+            Some(of) => Verdict::NearDuplicate {
                 of_hash: format!("blake3:{}", hex(of)),
                 distance: near.distance,
-            }),
-            // The original's reference record is gone (its bucket was full): kept as new.
-            None => {
-                if fresh {
-                    self.dropped.fetch_add(dropped, Ordering::Relaxed);
-                }
-                Ok(Verdict::New)
-            }
-        }
+            },
+            None => Verdict::New,
+        })
+    }
+
+    /// The values of `keys` (one slot) concatenated, absent keys skipped: one MGET.
+    async fn records_of(&self, keys: &[String]) -> Result<Vec<u8>, redis::RedisError> {
+        let parts: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(keys)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(parts.into_iter().flatten().flatten().collect())
     }
 
     /// The near-duplicate check on Redis Cluster, every call on one slot (see the module doc).
@@ -673,18 +692,10 @@ impl RedisStore {
         if let Reply::Exact(v) = parse(&self.run(inv).await?)? {
             return Self::verdict_for_existing(&v, job_id);
         }
-        let records = futures_util::future::try_join_all(keys.bands.iter().map(|ks| {
-            let mut c = self.conn.clone();
-            async move {
-                let parts: Vec<Option<Vec<u8>>> =
-                    redis::cmd("MGET").arg(ks).query_async(&mut c).await?;
-                Ok::<_, redis::RedisError>(
-                    parts.into_iter().flatten().flatten().collect::<Vec<u8>>(),
-                )
-            }
-        }))
-        .await
-        .map_err(redis_err("band lookup"))?;
+        let records =
+            futures_util::future::try_join_all(keys.bands.iter().map(|ks| self.records_of(ks)))
+                .await
+                .map_err(redis_err("band lookup"))?;
         let mut best = None;
         if let Some(near) = self.nearest(fp, &records) {
             best = match near.hash {
@@ -693,12 +704,10 @@ impl RedisStore {
                 // (one more call, near-duplicates only; a full bucket may have dropped it: then new).
                 None => {
                     let (ks, rem) = self.ref_lookup(near.simhash, keys_now);
-                    let parts: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-                        .arg(&ks)
-                        .query_async(&mut self.conn.clone())
+                    let recs = self
+                        .records_of(&ks)
                         .await
                         .map_err(redis_err("band lookup"))?;
-                    let recs: Vec<u8> = parts.into_iter().flatten().flatten().collect();
                     find_ref(&recs, &rem).map(|h| (h, near.distance))
                 }
             };
