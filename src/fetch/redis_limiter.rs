@@ -40,8 +40,8 @@ redis.call('PEXPIRE', KEYS[1], wait + interval + keep)
 return {1, wait}
 ";
 
-/// Start now when `now >= max(last + interval, blocked)` (then `last = now`, returns 0); else return
-/// the remaining wait.
+/// Start now when `now >= max(last + interval, blocked)` (then `last = now`, returns `{0, last}`);
+/// else return `{wait, 0}` with the remaining wait.
 const START_LUA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -54,7 +54,7 @@ if last then
   earliest = math.max(earliest, last + interval)
 end
 if earliest > now then
-  return earliest - now
+  return {earliest - now, 0}
 end
 -- TIME is truncated to whole ms: record the start rounded up.
 redis.call('HSET', KEYS[1], 'last', string.format('%.0f', now + 1))
@@ -62,7 +62,7 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < interval + keep then
   redis.call('PEXPIRE', KEYS[1], interval + keep)
 end
-return 0
+return {0, now + 1}
 ";
 
 /// `blocked = max(blocked, now + delay)`. Returns the delay.
@@ -92,8 +92,8 @@ return delay
 /// Returns {code, wait, started, seen, first job, found, validators}: code 3 the URL was taken by
 /// another job (nothing else done: no lease, no slot) | 0 no lease free (nothing else changed: poll
 /// again, without the URL check) | 2 slot further than the threshold (defer) | 1 lease taken and slot
-/// reserved (`next` moved on); with `started` = 1 the start is also recorded (`last`, as
-/// [`START_LUA`]), else wait, then [`START_LUA`]. The last four are the URL check's (0 and '' without).
+/// reserved (`next` moved on); with `started` > 0 the start is also recorded (`last` = `started`, ms
+/// on Redis' clock, as [`START_LUA`]), else (0) wait, then [`START_LUA`]. The last four are the URL check's (0 and '' without).
 const ACQUIRE_BODY: &str = r"
 local seen, first, found, val = 0, '', 0, ''
 if #KEYS > 2 then
@@ -129,7 +129,7 @@ if wait == 0 then
   local last = tonumber(v[3])
   if not last or last + interval <= now then
     redis.call('HSET', KEYS[1], 'last', string.format('%.0f', now + 1))
-    return reply(1, 0, 1)
+    return reply(1, 0, now + 1)
   end
 end
 return reply(1, wait, 0)
@@ -183,6 +183,14 @@ pub(crate) struct RedisLimiter {
     relax: redis::Script,
     acquire: redis::Script,
     finish: redis::Script,
+}
+
+/// Log a request start the fleet's limiter granted, at `start_ms` on Redis' clock (ms since the
+/// epoch): the instants the interval is kept between, whatever delay a worker then adds before its
+/// request reaches the host. Debug level, target `paperboy::politeness`
+/// (`RUST_LOG=paperboy::politeness=debug` gives an audit trail of every start, fleet-wide comparable).
+fn log_start(host: &str, start_ms: i64) {
+    tracing::debug!(target: "paperboy::politeness", host = %host, start_ms, "host start granted");
 }
 
 impl RedisLimiter {
@@ -256,13 +264,16 @@ impl RedisLimiter {
         interval: Duration,
     ) -> Result<u64, redis::RedisError> {
         let mut conn = self.conn.clone();
-        let wait: i64 = self
+        let (wait, started): (i64, i64) = self
             .start
             .key(self.key(host))
             .arg(interval.as_millis() as u64)
             .arg(self.keep_ms())
             .invoke_async(&mut conn)
             .await?;
+        if started > 0 {
+            log_start(host, started);
+        }
         Ok(wait.max(0) as u64)
     }
 
@@ -342,11 +353,14 @@ impl RedisLimiter {
             String,
         ) = call.invoke_async(&mut conn).await?;
         let checked = check.map(|c| c.parse(seen, first, found, &value));
+        if code == 1 && started > 0 {
+            log_start(host, started);
+        }
         let wait_ms = wait.max(0) as u64;
         let reply = match code {
             1 => AcquireReply::Leased {
                 wait_ms,
-                started: started == 1,
+                started: started > 0,
             },
             2 => AcquireReply::Deferred(wait_ms),
             3 => match &checked {

@@ -521,6 +521,53 @@ pub async fn cleanup_redis(prefix: &str) {
 }
 
 /// `paperboy work` as a child process with `env`, its output discarded.
+/// [`spawn_worker_process`] with the fleet limiter's start log (`paperboy::politeness` at debug, JSON)
+/// written to `log`: read it back with [`granted_starts`].
+#[allow(dead_code)]
+pub fn spawn_worker_logging_starts(
+    env: &[(String, String)],
+    log: &std::path::Path,
+) -> std::process::Child {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.env("RUST_LOG", "warn,paperboy::politeness=debug")
+        .env("PAPERBOY__LOG__FORMAT", "json")
+        .arg("work")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("create the worker's log"))
+        .spawn()
+        .expect("start paperboy work")
+}
+
+/// The request starts the fleet's limiter granted, by host, sorted (ms on Redis' clock), from the
+/// logs of workers started with [`spawn_worker_logging_starts`].
+#[allow(dead_code)]
+pub fn granted_starts(logs: &[std::path::PathBuf]) -> HashMap<String, Vec<u64>> {
+    let mut starts: HashMap<String, Vec<u64>> = HashMap::new();
+    for log in logs {
+        let text = std::fs::read_to_string(log).expect("read a worker's log");
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let f = &v["fields"];
+            if f["message"] != "host start granted" {
+                continue;
+            }
+            let (Some(host), Some(ms)) = (f["host"].as_str(), f["start_ms"].as_u64()) else {
+                panic!("a start line without host or start_ms: {line}");
+            };
+            starts.entry(host.to_string()).or_default().push(ms);
+        }
+    }
+    for v in starts.values_mut() {
+        v.sort_unstable();
+    }
+    starts
+}
+
 pub fn spawn_worker_process(env: &[(String, String)]) -> std::process::Child {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
     c.env_remove("RUST_LOG");
