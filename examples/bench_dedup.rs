@@ -10,7 +10,8 @@
 //! the store with N synthetic texts ([`RedisStore::fill_synthetic`]: the layout real checks write, in
 //! pipelined bulk writes), read `used_memory` before and after, then time `--checks` sequential
 //! `check_and_record` calls of each kind: new texts, exact duplicates (another job), near-duplicates
-//! (2 SimHash bits flipped), redeliveries. Prints a markdown table.
+//! (2 SimHash bits flipped), redeliveries. Prints a markdown table; `[server]` is the mean CPU µs Redis
+//! spent per check (`INFO commandstats`), which does not depend on the loopback round trip.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,13 +101,37 @@ async fn delete_prefix(conn: &mut RedisConn, prefix: &str) {
     }
 }
 
-/// Mean and p99 µs of `check_and_record` over `fps`, with the verdict each must give.
+/// CPU µs Redis has spent in commands so far (`INFO commandstats`, every command but INFO itself):
+/// the server's share of a check, free of the loopback round trip and of the client's scheduling.
+async fn server_usec(conn: &mut RedisConn) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
+        .filter_map(|l| {
+            l.split("usec=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Mean and p99 µs of `check_and_record` over `fps`, with the verdict each must give, and the mean
+/// server µs per check ([`server_usec`]).
 async fn time_checks(
     store: &RedisStore,
+    conn: &mut RedisConn,
     fps: &[Fingerprint],
     job: impl Fn(usize) -> String,
     ok: impl Fn(&Verdict) -> bool,
-) -> (f64, f64) {
+) -> (f64, f64, f64) {
+    let server_before = server_usec(conn).await;
     let mut us = Vec::with_capacity(fps.len());
     for (i, fp) in fps.iter().enumerate() {
         let t = Instant::now();
@@ -114,10 +139,11 @@ async fn time_checks(
         us.push(t.elapsed().as_secs_f64() * 1e6);
         assert!(ok(&v), "unexpected verdict {v:?}");
     }
+    let server = (server_usec(conn).await - server_before) as f64 / fps.len().max(1) as f64;
     us.sort_by(f64::total_cmp);
     let mean = us.iter().sum::<f64>() / us.len().max(1) as f64;
     let p99 = us[(us.len() * 99 / 100).min(us.len() - 1)];
-    (mean, p99)
+    (mean, p99, server)
 }
 
 fn random_fps(n: usize, seed: u64) -> Vec<Fingerprint> {
@@ -179,7 +205,7 @@ async fn main() {
     );
     let ttl = Duration::from_secs(ttl_s);
     println!(
-        "| texts | near | bytes/text | fill s | new µs (p99) | duplicate µs (p99) | near-dup µs (p99) | redelivery µs (p99) | dropped band records |"
+        "| texts | near | bytes/text | fill s | new µs (p99) [server] | duplicate µs (p99) [server] | near-dup µs (p99) [server] | redelivery µs (p99) [server] | dropped band records |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for &n in &sizes {
@@ -198,6 +224,7 @@ async fn main() {
             let fresh = random_fps(checks, n as u64);
             let new = time_checks(
                 &store,
+                &mut conn,
                 &fresh,
                 |i| format!("new-{i}"),
                 |v| *v == Verdict::New,
@@ -205,6 +232,7 @@ async fn main() {
             .await;
             let dup = time_checks(
                 &store,
+                &mut conn,
                 &kept,
                 |i| format!("dup-{i}"),
                 |v| matches!(v, Verdict::Duplicate { .. }),
@@ -221,31 +249,36 @@ async fn main() {
                     .collect();
                 let t = time_checks(
                     &store,
+                    &mut conn,
                     &nears,
                     |i| format!("near-{i}"),
                     |v| matches!(v, Verdict::NearDuplicate { .. } | Verdict::New),
                 )
                 .await;
-                format!("{:.1} ({:.0})", t.0, t.1)
+                format!("{:.1} ({:.0}) [{:.1}]", t.0, t.1, t.2)
             } else {
                 "–".to_string()
             };
             let redo = time_checks(
                 &store,
+                &mut conn,
                 &fresh,
                 |i| format!("new-{i}"),
                 |v| *v == Verdict::New,
             )
             .await;
             println!(
-                "| {n} | {} | {per_text:.1} | {fill_s:.1} | {:.1} ({:.0}) | {:.1} ({:.0}) | {near_t} | {:.1} ({:.0}) | {} |",
+                "| {n} | {} | {per_text:.1} | {fill_s:.1} | {:.1} ({:.0}) [{:.1}] | {:.1} ({:.0}) [{:.1}] | {near_t} | {:.1} ({:.0}) [{:.1}] | {} |",
                 if near_distance > 0 { format!("on ({near_distance})") } else { "off".into() },
                 new.0,
                 new.1,
+                new.2,
                 dup.0,
                 dup.1,
+                dup.2,
                 redo.0,
                 redo.1,
+                redo.2,
                 store.dropped_band_records()
             );
             delete_prefix(&mut conn, &prefix).await;
