@@ -7,7 +7,7 @@
 #                             [--store redis|memory] [--skip-peer] [--skip-polite] [--no-build]
 #                             [--https] [--corpus DIR] [--out DIR]
 #
-# 1. builds paperboy and the helpers (examples fixture_server, bench_e2e, extract_corpus) in release mode;
+# 1. builds paperboy and the helpers (examples fixture_server, bench_e2e, extract_corpus) in release mode (PROFILE=quality: that profile);
 # 2. starts a fixture server answering on 127.0.0.2 .. 127.0.0.(1+hosts), one port, with the pages of
 #    CORPUS/aeb-dev and CORPUS/wcxb-dev (default corpus: ../shared/corpus next to the repository);
 # 3. politeness off: starts W `paperboy work` processes (own queue/exchange names, own Redis key prefix),
@@ -71,9 +71,11 @@ fi
 amqp_url="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 redis_url="${REDIS_URL:-redis://127.0.0.1:6379}"
 mkdir -p "$out"
-target="${CARGO_TARGET_DIR:-$root/target}/release"
+# PROFILE=quality: the incremental optimised profile (same code, no LTO) for A/B runs of a small change.
+profile="${PROFILE:-release}"
+target="${CARGO_TARGET_DIR:-$root/target}/$profile"
 if [[ $build == 1 ]]; then
-  (cd "$root" && cargo build --release --bin paperboy --example fixture_server --example bench_e2e \
+  (cd "$root" && cargo build --profile "$profile" --bin paperboy --example fixture_server --example bench_e2e \
      --example extract_corpus >&2)
 fi
 # The target directory may be shared with other checkouts: run private copies of what was just built.
