@@ -48,3 +48,25 @@ Opponents argued that the land should be sold to developers to pay for road repa
     assert_eq!(x.page_kind, PageKind::Article);
     assert_eq!(x.charset, "UTF-8");
 }
+
+/// A page whose only date is a lone date text (no metadata, no `<time>`, no date-flagged element,
+/// no `<h1>` to look by) is dated by it; a date in the comments is not the page's.
+#[test]
+fn a_lone_date_text_dates_a_page_that_has_no_other_date() {
+    let body = fixture("lone_date.html");
+    let url = Url::parse("https://blog.example/river-park").unwrap();
+    let page = |body: &[u8]| {
+        extract(&Page {
+            body,
+            url: Some(&url),
+            content_type: Some("text/html"),
+            content_language: None,
+        })
+        .unwrap()
+    };
+    assert_eq!(page(&body).published_at.as_deref(), Some("2024-04-08"));
+    // Without it, the comment's date does not stand in.
+    let html = String::from_utf8(body).unwrap();
+    let without = html.replace("<p class=\"small-print\">April 8, 2024</p>", "");
+    assert_eq!(page(without.as_bytes()).published_at, None);
+}

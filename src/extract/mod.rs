@@ -311,7 +311,8 @@ fn page_metadata(
 ) -> Extracted {
     let site_name = metadata::site_name(meta);
     let authors = metadata::authors(meta);
-    let (published_at, modified_at) = metadata::dates(meta, page.url);
+    let (published_at, modified_at) =
+        metadata::dates(meta, page.url, page_kind == PageKind::Listing);
     let declared = [
         meta.html_lang.clone(),
         meta.ld.language.clone(),

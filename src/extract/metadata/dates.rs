@@ -19,6 +19,12 @@ const MAX_TIME_DATES: usize = 8;
 const MAX_DATE_TEXTS: usize = 12;
 /// Visible date texts from sidebar-flagged elements kept per page (a last resort).
 const MAX_SIDEBAR_DATE_TEXTS: usize = 4;
+/// Standalone date texts kept per page (a last resort; the first usually dates the page).
+const MAX_STANDALONE_DATE_TEXTS: usize = 4;
+/// A standalone date text is at most this long (bytes): a date, a time, a short label…
+const MAX_STANDALONE_DATE_BYTES: usize = 48;
+/// …and at most this many words ("Last updated: November 13, 2025" has 5).
+const MAX_STANDALONE_DATE_WORDS: usize = 6;
 /// A date element spanning more nodes than this is a whole block, not a dateline.
 const MAX_DATE_ELEMENT_NODES: usize = 40;
 /// A date text longer than this (bytes) is a paragraph that happens to hold a date.
@@ -87,6 +93,28 @@ pub(super) fn read_visible_date(dom: &Dom<'_>, i: usize, m: &mut Meta, buf: &mut
                 m.date_texts.push(t);
             }
         }
+    }
+}
+
+/// A text node that is a date alone or with a short label, outside comments, related lists,
+/// sidebars (their dates are other texts'), navigation and footers ("Site last updated: …"): kept
+/// for [`dates`]' last resort.
+pub(super) fn read_standalone_date(dom: &Dom<'_>, i: usize, m: &mut Meta) {
+    if m.standalone_date_texts.len() >= MAX_STANDALONE_DATE_TEXTS {
+        return;
+    }
+    let t = dom.nodes[i].text.trim();
+    if t.is_empty()
+        || t.len() > MAX_STANDALONE_DATE_BYTES
+        || !t.bytes().any(|b| b.is_ascii_digit())
+        || t.split_whitespace().count() > MAX_STANDALONE_DATE_WORDS
+        || dom.nodes[dom.nodes[i].parent as usize].tag.is_junk()
+        || in_zone(dom, i, F_COMMENT | F_RELATED | F_SIDEBAR | F_NAV | F_FOOTER)
+    {
+        return;
+    }
+    if date_in_text(t).is_some() {
+        m.standalone_date_texts.push(normalize(t));
     }
 }
 
@@ -543,8 +571,9 @@ const MODIFIED_KEYS: &[&str] = &[
 
 /// The page's (published, modified) dates. Published: JSON-LD (checked against the meta tags and
 /// the visible dates), then known meta tags, other date-like meta tags, `<time datetime>`, visible
-/// date texts, texts by the headline, the URL, the modification date, sidebar dates.
-pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
+/// date texts, texts by the headline, the URL, the modification date, standalone date texts
+/// anywhere (not on a `listing`: there a lone date is an item's), sidebar dates.
+pub fn dates(m: &Meta, url: Option<&Url>, listing: bool) -> (Option<String>, Option<String>) {
     let modified = modified_date(m);
     let published = ld_published(m)
         .or_else(|| first_meta_date(m, PUBLISHED_KEYS))
@@ -555,6 +584,10 @@ pub fn dates(m: &Meta, url: Option<&Url>) -> (Option<String>, Option<String>) {
         .or_else(|| url.and_then(url_date))
         // As htmldate does, the modification date is the reserve for the publication date.
         .or_else(|| modified.clone())
+        .or_else(|| match listing {
+            true => None,
+            false => m.standalone_date_texts.iter().find_map(|t| date_in_text(t)),
+        })
         .or_else(|| m.sidebar_date_texts.iter().find_map(|t| date_in_text(t)));
     (
         shown_over_hidden(m, published, modified.as_deref()),
@@ -689,13 +722,22 @@ mod tests {
         };
         m.ld.published = Some("2024-11-22T22:28:12Z".into());
         m.ld.modified = Some("2025-10-08T21:33:14Z".into());
-        assert_eq!(dates(&m, None).0.as_deref(), Some("2025-10-08T21:33:14Z"));
+        assert_eq!(
+            dates(&m, None, false).0.as_deref(),
+            Some("2025-10-08T21:33:14Z")
+        );
         // The publication day is shown too: it stays.
         m.date_texts.push("Published November 22, 2024".into());
-        assert_eq!(dates(&m, None).0.as_deref(), Some("2024-11-22T22:28:12Z"));
+        assert_eq!(
+            dates(&m, None, false).0.as_deref(),
+            Some("2024-11-22T22:28:12Z")
+        );
         // A modification day the page does not show as an update changes nothing.
         m.date_texts = vec!["October 8, 2025".into()];
-        assert_eq!(dates(&m, None).0.as_deref(), Some("2024-11-22T22:28:12Z"));
+        assert_eq!(
+            dates(&m, None, false).0.as_deref(),
+            Some("2024-11-22T22:28:12Z")
+        );
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub struct Meta {
     pub date_texts: Vec<String>,
     /// Date texts inside sidebar-flagged elements: used only when nothing else gives a date.
     pub sidebar_date_texts: Vec<String>,
+    /// Text nodes that are a date alone or with a short label ("Posted on April 13, 2023", a forum
+    /// post's "2025-11-01 15:14:37"), anywhere outside comments, related lists and sidebars, in
+    /// document order: a last resort when nothing else dates the page.
+    pub standalone_date_texts: Vec<String>,
     /// Short texts just after (then just before) the first `<h1>`, where a date usually sits.
     pub near_title_texts: Vec<String>,
     /// Byline elements (rel=author, itemprop=author, author/byline classes), each as its text
@@ -110,6 +114,7 @@ pub fn collect(dom: &Dom<'_>, excluded: &[bool]) -> Meta {
         let node = &dom.nodes[i];
         if node.tag == Tag::Text {
             authors::read_text_byline(dom, i, &mut m);
+            dates::read_standalone_date(dom, i, &mut m);
             continue;
         }
         let Some(e) = node.elem else { continue };
