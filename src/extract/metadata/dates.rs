@@ -11,6 +11,10 @@ use scraper::node::Element;
 use std::sync::LazyLock;
 use url::Url;
 
+/// A shown day this many days before the metadata's is an earlier publication ([`shown_earlier`]);
+/// one day is a time-zone question, and the dev pages mean the UTC day as often as the local one
+/// (3 pages of one, 2 of the other, measured with 1).
+const MIN_SHOWN_EARLIER_DAYS: i64 = 2;
 /// Length of the day part of a normalised date (`YYYY-MM-DD`).
 const DAY_LEN: usize = 10;
 /// `<time datetime>` and microdata dates kept per page: later ones belong to comments or teasers.
@@ -590,9 +594,39 @@ pub fn dates(m: &Meta, url: Option<&Url>, listing: bool) -> (Option<String>, Opt
         })
         .or_else(|| m.sidebar_date_texts.iter().find_map(|t| date_in_text(t)));
     (
-        shown_over_hidden(m, published, modified.as_deref()),
+        shown_earlier(m, shown_over_hidden(m, published, modified.as_deref())),
         modified,
     )
+}
+
+/// A page whose metadata dates it days later than the day its dateline (or the text by its
+/// headline) shows, and that does not show the metadata's day, was republished: the day it shows
+/// first is its publication day.
+fn shown_earlier(m: &Meta, published: Option<String>) -> Option<String> {
+    let p = published?;
+    let Some(pday) = day(&p) else {
+        return Some(p);
+    };
+    let shown: Vec<String> = m
+        .date_texts
+        .iter()
+        .chain(&m.near_title_texts)
+        .filter_map(|t| date_in_text(t))
+        .collect();
+    if shown.iter().any(|s| s == pday) {
+        return Some(p);
+    }
+    let days = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    match shown.into_iter().next() {
+        Some(s)
+            if days(&s)
+                .zip(days(pday))
+                .is_some_and(|(a, b)| (b - a).num_days() >= MIN_SHOWN_EARLIER_DAYS) =>
+        {
+            Some(s)
+        }
+        _ => Some(p),
+    }
 }
 
 /// A page that shows its modification day ("Updated October 8, 2025") by the headline or in its
@@ -738,6 +772,34 @@ mod tests {
             dates(&m, None, false).0.as_deref(),
             Some("2024-11-22T22:28:12Z")
         );
+    }
+
+    #[test]
+    fn a_day_shown_days_before_the_metadata_day_is_the_publication_day() {
+        let mut m = Meta {
+            date_texts: vec!["By Shauna Mitchell".into(), "August 25, 2024".into()],
+            ..Meta::default()
+        };
+        m.ld.published = Some("2025-06-24T10:00:00Z".into());
+        // Republished: the page shows its first day, not the metadata's.
+        assert_eq!(dates(&m, None, false).0.as_deref(), Some("2024-08-25"));
+        // The metadata's day is shown too: it stays.
+        m.near_title_texts.push("Updated June 24, 2025".into());
+        assert_eq!(
+            dates(&m, None, false).0.as_deref(),
+            Some("2025-06-24T10:00:00Z")
+        );
+        // One day apart is a time zone's doing, not a republication; a later shown day is no
+        // publication either.
+        for shown in ["June 23, 2025", "July 1, 2025"] {
+            m.near_title_texts.clear();
+            m.date_texts = vec![shown.into()];
+            assert_eq!(
+                dates(&m, None, false).0.as_deref(),
+                Some("2025-06-24T10:00:00Z"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]
