@@ -63,13 +63,19 @@ fn start_server() -> (Server, String) {
     (server, format!("redis://127.0.0.1:{port}"))
 }
 
-async fn used_memory(conn: &mut RedisConn) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("memory")
+/// One section of `INFO`.
+async fn info(conn: &mut RedisConn, section: &str) -> String {
+    redis::cmd("INFO")
+        .arg(section)
         .query_async(conn)
         .await
-        .unwrap();
-    info.lines()
+        .unwrap()
+}
+
+async fn used_memory(conn: &mut RedisConn) -> u64 {
+    info(conn, "memory")
+        .await
+        .lines()
         .find_map(|l| l.strip_prefix("used_memory:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
@@ -104,12 +110,9 @@ async fn delete_prefix(conn: &mut RedisConn, prefix: &str) {
 /// CPU µs Redis has spent in commands so far (`INFO commandstats`, every command but INFO itself):
 /// the server's share of a check, free of the loopback round trip and of the client's scheduling.
 async fn server_usec(conn: &mut RedisConn) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(conn)
+    info(conn, "commandstats")
         .await
-        .unwrap();
-    info.lines()
+        .lines()
         .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
         .filter_map(|l| {
             l.split("usec=")

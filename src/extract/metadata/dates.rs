@@ -607,12 +607,7 @@ fn shown_earlier(m: &Meta, published: Option<String>) -> Option<String> {
     let Some(pday) = day(&p) else {
         return Some(p);
     };
-    let shown: Vec<String> = m
-        .date_texts
-        .iter()
-        .chain(&m.near_title_texts)
-        .filter_map(|t| date_in_text(t))
-        .collect();
+    let shown = shown_days(m);
     if shown.iter().any(|s| s == pday) {
         return Some(p);
     }
@@ -643,7 +638,7 @@ fn shown_over_hidden(
         return published;
     }
     let texts = || m.date_texts.iter().chain(&m.near_title_texts);
-    let shown: Vec<String> = texts().filter_map(|t| date_in_text(t)).collect();
+    let shown = shown_days(m);
     let is_shown = |d: &str| shown.iter().any(|s| Some(s.as_str()) == day(d));
     // Shown as an update: the text that holds the day says so.
     let shown_as_update = texts().any(|t| {
@@ -654,6 +649,15 @@ fn shown_over_hidden(
         return Some(md.to_string());
     }
     published
+}
+
+/// The days the page shows in its datelines and by its headline, in that order.
+fn shown_days(m: &Meta) -> Vec<String> {
+    m.date_texts
+        .iter()
+        .chain(&m.near_title_texts)
+        .filter_map(|t| date_in_text(t))
+        .collect()
 }
 
 /// The day part (`YYYY-MM-DD`) of a normalised date.
@@ -677,12 +681,7 @@ fn ld_published(m: &Meta) -> Option<String> {
     if metas.is_empty() {
         return Some(ld);
     }
-    let shown: Vec<String> = m
-        .date_texts
-        .iter()
-        .chain(&m.near_title_texts)
-        .filter_map(|t| date_in_text(t))
-        .collect();
+    let shown = shown_days(m);
     if shown.iter().any(|s| Some(s.as_str()) == day(&ld)) {
         return Some(ld);
     }
