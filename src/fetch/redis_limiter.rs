@@ -93,7 +93,8 @@ return delay
 /// another job (nothing else done: no lease, no slot) | 0 no lease free (nothing else changed: poll
 /// again, without the URL check) | 2 slot further than the threshold (defer) | 1 lease taken and slot
 /// reserved (`next` moved on); with `started` > 0 the start is also recorded (`last` = `started`, ms
-/// on Redis' clock, as [`START_LUA`]), else (0) wait, then [`START_LUA`]. The last four are the URL check's (0 and '' without).
+/// on Redis' clock, as [`START_LUA`]), else (0) wait, then [`START_LUA`]. The last four are the URL
+/// check's (0 and '' without).
 const ACQUIRE_BODY: &str = r"
 local seen, first, found, val = 0, '', 0, ''
 if #KEYS > 2 then

@@ -528,14 +528,9 @@ pub fn spawn_worker_logging_starts(
     env: &[(String, String)],
     log: &std::path::Path,
 ) -> std::process::Child {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.env("RUST_LOG", "warn,paperboy::politeness=debug")
+    worker_command(env)
+        .env("RUST_LOG", "warn,paperboy::politeness=debug")
         .env("PAPERBOY__LOG__FORMAT", "json")
-        .arg("work")
-        .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(log).expect("create the worker's log"))
         .spawn()
         .expect("start paperboy work")
@@ -569,14 +564,19 @@ pub fn granted_starts(logs: &[std::path::PathBuf]) -> HashMap<String, Vec<u64>> 
 }
 
 pub fn spawn_worker_process(env: &[(String, String)]) -> std::process::Child {
+    worker_command(env)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start paperboy work")
+}
+
+/// `paperboy work` with `env` (and no inherited `RUST_LOG`), stdout discarded.
+fn worker_command(env: &[(String, String)]) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
     c.env_remove("RUST_LOG");
     for (k, v) in env {
         c.env(k, v);
     }
-    c.arg("work")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start paperboy work")
+    c.arg("work").stdout(std::process::Stdio::null());
+    c
 }

@@ -588,9 +588,11 @@ pub fn dates(m: &Meta, url: Option<&Url>, listing: bool) -> (Option<String>, Opt
         .or_else(|| url.and_then(url_date))
         // As htmldate does, the modification date is the reserve for the publication date.
         .or_else(|| modified.clone())
-        .or_else(|| match listing {
-            true => None,
-            false => m.standalone_date_texts.iter().find_map(|t| date_in_text(t)),
+        .or_else(|| {
+            if listing {
+                return None;
+            }
+            m.standalone_date_texts.iter().find_map(|t| date_in_text(t))
         })
         .or_else(|| m.sidebar_date_texts.iter().find_map(|t| date_in_text(t)));
     (

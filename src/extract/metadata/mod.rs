@@ -57,8 +57,9 @@ pub struct Meta {
     /// Date texts inside sidebar-flagged elements: used only when nothing else gives a date.
     pub sidebar_date_texts: Vec<String>,
     /// Text nodes that are a date alone or with a short label ("Posted on April 13, 2023", a forum
-    /// post's "2025-11-01 15:14:37"), anywhere outside comments, related lists and sidebars, in
-    /// document order: a last resort when nothing else dates the page.
+    /// post's "2025-11-01 15:14:37"), anywhere outside comments, related lists, sidebars, navigation
+    /// and footers, in document order: a last resort when nothing else dates the page (not on a
+    /// listing).
     pub standalone_date_texts: Vec<String>,
     /// Short texts just after (then just before) the first `<h1>`, where a date usually sits.
     pub near_title_texts: Vec<String>,
