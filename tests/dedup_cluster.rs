@@ -15,10 +15,8 @@ fn fp(seed: &str, simhash: u64) -> Fingerprint {
     }
 }
 
-#[tokio::test]
-async fn cluster_checks_touch_one_slot_per_call() {
-    let cluster = RedisCluster::start(3);
-    let prefix = format!("paperboy-test-{}:", uuid::Uuid::new_v4().simple());
+/// A connection to `cluster` as `paperboy work` makes it (`redis.mode = "cluster"`).
+async fn connect(cluster: &RedisCluster) -> paperboy::redis_conn::RedisConn {
     let settings = paperboy::config::Settings::load_with_env(
         None,
         vec![
@@ -32,6 +30,14 @@ async fn cluster_checks_touch_one_slot_per_call() {
         .unwrap()
         .expect("cluster connection");
     assert!(conn.is_cluster());
+    conn
+}
+
+#[tokio::test]
+async fn cluster_checks_touch_one_slot_per_call() {
+    let cluster = RedisCluster::start(3);
+    let prefix = format!("paperboy-test-{}:", uuid::Uuid::new_v4().simple());
+    let conn = connect(&cluster).await;
     let ttl = Duration::from_secs(600);
     let store = RedisStore::new(conn.clone(), &prefix, ttl, 3);
     let base = 0x0123_4567_89AB_CDEFu64;
@@ -113,4 +119,86 @@ async fn cluster_checks_touch_one_slot_per_call() {
         (6..=5 + 2 * 4).contains(&total),
         "keys on the cluster: {total}"
     );
+}
+
+/// On a cluster a check runs one call per band, all at once, so two texts checked at the same moment
+/// can each find the other (in different bands). Groups of 6 texts, each pair within distance 2 and
+/// meeting in different bands, checked at once by 6 workers on connections of their own: in every group at least
+/// one text is new (no group drops all its copies: nothing lost), and every near-duplicate names a
+/// text of its own group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn near_duplicates_checked_at_once_on_a_cluster_keep_one_original() {
+    let cluster = RedisCluster::start(3);
+    let prefix = format!("paperboy-test-{}:", uuid::Uuid::new_v4().simple());
+    let mut conns = Vec::new();
+    for _ in 0..6 {
+        conns.push(connect(&cluster).await);
+    }
+    const ROUNDS: usize = 100;
+    let ttl = Duration::from_secs(600);
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut news_total = 0;
+    for round in 0..ROUNDS {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // Bits 0, 11, 22, 33, 44, 55: bands 0, 0, 1, 2, 2, 3 of 16 bits, so pairs share different
+        // lowest bands.
+        let group: Vec<Fingerprint> = (0..6)
+            .map(|i| fp(&format!("r{round}-{i}"), seed ^ 1 << (i * 11)))
+            .collect();
+        let names: Vec<String> = group
+            .iter()
+            .map(|f| RedisStore::short_hash(&f.hash))
+            .collect();
+        let tasks: Vec<_> = group
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let store = RedisStore::new(conns[i].clone(), &prefix, ttl, 3);
+                let f = f.clone();
+                tokio::spawn(
+                    async move { store.check_and_record(&f, &format!("r{round}-j{i}")).await },
+                )
+            })
+            .collect();
+        let mut news = 0;
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                Verdict::New => news += 1,
+                Verdict::NearDuplicate { of_hash, distance } => {
+                    assert!(distance <= 2, "{distance}");
+                    assert!(
+                        names.contains(&of_hash),
+                        "round {round}: {of_hash} not of the group"
+                    );
+                }
+                v => panic!("round {round}: {v:?}"),
+            }
+        }
+        assert!(news >= 1, "round {round}: every copy dropped");
+        news_total += news;
+    }
+    println!("{news_total} originals in {ROUNDS} groups of 6 checked at once");
+    // Checked one after the other, more than a second apart: one original per group.
+    let store = RedisStore::new(conns[0].clone(), &format!("{prefix}seq:"), ttl, 3);
+    let base = 0x0123_4567_89AB_CDEFu64;
+    let first = fp("seq-first", base);
+    assert_eq!(
+        store.check_and_record(&first, "s0").await.unwrap(),
+        Verdict::New
+    );
+    // A copy with a lower SimHash right after: not yet taken as a copy of a text this recent.
+    let lower = fp("seq-lower", base ^ 1 << 0);
+    assert!(lower.simhash < base);
+    assert_eq!(
+        store.check_and_record(&lower, "s1").await.unwrap(),
+        Verdict::New
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let later = fp("seq-later", base ^ 1 << 0 ^ 1 << 40);
+    assert!(matches!(
+        store.check_and_record(&later, "s2").await.unwrap(),
+        Verdict::NearDuplicate { .. }
+    ));
 }

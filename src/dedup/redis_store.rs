@@ -14,7 +14,8 @@
 //! - Near-duplicates (only with `dedup.near_distance > 0`): per LSH band `i` of `n` and band value
 //!   `bits`, `{b<i>of<n>:<bits hex>}:<c>`, a STRING of fixed-width records: the SimHash without the band's
 //!   bits (6 bytes for 4 bands of 16 bits), and in band 0 only ([`REF_BAND`]) + 6 bytes of the content
-//!   hash. Only `New` texts are indexed. A slice bucket holds at most `band_cap` records ([`BAND_CAP`]
+//!   hash; on Redis Cluster every record ends with a 2-byte stamp (see Round trips). Only `New` texts
+//!   are indexed. A slice bucket holds at most `band_cap` records ([`BAND_CAP`]
 //!   by default): a record that does not fit is not added and counted in [`Seen::evictions`]
 //!   (`paperboy_dedup_evictions_total`), so a lookup reads at most `9 × band_cap` records per band
 //!   whatever the data size.
@@ -24,7 +25,8 @@
 //!   lookup happens only for near-duplicates whose band 0 differs from their original's. When the
 //!   original's band-0 record is not there (its bucket was full), the text is taken as `New`.
 //!
-//! Per remembered text with 4 bands: 16 B exact + 12 B + 3 × 6 B band records = 46 B of payload, plus
+//! Per remembered text with 4 bands: 16 B exact + 12 B + 3 × 6 B band records = 46 B of payload (54 B
+//! on Redis Cluster: + 2 B of stamp per band record), plus
 //! the per-key overhead of at most 9 × (65,536 + 4 × 65,536) keys, which is amortised over the texts
 //! (see README for the measured bytes per text).
 //!
@@ -50,11 +52,23 @@
 //!   for a new text and for an exact duplicate, two for a near-duplicate. Between the two calls a
 //!   near-duplicate's band records are visible: a text checked in that moment that is near it (and not
 //!   near its original) is flagged as its near-duplicate, and the records count against the cap.
-//! - Near-duplicates on Redis Cluster: exact lookup, then one MGET per band (concurrently, one slot
-//!   each), then the exact record on its slot (whoever records first wins: one `New` and one
-//!   `Duplicate` for one text), then one append per band (concurrently). Two *near*-duplicates checked at
-//!   the same moment may both be `New`; a crash between the record and the appends leaves the text out of
-//!   the band index (its exact record, and so the crash guarantee, stands).
+//! - Near-duplicates on Redis Cluster: the band buckets of one text are on different slots, so the
+//!   check is the exact check-and-record (record as `New` when absent) and one lookup-and-append per
+//!   band ([`BAND_LUA_BODY`]), all five at once: one round trip. Each band call returns the records
+//!   there before the text's own and the node's clock; records carry the time they were appended
+//!   ([`STAMP_BYTES`]). Two texts checked at the same moment may each find the other (in different
+//!   bands), and a group of three or more may find each other in a cycle: all would drop. So an earlier
+//!   text counts only in the lowest band the two SimHashes share (one bucket: of the two, only the later
+//!   one there sees the other) and, when appended less than [`SETTLED_AFTER_MS`] before, only if it is
+//!   the lower of the two (SimHash, then hash), a total order: no pair and no cycle can all drop
+//!   (`counts_as_earlier`; `tests/dedup_cluster.rs` fails in most runs with either rule left out). The
+//!   cost: a near-duplicate checked within 1 s of its original is found only when its SimHash is the
+//!   higher one. A near-duplicate then amends its exact record and takes its band records out (one
+//!   call per slot, at once: one more round trip, and one before it to find the original's hash when
+//!   the match was outside [`REF_BAND`]). An exact duplicate adds no band record when its text's is
+//!   there (same record); when it is not there (its text was a near-duplicate, or dropped at the cap)
+//!   the duplicate's record stays. A crash after the band calls leaves the text's band records in
+//!   place: its redelivery finds its own record in each band and reads only the records before it.
 //!
 //! Crash guarantee: the exact record holds the job hash and its verdict, so a redelivered job (same job
 //! id) finds its own record and gets `New` again, or the same `NearDuplicate`. A job that crashed
@@ -90,14 +104,29 @@ pub const BAND_CAP: usize = 192;
 /// per text instead of one per band (46 B of payload per text instead of 64 with 4 bands). The scripts
 /// read it as the first band.
 pub const REF_BAND: u32 = 0;
-/// Lua: the 1-based position of `rec` in `str` at a multiple of its width, or nil.
+/// Bytes of the stamp that ends every band record on Redis Cluster: the append time on the node's
+/// clock in [`STAMP_UNIT_MS`] units, modulo 2^16 (wraps every ~109 minutes). It tells a settled
+/// earlier text from one checked at about the same moment (see [`SETTLED_AFTER_MS`]).
+pub const STAMP_BYTES: usize = 2;
+/// Unit of a band record's stamp (Redis Cluster).
+pub const STAMP_UNIT_MS: u64 = 100;
+/// On Redis Cluster a text's band lookups and appends run as one call per band, concurrently, so two
+/// texts checked at the same moment can each see the other in a different band. A match appended at
+/// least this long before the check (on the bucket's own clock) counts as earlier; a closer one only
+/// when its SimHash is lower (a total order, so no group of near-duplicates can all drop each other).
+/// 1 s is far above the spread of one check's calls (< 5 ms on a loaded loopback cluster) plus the
+/// clock skew of NTP-synced nodes; the cost is that near-duplicates checked within 1 s of their
+/// original are found only when their SimHash is the higher one.
+pub const SETTLED_AFTER_MS: u64 = 1_000;
+/// Lua: the 1-based position of `rec` in `str` at a multiple of `width` (records of `width` bytes that
+/// start with `rec`), or nil.
 const FIND_ALIGNED_LUA: &str = r"
-local function find_aligned(str, rec)
+local function find_aligned(str, rec, width)
   local from = 1
   while true do
     local at = string.find(str, rec, from, true)
     if not at then return nil end
-    if (at - 1) % #rec == 0 then return at end
+    if (at - 1) % width == 0 then return at end
     from = at + 1
   end
 end
@@ -141,7 +170,7 @@ for b = 0, nb - 1 do
     local v = redis.call('GET', KEYS[s + b * s + j])
     if v then
       if j == own then
-        local at = find_aligned(v, rec)
+        local at = find_aligned(v, rec, #rec)
         if at then v = string.sub(v, 1, at - 1) end
       end
       parts[#parts + 1] = v
@@ -208,7 +237,7 @@ for b = 0, nb - 1 do
   for j = 1, s do
     local k = KEYS[s + b * s + j]
     local cur = redis.call('GET', k)
-    local at = cur and find_aligned(cur, rec)
+    local at = cur and find_aligned(cur, rec, #rec)
     if at then
       local rest = string.sub(cur, 1, at - 1) .. string.sub(cur, at + #rec)
       if #rest == 0 then
@@ -224,14 +253,65 @@ end
 return {amended, removed, tail}
 ";
 
-/// Append one record to one band bucket unless it is full (KEYS[1]; ARGV 1 record, 2 cap bytes,
-/// 3 PEXPIREAT ms). GET + SET rather than APPEND: APPEND over-allocates (up to 2×) for later growth.
-/// Returns 1 appended, 0 dropped.
-const APPEND_LUA: &str = r"
-local cur = redis.call('GET', KEYS[1]) or ''
-if #cur + #ARGV[1] > tonumber(ARGV[2]) then return 0 end
-redis.call('SET', KEYS[1], cur .. ARGV[1], 'PXAT', ARGV[3])
-return 1
+/// One band of a near-duplicate check on Redis Cluster: lookup and append in one call on the band's
+/// slot. KEYS: the band bucket's slice keys, current first. ARGV: 1 the text's band record without its
+/// stamp, 2 cap in records, 3 PEXPIREAT ms of the current slice, 4 [`STAMP_UNIT_MS`]. Records are
+/// `#ARGV[1]` + [`STAMP_BYTES`] wide. When a record starting with ARGV[1] is there (the job's own, a
+/// redelivery; or an exact duplicate's) nothing is added and the records returned are those before
+/// it (older slices, and its slice up to it); else the text's record (stamped now) is appended unless
+/// the bucket is full, and the records returned are all those there before. GET + SET rather than
+/// APPEND: APPEND over-allocates (up to 2×) for later growth. Returns {now stamp, 0 present | 1
+/// appended | 2 dropped (full), records}.
+const BAND_LUA_BODY: &str = r"
+local rec, cap = ARGV[1], tonumber(ARGV[2])
+local w = #rec + 2
+local t = redis.call('TIME')
+local now = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / tonumber(ARGV[4])) % 65536
+local vals, own = {}, 0
+for j = 1, #KEYS do
+  local v = redis.call('GET', KEYS[j]) or ''
+  vals[j] = v
+  if own == 0 and #v > 0 then
+    local at = find_aligned(v, rec, w)
+    if at then
+      own = j
+      vals[j] = string.sub(v, 1, at - 1)
+    end
+  end
+end
+local flag = 0
+if own == 0 then
+  if #vals[1] + w <= cap * w then
+    redis.call('SET', KEYS[1], vals[1] .. rec .. string.char(math.floor(now / 256), now % 256), 'PXAT', ARGV[3])
+    flag = 1
+  else
+    flag = 2
+  end
+end
+local parts = {}
+for j = math.max(own, 1), #KEYS do parts[#parts + 1] = vals[j] end
+return {now, flag, table.concat(parts)}
+";
+
+/// Take a near-duplicate's record out of one band bucket on Redis Cluster (KEYS: the bucket's slice
+/// keys; ARGV 1 the record without its stamp, 2 the stamped width): the first record starting with
+/// ARGV[1]. Returns 1 removed, 0 not there.
+const REMOVE_LUA_BODY: &str = r"
+local w = tonumber(ARGV[2])
+for j = 1, #KEYS do
+  local cur = redis.call('GET', KEYS[j])
+  local at = cur and find_aligned(cur, ARGV[1], w)
+  if at then
+    local rest = string.sub(cur, 1, at - 1) .. string.sub(cur, at + w)
+    if #rest == 0 then
+      redis.call('DEL', KEYS[j])
+    else
+      redis.call('SET', KEYS[j], rest, 'KEEPTTL')
+    end
+    return 1
+  end
+end
+return 0
 ";
 
 fn now_ms() -> u64 {
@@ -294,8 +374,12 @@ pub struct RedisStore {
     script: Script,
     /// [`AMEND_LUA_BODY`]: a near-duplicate's record amended after the check (single Redis).
     amend: Script,
-    /// [`APPEND_LUA`]: one band record appended on its own slot (Redis Cluster).
-    append: Script,
+    /// Band records end with a [`STAMP_BYTES`] stamp (Redis Cluster: checked per band, concurrently).
+    stamped: bool,
+    /// [`BAND_LUA_BODY`]: one band's lookup and append on its own slot (Redis Cluster).
+    band: Script,
+    /// [`REMOVE_LUA_BODY`]: a near-duplicate's record taken out of one band (Redis Cluster).
+    remove: Script,
 }
 
 /// The nearest earlier text a check found among the band records.
@@ -306,6 +390,17 @@ struct Near {
     distance: u32,
     /// Its short hash, when the match was read in [`REF_BAND`] (else it is looked up there).
     hash: Option<[u8; SHORT_HASH_BYTES]>,
+}
+
+/// What one band call of a Redis Cluster check ([`BAND_LUA_BODY`]) did and found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BandReply {
+    /// The node's clock when it ran, in [`STAMP_UNIT_MS`] units modulo 2^16.
+    now: u16,
+    /// 0 the text's record was there already, 1 appended, 2 dropped (bucket full).
+    flag: i64,
+    /// The records there before the text's own.
+    records: Vec<u8>,
 }
 
 /// What the exact record of a text says.
@@ -345,6 +440,7 @@ impl RedisStore {
         let ttl_ms = u64::try_from(ttl.as_millis())
             .unwrap_or(u64::MAX)
             .max(SLICES);
+        let stamped = conn.is_cluster();
         RedisStore {
             conn,
             prefix: format!("{key_prefix}dedup:"),
@@ -356,7 +452,9 @@ impl RedisStore {
             dropped: Arc::default(),
             script: Script::new(&format!("{FIND_ALIGNED_LUA}{CHECK_LUA_BODY}")),
             amend: Script::new(&format!("{FIND_ALIGNED_LUA}{AMEND_LUA_BODY}")),
-            append: Script::new(APPEND_LUA),
+            stamped,
+            band: Script::new(&format!("{FIND_ALIGNED_LUA}{BAND_LUA_BODY}")),
+            remove: Script::new(&format!("{FIND_ALIGNED_LUA}{REMOVE_LUA_BODY}")),
         }
     }
 
@@ -392,7 +490,8 @@ impl RedisStore {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Bytes of one record of band `band`: the SimHash remainder, and in [`REF_BAND`] the short hash.
+    /// Bytes of one stored record of band `band`: the SimHash remainder, in [`REF_BAND`] the short
+    /// hash, and on Redis Cluster the stamp.
     pub fn band_record_bytes(&self, band: u32) -> usize {
         self.rem_bytes()
             + if band == REF_BAND {
@@ -400,6 +499,7 @@ impl RedisStore {
             } else {
                 0
             }
+            + if self.stamped { STAMP_BYTES } else { 0 }
     }
 
     fn rem_bytes(&self) -> usize {
@@ -502,7 +602,17 @@ impl RedisStore {
     /// The nearest indexed text within `near_distance` among the band records (not `fp` itself):
     /// its SimHash, the distance, and its short hash when its record was read in [`REF_BAND`] (a
     /// match in the reference band wins over an equally near one elsewhere).
-    fn nearest(&self, fp: &Fingerprint, records: &[Vec<u8>]) -> Option<Near> {
+    ///
+    /// With `stamps` (Redis Cluster: per band, the node's clock when the band was read) an earlier
+    /// text counts only in the lowest band the two SimHashes share (of two texts checked at once, the
+    /// later one in that bucket sees the earlier one, never both each other) and, when it was
+    /// appended less than [`SETTLED_AFTER_MS`] before, only if its SimHash (then its hash) is lower.
+    fn nearest(
+        &self,
+        fp: &Fingerprint,
+        records: &[Vec<u8>],
+        stamps: Option<&[u16]>,
+    ) -> Option<Near> {
         let own = &hash_prefix(&fp.hash)[..SHORT_HASH_BYTES];
         let rb = self.rem_bytes();
         let mut best: Option<Near> = None;
@@ -514,17 +624,29 @@ impl RedisStore {
                 buf[8 - rb..].copy_from_slice(&r[..rb]);
                 let rem = u64::from_be_bytes(buf);
                 let d = (rem ^ mine).count_ones();
-                let hash: Option<[u8; SHORT_HASH_BYTES]> = r[rb..].try_into().ok();
-                if d <= self.near_distance
-                    && hash.is_none_or(|h| h != own)
-                    && best.as_ref().is_none_or(|b| d < b.distance)
+                let hash: Option<[u8; SHORT_HASH_BYTES]> = (i == REF_BAND)
+                    .then(|| r[rb..rb + SHORT_HASH_BYTES].try_into().ok())
+                    .flatten();
+                if d > self.near_distance
+                    || hash.is_some_and(|h| h == own)
+                    || best.as_ref().is_some_and(|b| d >= b.distance)
                 {
-                    best = Some(Near {
-                        simhash: rejoin(self.bands, rem, i, self.bands.band(fp.simhash, i)),
-                        distance: d,
-                        hash,
-                    });
+                    continue;
                 }
+                let simhash = rejoin(self.bands, rem, i, self.bands.band(fp.simhash, i));
+                if let Some(now) = stamps {
+                    let stamp = u16::from_be_bytes([r[r.len() - 2], r[r.len() - 1]]);
+                    let age_ms = u64::from(now[i as usize].wrapping_sub(stamp)) * STAMP_UNIT_MS;
+                    let theirs = (simhash, hash.as_ref().map(|h| &h[..]));
+                    if !counts_as_earlier(self.bands, (fp.simhash, own), theirs, i, age_ms) {
+                        continue;
+                    }
+                }
+                best = Some(Near {
+                    simhash,
+                    distance: d,
+                    hash,
+                });
             }
         }
         best
@@ -609,7 +731,7 @@ impl RedisStore {
             } => (fresh, dropped, records),
             _ => return Err(bad("check: unexpected reply".into())),
         };
-        let verdict = match self.nearest(fp, &records) {
+        let verdict = match self.nearest(fp, &records, None) {
             Some(near) => {
                 self.amend_near(fp, &keys, keys_now, &new_value, &near)
                     .await?
@@ -683,21 +805,97 @@ impl RedisStore {
         Ok(parts.into_iter().flatten().flatten().collect())
     }
 
-    /// The near-duplicate check on Redis Cluster, every call on one slot (see the module doc).
+    /// One band's lookup and append on Redis Cluster ([`BAND_LUA_BODY`], one call on the band's slot).
+    async fn band_call(
+        &self,
+        keys: &[String],
+        record: Vec<u8>,
+        expire_at_ms: u64,
+    ) -> Result<BandReply, DedupError> {
+        let (now, flag, records): (i64, i64, Vec<u8>) = self
+            .band
+            .key(keys)
+            .arg(record)
+            .arg(self.band_cap)
+            .arg(expire_at_ms)
+            .arg(STAMP_UNIT_MS)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err("band check"))?;
+        Ok(BandReply {
+            now: u16::try_from(now.rem_euclid(1 << 16)).unwrap_or(0),
+            flag,
+            records,
+        })
+    }
+
+    /// Take the text's records out of the bands where `take` says so (Redis Cluster, one call per band,
+    /// concurrently): a near-duplicate is not indexed.
+    async fn remove_band_records(
+        &self,
+        fp: &Fingerprint,
+        keys: &CheckKeys,
+        take: impl Fn(&BandReply) -> bool,
+        replies: &[BandReply],
+    ) -> Result<(), DedupError> {
+        let own = keys.bands.iter().zip(replies).enumerate();
+        futures_util::future::try_join_all(own.filter(|(_, (_, r))| take(r)).map(
+            |(i, (ks, _))| {
+                let mut c = self.conn.clone();
+                let i = i as u32;
+                let (rec, width) = (self.band_record(fp, i), self.band_record_bytes(i));
+                async move {
+                    self.remove
+                        .key(ks)
+                        .arg(rec)
+                        .arg(width)
+                        .invoke_async::<i64>(&mut c)
+                        .await
+                }
+            },
+        ))
+        .await
+        .map_err(redis_err("band record removal"))?;
+        Ok(())
+    }
+
+    /// The near-duplicate check on Redis Cluster, every call on one slot (see the module doc): the
+    /// exact check-and-record and one lookup-and-append per band, all at once (one round trip); a
+    /// near-duplicate then amends its exact record and takes its band records out (one more, and one
+    /// before that to find its original's hash when the match was outside [`REF_BAND`]).
     async fn check_per_slot(&self, fp: &Fingerprint, job_id: &str) -> Result<Verdict, DedupError> {
-        let job = job_hash(job_id);
+        let new_value = Record {
+            job: job_hash(job_id),
+            near: None,
+        }
+        .encode();
         let keys_now = now_ms();
         let keys = self.keys_at(fp, keys_now);
-        let inv = self.invocation("lookup", &keys.exact, &[], fp, &[], 0);
-        if let Reply::Exact(v) = parse(&self.run(inv).await?)? {
-            return Self::verdict_for_existing(&v, job_id);
-        }
-        let records =
-            futures_util::future::try_join_all(keys.bands.iter().map(|ks| self.records_of(ks)))
-                .await
-                .map_err(redis_err("band lookup"))?;
+        let exact =
+            self.run(self.invocation("check", &keys.exact, &[], fp, &new_value, keys.expire_at_ms));
+        let bands =
+            futures_util::future::try_join_all(keys.bands.iter().enumerate().map(|(i, ks)| {
+                self.band_call(ks, self.band_record(fp, i as u32), keys.expire_at_ms)
+            }));
+        let (exact, replies) = futures_util::future::try_join(exact, bands).await?;
+        let fresh = match parse(&exact)? {
+            Reply::Exact(v) => {
+                let verdict = Self::verdict_for_existing(&v, job_id)?;
+                // A redelivered near-duplicate put its band records back: out again. (A duplicate's
+                // appended records stay: they may be the only ones of its text, which is indexed.)
+                if matches!(verdict, Verdict::NearDuplicate { .. }) {
+                    self.remove_band_records(fp, &keys, |r| r.flag == 1, &replies)
+                        .await?;
+                }
+                return Ok(verdict);
+            }
+            Reply::Bands { fresh, .. } => fresh,
+            _ => return Err(bad("check: unexpected reply".into())),
+        };
+        let records: Vec<Vec<u8>> = replies.iter().map(|r| r.records.clone()).collect();
+        let stamps: Vec<u16> = replies.iter().map(|r| r.now).collect();
         let mut best = None;
-        if let Some(near) = self.nearest(fp, &records) {
+        if let Some(near) = self.nearest(fp, &records, Some(&stamps)) {
             best = match near.hash {
                 Some(h) => Some((h, near.distance)),
                 // Matched outside the reference band: the original's hash is in its record there
@@ -708,40 +906,48 @@ impl RedisStore {
                         .records_of(&ks)
                         .await
                         .map_err(redis_err("band lookup"))?;
-                    find_ref(&recs, &rem).map(|h| (h, near.distance))
+                    find_ref(&recs, &rem, self.band_record_bytes(REF_BAND))
+                        .map(|h| (h, near.distance))
                 }
             };
         }
-        let value = Record { job, near: best }.encode();
-        if let Reply::Exact(v) = parse(&self.record_exact(&keys, fp, &value).await?)? {
-            return Self::verdict_for_existing(&v, job_id);
+        let Some((of, distance)) = best else {
+            if fresh {
+                let dropped = replies.iter().filter(|r| r.flag == 2).count() as u64;
+                self.dropped.fetch_add(dropped, Ordering::Relaxed);
+            }
+            return Ok(Verdict::New);
+        };
+        let mut tail = of.to_vec();
+        tail.push(u8::try_from(distance).unwrap_or(u8::MAX));
+        let mut amend = self.amend.prepare_invoke();
+        for k in &keys.exact {
+            amend.key(k);
         }
-        if let Some((of, distance)) = best {
-            return Ok(Verdict::NearDuplicate {
-                of_hash: format!("blake3:{}", hex(&of)),
-                distance,
-            });
-        }
-        let appended =
-            futures_util::future::try_join_all(keys.bands.iter().enumerate().map(|(i, ks)| {
-                let mut c = self.conn.clone();
-                let rec = self.band_record(fp, i as u32);
-                let cap = self.band_cap * rec.len();
-                async move {
-                    self.append
-                        .key(&ks[0])
-                        .arg(rec)
-                        .arg(cap)
-                        .arg(keys.expire_at_ms)
-                        .invoke_async::<i64>(&mut c)
-                        .await
-                }
-            }))
-            .await
-            .map_err(redis_err("band record"))?;
-        let dropped = appended.iter().filter(|a| **a == 0).count() as u64;
-        self.dropped.fetch_add(dropped, Ordering::Relaxed);
-        Ok(Verdict::New)
+        amend
+            .arg(keys.exact.len())
+            .arg(0)
+            .arg(Self::field(fp))
+            .arg(&new_value)
+            .arg(tail);
+        let amended = async {
+            amend
+                .invoke_async::<(i64, i64, Vec<u8>)>(&mut self.conn.clone())
+                .await
+                .map_err(redis_err("near-duplicate record"))
+        };
+        // Its own records: those it appended, and on a redelivery those found in place.
+        let removed = self.remove_band_records(
+            fp,
+            &keys,
+            |r| r.flag == 1 || (!fresh && r.flag == 0),
+            &replies,
+        );
+        futures_util::future::try_join(amended, removed).await?;
+        Ok(Verdict::NearDuplicate {
+            of_hash: format!("blake3:{}", hex(&of)),
+            distance,
+        })
     }
 
     /// Benchmarks: remember `n` synthetic texts (random content hashes and SimHashes from `seed`) in the
@@ -776,7 +982,8 @@ impl RedisStore {
                 .or_default()
                 .push((Self::field(&fp), job.to_vec()));
             for (i, ks) in keys.bands.iter().enumerate() {
-                let rec = self.band_record(&fp, i as u32);
+                let mut rec = self.band_record(&fp, i as u32);
+                rec.resize(self.band_record_bytes(i as u32), 0);
                 let b = bands.entry(ks[0].clone()).or_default();
                 if b.len() + rec.len() <= self.band_cap * rec.len() {
                     b.extend_from_slice(&rec);
@@ -844,13 +1051,36 @@ fn rejoin(bands: Bands, rem: u64, i: u32, bits: u64) -> u64 {
     low | bits << offset | high.checked_shl(offset + width).unwrap_or(0)
 }
 
-/// The short hash in the first [`REF_BAND`] record (remainder + short hash, concatenated in
-/// `records`) that starts with the remainder `rem`.
-fn find_ref(records: &[u8], rem: &[u8]) -> Option<[u8; SHORT_HASH_BYTES]> {
+/// Whether an earlier text found in band `band` of a Redis Cluster check counts as the original of the
+/// text checked: `mine` and `theirs` are (SimHash, short hash; theirs only when read in [`REF_BAND`]),
+/// `age_ms` how long before the check its record was appended. Only in the lowest band the two share
+/// (so of two texts checked at once only the later one in that bucket sees the other), and when
+/// appended less than [`SETTLED_AFTER_MS`] before, only when it is the lower of the two (SimHash, then
+/// hash): both drops of a pair, and drop cycles among texts checked at once, are then impossible.
+fn counts_as_earlier(
+    bands: Bands,
+    mine: (u64, &[u8]),
+    theirs: (u64, Option<&[u8]>),
+    band: u32,
+    age_ms: u64,
+) -> bool {
+    let lowest_shared =
+        (0..bands.count()).find(|&b| bands.band(theirs.0, b) == bands.band(mine.0, b));
+    let lower = theirs.0 < mine.0 || (theirs.0 == mine.0 && theirs.1.is_some_and(|h| h < mine.1));
+    lowest_shared == Some(band) && (age_ms >= SETTLED_AFTER_MS || lower)
+}
+
+/// The short hash in the first [`REF_BAND`] record (remainder + short hash [+ stamp], `width` bytes
+/// each, concatenated in `records`) that starts with the remainder `rem`.
+fn find_ref(records: &[u8], rem: &[u8], width: usize) -> Option<[u8; SHORT_HASH_BYTES]> {
     records
-        .chunks_exact(rem.len() + SHORT_HASH_BYTES)
+        .chunks_exact(width)
         .find(|r| r.starts_with(rem))
-        .and_then(|r| r[rem.len()..].try_into().ok())
+        .and_then(|r| {
+            r.get(rem.len()..rem.len() + SHORT_HASH_BYTES)?
+                .try_into()
+                .ok()
+        })
 }
 
 /// Deterministic 64-bit generator for [`RedisStore::fill_synthetic`].
@@ -1477,13 +1707,74 @@ mod tests {
             &[0xb2; SHORT_HASH_BYTES],
         ]
         .concat();
-        assert_eq!(find_ref(&recs, &[4, 5, 6]), Some([0xb2; SHORT_HASH_BYTES]));
-        assert_eq!(find_ref(&recs, &[1, 2, 3]), Some([0xa1; SHORT_HASH_BYTES]));
         assert_eq!(
-            find_ref(&recs, &[0xa1, 0xa1, 0xa1]),
+            find_ref(&recs, &[4, 5, 6], 9),
+            Some([0xb2; SHORT_HASH_BYTES])
+        );
+        assert_eq!(
+            find_ref(&recs, &[1, 2, 3], 9),
+            Some([0xa1; SHORT_HASH_BYTES])
+        );
+        assert_eq!(
+            find_ref(&recs, &[0xa1, 0xa1, 0xa1], 9),
             None,
             "aligned to records only"
         );
+    }
+
+    /// Redis Cluster arbitration: a match counts only in the lowest band both SimHashes share, and
+    /// when it is recent only if it is the lower one; so of any two texts at most one drops the other.
+    #[test]
+    fn a_match_counts_in_the_lowest_shared_band_and_recent_ones_by_order() {
+        let bands = Bands::for_distance(3);
+        let base = 0x0123_4567_89AB_CDEFu64;
+        // Differs in band 0 only (bit 3): shares bands 1-3, lowest shared band 1.
+        let other = base ^ 1 << 3;
+        let (h1, h2) = ([1u8; SHORT_HASH_BYTES], [2u8; SHORT_HASH_BYTES]);
+        let old = SETTLED_AFTER_MS;
+        assert!(counts_as_earlier(bands, (base, &h1), (other, None), 1, old));
+        assert!(
+            !counts_as_earlier(bands, (base, &h1), (other, None), 2, old),
+            "not the lowest shared band"
+        );
+        assert!(
+            !counts_as_earlier(bands, (base, &h1), (other, None), 0, old),
+            "a band not shared"
+        );
+        // Recent: only the lower SimHash counts, so exactly one of the pair drops the other.
+        let (lo, hi) = (base.min(other), base.max(other));
+        assert!(counts_as_earlier(bands, (hi, &h1), (lo, None), 1, 0));
+        assert!(!counts_as_earlier(bands, (lo, &h1), (hi, None), 1, 0));
+        assert!(
+            counts_as_earlier(bands, (lo, &h1), (hi, None), 1, old),
+            "settled: any order"
+        );
+        // Same SimHash (every band shared, so band 0 with the hash): the lower hash is the earlier.
+        assert!(counts_as_earlier(
+            bands,
+            (base, &h2),
+            (base, Some(&h1)),
+            0,
+            0
+        ));
+        assert!(!counts_as_earlier(
+            bands,
+            (base, &h1),
+            (base, Some(&h2)),
+            0,
+            0
+        ));
+        // For every pair of recent texts, at most one counts the other, whatever band they met in.
+        let mut rng = SplitMix(7);
+        for _ in 0..2000 {
+            let a = rng.next();
+            let b = a ^ 1 << (rng.next() % 64) ^ 1 << (rng.next() % 64) ^ 1 << (rng.next() % 64);
+            for band in 0..4 {
+                let ab = counts_as_earlier(bands, (a, &h1), (b, None), band, 0);
+                let ba = counts_as_earlier(bands, (b, &h2), (a, None), band, 0);
+                assert!(!(ab && ba), "{a:x} {b:x} band {band}");
+            }
+        }
     }
 
     #[test]
