@@ -202,3 +202,77 @@ async fn near_duplicates_checked_at_once_on_a_cluster_keep_one_original() {
         Verdict::NearDuplicate { .. }
     ));
 }
+
+/// A worker that crashed on Redis Cluster after a near-duplicate's check calls (its exact record says
+/// `New`, its band records are in) but before the amend: the redelivered job finds its own records,
+/// reads only what was there before them, reaches the same verdict, and takes its band records out.
+#[tokio::test]
+async fn a_near_duplicate_redelivered_after_a_crash_mid_check_on_a_cluster_gets_its_verdict() {
+    let cluster = RedisCluster::start(3);
+    let prefix = format!("paperboy-test-{}:", uuid::Uuid::new_v4().simple());
+    let conn = connect(&cluster).await;
+    let store = RedisStore::new(conn.clone(), &prefix, Duration::from_secs(600), 3);
+    let base = 0x0123_4567_89AB_CDEFu64;
+    let original = fp("original", base);
+    // Bits in bands 0 and 3: lowest shared band 1; a higher SimHash, so found at once.
+    let near = fp("near", base ^ 1 << 3 ^ 1 << 50);
+    assert!(near.simhash > original.simhash);
+    assert_eq!(
+        store.check_and_record(&original, "jo").await.unwrap(),
+        Verdict::New
+    );
+    let verdict = store.check_and_record(&near, "jn").await.unwrap();
+    assert!(
+        matches!(verdict, Verdict::NearDuplicate { .. }),
+        "{verdict:?}"
+    );
+    let keys = store.keys(&near);
+    let band_values = || async {
+        let mut out = Vec::new();
+        for ks in &keys.bands {
+            let v: Option<Vec<u8>> = redis::cmd("GET")
+                .arg(&ks[0])
+                .query_async(&mut conn.clone())
+                .await
+                .unwrap();
+            out.push(v.unwrap_or_default());
+        }
+        out
+    };
+    let settled = band_values().await;
+    // The state a crash before the amend leaves: a copy of the near-duplicate (another job) puts its
+    // band records back (a duplicate's records stay), and its exact record is reset to `New` for "jn".
+    assert!(matches!(
+        store.check_and_record(&near, "jcopy").await.unwrap(),
+        Verdict::Duplicate { .. }
+    ));
+    assert_ne!(
+        band_values().await,
+        settled,
+        "the copy's band records are in"
+    );
+    let hex = near.hash.strip_prefix("blake3:").unwrap();
+    let bytes: Vec<u8> = (0..8)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let job = blake3::hash(b"jn").as_bytes()[..6].to_vec();
+    let _: () = redis::cmd("HSET")
+        .arg(&keys.exact[0])
+        .arg(&bytes[2..8])
+        .arg(job)
+        .query_async(&mut conn.clone())
+        .await
+        .unwrap();
+    // Redelivered on another worker: the same verdict, and the band records out again.
+    let again = RedisStore::new(conn.clone(), &prefix, Duration::from_secs(600), 3);
+    assert_eq!(again.check_and_record(&near, "jn").await.unwrap(), verdict);
+    assert_eq!(
+        band_values().await,
+        settled,
+        "its band records are taken out"
+    );
+    assert_eq!(
+        again.check_and_record(&original, "jo").await.unwrap(),
+        Verdict::New
+    );
+}
