@@ -197,6 +197,22 @@ fn declared_utf8_with_one_stray_byte_is_read_as_utf8() {
     assert_eq!(x.title.as_deref(), Some("La fête du village déplacée"));
 }
 
+/// A page whose UTF-8 was once read as windows-1252 and saved as UTF-8 again ("cafÃ©", "wouldnâ€™t")
+/// is read as its writer wrote it.
+#[test]
+fn double_encoded_utf8_is_repaired() {
+    let x = html("charset-double-encoded.html");
+    has(
+        &x,
+        &[
+            "the café on the corner didn’t change its menu",
+            "“We’re a neighbourhood place,” she said — the crème brûlée stays at €4",
+        ],
+        &["Ã", "â€"],
+    );
+    assert_eq!(x.title.as_deref(), Some("The café that wouldn’t close"));
+}
+
 // 6. Unicode form: NFC out, whatever form the page was written in.
 
 #[test]

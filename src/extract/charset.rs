@@ -179,9 +179,127 @@ fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
+/// Pages whose text is UTF-8 that was decoded as Latin-1 / windows-1252 once and saved as UTF-8 again
+/// ("isnâ€™t", "â\u{80}\u{99}") are repaired when they hold at least this many such sequences: a
+/// few could be real text ("Ã©" in a character table), three or more are a double-encoded page.
+/// The count only opens the repair: it changes nothing but runs that read back as one valid UTF-8
+/// sequence, which real accented text almost never forms ("náš" counts, but stays as it is).
+/// On the dev pages, 25 wcxb-dev pages were double-encoded (3-156 sequences each).
+const DOUBLE_ENCODED_MIN: usize = 3;
+
+/// windows-1252's characters for the bytes 0x80-0x9F (the five unassigned ones map to themselves).
+const CP1252_HIGH: [char; 32] = [
+    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}',
+    '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+];
+
+/// The byte a character stands for when UTF-8 was read as Latin-1 or windows-1252 (U+0080-U+00FF
+/// and windows-1252's characters for 0x80-0x9F).
+fn mis_decoded_byte(c: char) -> Option<u8> {
+    match c as u32 {
+        u @ 0x80..=0xFF => u8::try_from(u).ok(),
+        _ => CP1252_HIGH
+            .iter()
+            .position(|&x| x == c)
+            .and_then(|i| u8::try_from(0x80 + i).ok()),
+    }
+}
+
+/// Count the places in `s` where a UTF-8 lead byte read as Latin-1 (U+00C2-U+00F4) is followed by a
+/// continuation byte read as Latin-1 or windows-1252 (bytes `C3 82..B4`, then `C2 80..BF`, or the
+/// first byte of a windows-1252 special: `C5`, `C6`, `CB`, `E2`), up to `enough`.
+fn double_encoded_marks(s: &str, enough: usize) -> usize {
+    let b = s.as_bytes();
+    let mut n = 0;
+    for i in memchr::memchr_iter(0xC3, b) {
+        let (Some(&l), Some(&c)) = (b.get(i + 1), b.get(i + 2)) else {
+            break;
+        };
+        let cont = match c {
+            0xC2 => b.get(i + 3).is_some_and(|x| (0x80..=0xBF).contains(x)),
+            0xC5 | 0xC6 | 0xCB | 0xE2 => true,
+            _ => false,
+        };
+        if (0x82..=0xB4).contains(&l) && cont {
+            n += 1;
+            if n >= enough {
+                break;
+            }
+        }
+    }
+    n
+}
+
+/// Repair double-encoded UTF-8 (see [`DOUBLE_ENCODED_MIN`]): every character run that, read back as
+/// the bytes it was decoded from, is one valid multi-byte UTF-8 sequence becomes that character;
+/// everything else stays as it is (a page mixing repaired and real accented text keeps the latter).
+pub fn repair_double_encoded(text: Cow<'_, str>) -> Cow<'_, str> {
+    if double_encoded_marks(&text, DOUBLE_ENCODED_MIN) < DOUBLE_ENCODED_MIN {
+        return text;
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let need = match c as u32 {
+            0xC2..=0xDF => 1,
+            0xE0..=0xEF => 2,
+            0xF0..=0xF4 => 3,
+            _ => 0,
+        };
+        if need > 0 && i + need < chars.len() {
+            let mut bytes = [0u8; 4];
+            bytes[0] = c as u8;
+            let ok = (1..=need).all(|k| {
+                mis_decoded_byte(chars[i + k])
+                    .filter(|b| (0x80..=0xBF).contains(b))
+                    .map(|b| bytes[k] = b)
+                    .is_some()
+            });
+            if let Some(r) = ok
+                .then(|| std::str::from_utf8(&bytes[..=need]).ok())
+                .flatten()
+            {
+                out.push_str(r);
+                i += need + 1;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn double_encoded_utf8_is_repaired_and_real_accents_are_kept() {
+        let fix = |s: &str| repair_double_encoded(Cow::Borrowed(s)).into_owned();
+        // Read as Latin-1 (C1 controls) and as windows-1252 ("â€™").
+        assert_eq!(
+            fix("isn\u{e2}\u{80}\u{99}t, it\u{e2}\u{80}\u{99}s, caf\u{c3}\u{a9}"),
+            "isn’t, it’s, café"
+        );
+        assert_eq!(fix("isnâ€™t — itâ€™s “noâ€? â€”"), "isn’t — it’s “noâ€? —");
+        // Real text: left alone (too few marks, and accents that are no UTF-8 sequence).
+        assert_eq!(
+            fix("Ã© is how é looks when misread"),
+            "Ã© is how é looks when misread"
+        );
+        assert_eq!(
+            fix("für Straße, ça va, São Paulo, déjà"),
+            "für Straße, ça va, São Paulo, déjà"
+        );
+        // A repaired page keeps its real accents.
+        assert_eq!(
+            fix("déjà vu: donâ€™t, wonâ€™t, canâ€™t"),
+            "déjà vu: don’t, won’t, can’t"
+        );
+    }
 
     #[test]
     fn content_type_charset() {

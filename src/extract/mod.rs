@@ -151,7 +151,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
         .and_then(|h| h.rsplit('.').next())
         .map(str::as_bytes);
     let (html_text, encoding) = charset::decode(body, page.content_type, tld);
-    let html_text = text::nfc(html_text);
+    let html_text = text::nfc(charset::repair_double_encoded(html_text));
     let nest = nesting(&html_text, MAX_DEPTH, MAX_NESTING_WORK);
     if nest.depth > MAX_DEPTH {
         return Err(ExtractError::TooDeep {
