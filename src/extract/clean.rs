@@ -18,6 +18,21 @@ const DFA_CACHE_BYTES: usize = 256 * 1024;
 /// ms/page (`extract_corpus --quiet`, quality profile, same machine).
 const BOILER_DFA_CACHE_BYTES: usize = 2 * 1024 * 1024;
 
+/// A boilerplate phrase only removes a line up to this long (a "Share" button, a reprint notice);
+/// a paragraph that mentions one is story text.
+const BOILER_LINE_MAX_CHARS: u32 = 160;
+/// A title/byline/date/reading-time line at the top or bottom of the body is at most this long…
+const META_LINE_MAX_CHARS: u32 = 100;
+/// …and, when it ends like a sentence, at most this long (a short dateline, not a sentence)…
+const META_SENTENCE_MAX_CHARS: u32 = 30;
+/// …and a byline or date line has at most this many words.
+const META_LINE_MAX_WORDS: usize = 10;
+/// At most this many such lines are trimmed from the top (title, byline, date, reading time, …).
+const LEAD_META_MAX_LINES: usize = 6;
+/// A paragraph this long is said once: a repeat is a layout's second copy. Shorter lines may
+/// recur (a recipe's line under each meal, "Pros"/"Cons" per product).
+const REPEAT_MIN_CHARS: u32 = 60;
+
 static BOILER: LazyLock<Regex> = LazyLock::new(|| {
     RegexBuilder::new(concat!(
         r"(?i)^(?:",
@@ -75,12 +90,12 @@ static DATEISH: LazyLock<Regex> = LazyLock::new(|| {
 
 fn is_boiler_line(t: &str) -> bool {
     let n = char_len(t);
-    n <= 160 && BOILER.is_match(t.trim())
+    n <= BOILER_LINE_MAX_CHARS && BOILER.is_match(t.trim())
 }
 
 fn looks_like_meta_line(t: &str, title_fold: &str) -> bool {
     let n = char_len(t);
-    if n > 100 || (ends_like_sentence(t) && n > 30) {
+    if n > META_LINE_MAX_CHARS || (ends_like_sentence(t) && n > META_SENTENCE_MAX_CHARS) {
         return false;
     }
     let f = fold(t);
@@ -88,7 +103,7 @@ fn looks_like_meta_line(t: &str, title_fold: &str) -> bool {
         return true;
     }
     let words = t.split_whitespace().count();
-    words <= 10 && (BYLINE.is_match(t) || DATEISH.is_match(t))
+    words <= META_LINE_MAX_WORDS && (BYLINE.is_match(t) || DATEISH.is_match(t))
 }
 
 /// Clean the emitted paragraphs and join them into the final text.
@@ -107,7 +122,8 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
         }
         // Long paragraphs are never repeated; short lines may be (a recipe's "Eat every 2-3 hours"
         // under each meal, "Pros"/"Cons" per product), unless right after the same line.
-        let repeated = key == last_key || (char_len(&p.text) >= 60 && !seen.insert(key.clone()));
+        let repeated =
+            key == last_key || (char_len(&p.text) >= REPEAT_MIN_CHARS && !seen.insert(key.clone()));
         if repeated {
             continue;
         }
@@ -116,7 +132,7 @@ pub fn finish(paras: Vec<Para>, title: Option<&str>) -> String {
     }
     // Lead junk: title, byline, dates, reading time repeated at the top of the body.
     let mut start = 0;
-    while start < kept.len() && start < 6 {
+    while start < kept.len() && start < LEAD_META_MAX_LINES {
         let p = &kept[start];
         if p.kind != ParaKind::Pre && looks_like_meta_line(&p.text, &title_fold) {
             start += 1;

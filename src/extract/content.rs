@@ -77,6 +77,10 @@ const SCORED_MIN_CHARS: u32 = 25;
 const SCORE_CHARS_PER_POINT: f32 = 100.0;
 /// ... up to this many points.
 const SCORE_LENGTH_CAP: f32 = 3.0;
+/// A paragraph's score goes to this many ancestors (the parent in full, the grandparent half,
+/// level l a 1/(3l) share), as in Readability.js: a body split into nested sections still
+/// gathers at their common container.
+const SCORED_ANCESTOR_LEVELS: usize = 5;
 /// A hinted container is taken when it holds at least this share of the best-scored node's prose...
 const HINTED_MIN_PROSE_SHARE: f32 = 0.5;
 /// ... at least this many chars...
@@ -95,6 +99,8 @@ const SPLIT_MIN_PROSE_SHARE: f32 = 0.4;
 const TITLE_LINK_CHARS: u32 = 15;
 /// Link blocks under this many chars are pruned even with one link.
 const LINK_BLOCK_SHORT_CHARS: u32 = 200;
+/// A link-dense block with this many links is pruned whatever its length.
+const LINK_BLOCK_MIN_LINKS: u32 = 2;
 /// A short paragraph over this link density is a link, not text.
 const LINK_PARA_DENSITY: f32 = 0.8;
 /// A figure or caption under this much prose is an image credit.
@@ -478,7 +484,7 @@ fn readability_scores(dom: &Dom<'_>, an: &Analysis) -> Vec<f32> {
             1.0 + a.commas as f32 + (a.chars as f32 / SCORE_CHARS_PER_POINT).min(SCORE_LENGTH_CAP);
         let mut anc = node.parent as usize;
         let mut level = 0;
-        while anc < n && level < 5 {
+        while anc < n && level < SCORED_ANCESTOR_LEVELS {
             let an_node = &dom.nodes[anc];
             if matches!(an_node.tag, Tag::Document | Tag::Html) {
                 break;
@@ -515,6 +521,8 @@ fn is_ancestor(dom: &Dom<'_>, a: usize, d: usize) -> bool {
 const MENU_LINK_CHARS: u32 = 10;
 /// Link density over which a block is link-dense (menus, link lists).
 const LINK_DENSE: f32 = 0.6;
+/// A menu has at least this many links (one or two links in a block are a call to action).
+const MENU_MIN_LINKS: u32 = 3;
 
 /// Should this block (a list, table, div, section, list item or paragraph: the caller matches the
 /// tag) be dropped on the wide path ([`super::listing`])? Only menus: link-dense blocks whose
@@ -523,7 +531,7 @@ pub fn prune_wide(an: &Analysis, i: usize) -> bool {
     let a = &an.agg[i];
     a.chars > 0
         && a.link_density() > LINK_DENSE
-        && a.links >= 3
+        && a.links >= MENU_MIN_LINKS
         && a.link_chars < MENU_LINK_CHARS * a.links
         && a.prose_chars * 2 < a.chars
 }
@@ -809,7 +817,7 @@ fn prune(dom: &Dom<'_>, an: &Analysis, i: usize, title_fold: &str, wide: bool) -
         | Tag::Li => {
             if a.chars > 0
                 && ld > LINK_DENSE
-                && (a.links >= 2 || a.chars < LINK_BLOCK_SHORT_CHARS)
+                && (a.links >= LINK_BLOCK_MIN_LINKS || a.chars < LINK_BLOCK_SHORT_CHARS)
                 && a.prose_chars * 2 < a.chars
                 && !descriptive_link_list(dom, i, a)
             {

@@ -210,6 +210,14 @@ impl Tag {
 }
 
 // Class/id hint flags.
+/// A class or id token longer than this is no word of a hint ("comment", "sidebar"): hashed or
+/// generated names ("css-1x2y3z…") are skipped.
+const HINT_TOKEN_MAX_BYTES: usize = 13;
+/// A class or id value longer than this (utility-class soup) is not read for hints at all.
+const HINT_ATTR_MAX_BYTES: usize = 400;
+/// An inline style longer than this is not read for hiding (`display:none` sits in short ones).
+const STYLE_MAX_BYTES: usize = 500;
+
 pub const F_COMMENT: u32 = 1 << 0;
 pub const F_SHARE: u32 = 1 << 1;
 pub const F_NEWSLETTER: u32 = 1 << 2;
@@ -430,7 +438,7 @@ fn value_flags(v: &str) -> u32 {
         f &= !F_SHARE;
     }
     for tok in v.split(|c: char| c == '-' || c == '_' || c.is_whitespace()) {
-        if !tok.is_empty() && tok.len() <= 13 {
+        if !tok.is_empty() && tok.len() <= HINT_TOKEN_MAX_BYTES {
             f |= token_flag(tok);
         }
     }
@@ -468,7 +476,7 @@ fn element_flags(e: &Element, lower: &mut String) -> u32 {
         }
     }
     for v in [class, id].into_iter().flatten() {
-        if v.len() > 400 {
+        if v.len() > HINT_ATTR_MAX_BYTES {
             continue;
         }
         lower.clear();
@@ -482,7 +490,7 @@ fn element_flags(e: &Element, lower: &mut String) -> u32 {
         }
     }
     if let Some(s) = style {
-        if s.len() < 500 {
+        if s.len() < STYLE_MAX_BYTES {
             let s: String = s
                 .chars()
                 .filter(|c| !c.is_whitespace())

@@ -77,10 +77,19 @@ fn iso3_to_bcp47(code: &str) -> &'static str {
     }
 }
 
+/// A declared language tag longer than this is no BCP 47 tag (the longest registered forms with
+/// extensions stay under it).
+const MAX_TAG_BYTES: usize = 35;
+/// whatlang's answer counts when it calls itself reliable or is over this confident.
+const DETECT_MIN_CONFIDENCE: f64 = 0.5;
+/// Detection overrides a declared language of another family only on this many chars of text (a
+/// short text is detected badly).
+const OVERRIDE_MIN_CHARS: usize = 100;
+
 /// Normalise a declared tag ("en_US", "EN-us", "ar-EG") to BCP 47 casing ("en-US").
 pub fn normalize_tag(raw: &str) -> Option<String> {
     let raw = raw.split([',', ';']).next()?.trim();
-    if raw.is_empty() || raw.len() > 35 {
+    if raw.is_empty() || raw.len() > MAX_TAG_BYTES {
         return None;
     }
     let mut out = String::new();
@@ -160,7 +169,7 @@ pub fn decide(declared: &[Option<String>], text: &str) -> Option<String> {
     }
     let sample = &text[..end];
     let detected = whatlang::detect(sample)
-        .filter(|i| i.is_reliable() || i.confidence() > 0.5)
+        .filter(|i| i.is_reliable() || i.confidence() > DETECT_MIN_CONFIDENCE)
         .map(|i| {
             let mut tag = iso3_to_bcp47(i.lang().code()).to_string();
             if tag == "zh" {
@@ -173,7 +182,7 @@ pub fn decide(declared: &[Option<String>], text: &str) -> Option<String> {
         .filter(|t| t != "und");
     match (declared, detected) {
         (Some(d), Some(t)) => {
-            if same_family(primary(&d), &t) || sample.chars().count() < 100 {
+            if same_family(primary(&d), &t) || sample.chars().count() < OVERRIDE_MIN_CHARS {
                 Some(d)
             } else {
                 Some(t)

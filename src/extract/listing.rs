@@ -228,7 +228,7 @@ fn drop_item_cards(dom: &Dom<'_>, an: &mut Analysis, root: usize) {
             node.tag,
             Tag::Ul | Tag::Ol | Tag::Div | Tag::Section | Tag::Aside
         ) && !an.excluded[i]
-            && a.links >= 3
+            && a.links >= CARD_MIN_ITEMS
             && a.prose_chars * 2 < a.chars
             && is_card_list(dom, an, i, |c| imgs[c - root] > 0);
         if cards {
@@ -255,6 +255,12 @@ const CARD_CHARS: u32 = 300;
 /// Shortest average text of the cards: an item card names its item (shorter ones are tiles of a
 /// menu).
 const CARD_MIN_CHARS: u32 = 20;
+/// A list of item cards has at least this many children with a link and an image.
+const CARD_MIN_ITEMS: u32 = 3;
+/// [`in_records`]: a sibling record holds this many chars of non-link text (a teaser, not a label)…
+const RECORD_MIN_CHARS: u32 = 50;
+/// …and records are looked for up to this many levels above the article path's container.
+const RECORD_MAX_LEVELS: usize = 8;
 
 /// Are the children of `i` item cards: three or more children with text, two thirds of them or
 /// more holding a link and an image (`has_img`), of [`CARD_MIN_CHARS`] to [`CARD_CHARS`] each on
@@ -272,7 +278,7 @@ fn is_card_list(dom: &Dom<'_>, an: &Analysis, i: usize, has_img: impl Fn(usize) 
             linked += 1;
         }
     }
-    linked >= 3
+    linked >= CARD_MIN_ITEMS
         && 3 * linked >= 2 * with_text
         && chars <= CARD_CHARS * with_text
         && chars >= CARD_MIN_CHARS * with_text
@@ -289,7 +295,7 @@ fn first_class<'a>(dom: &Dom<'a>, i: usize) -> Option<&'a str> {
 pub fn in_records(dom: &Dom<'_>, an: &Analysis, root: usize) -> bool {
     let n = dom.nodes.len();
     let mut x = root;
-    for _ in 0..8 {
+    for _ in 0..RECORD_MAX_LEVELS {
         let p = dom.nodes[x].parent as usize;
         if x == an.body || p >= n {
             return false;
@@ -302,7 +308,7 @@ pub fn in_records(dom: &Dom<'_>, an: &Analysis, root: usize) -> bool {
                     continue;
                 }
                 let t = plain(an, c);
-                if t >= 50 {
+                if t >= RECORD_MIN_CHARS {
                     count += 1;
                     sum += t;
                 }

@@ -53,6 +53,32 @@ pub const MAX_NESTING_WORK: usize = 20_000_000;
 /// fallback, `<noscript>` and script data are tried. One short paragraph; measured on both dev sets.
 const SCRIPT_BODY_BELOW: u32 = 250;
 
+/// A fallback text (the page's prose paragraphs, `<noscript>`, script data) replaces the article
+/// path's only when it is over this many times as long: one that barely adds is the same text or
+/// chrome. Set when the fallbacks were written (both dev sets); not tuned since.
+const FALLBACK_GAIN: usize = 2;
+
+/// Is a fallback text of `fallback` chars worth taking over `current` chars ([`FALLBACK_GAIN`])?
+fn much_longer(fallback: usize, current: usize) -> bool {
+    fallback > FALLBACK_GAIN * current.max(1)
+}
+
+/// A `<noscript>` block is a readable copy of the page (not a tracking pixel) from this many bytes
+/// of markup with paragraphs.
+const NOSCRIPT_DOC_MIN_BYTES: usize = 500;
+
+/// [`page_kind`]: this many `<article>` elements (teasers) make a page a listing…
+const LISTING_MIN_ARTICLES: usize = 4;
+/// …as does a container whose text is over this share links with under
+/// [`LISTING_MAX_PARAS`] paragraphs (a list of links, not a story).
+const LISTING_LINK_DENSITY: f32 = 0.4;
+const LISTING_MAX_PARAS: u32 = 3;
+/// A page without article metadata is an article when its text holds this many prose paragraphs
+/// (of [`PROSE_PARA_MIN_CHARS`]+ chars, ending like a sentence) under [`ARTICLE_MAX_LINK_DENSITY`].
+const ARTICLE_MIN_PROSE_PARAS: usize = 3;
+const PROSE_PARA_MIN_CHARS: u32 = 80;
+const ARTICLE_MAX_LINK_DENSITY: f32 = 0.2;
+
 /// One page as fetched (or read from disk).
 #[derive(Debug, Clone, Copy)]
 pub struct Page<'a> {
@@ -203,7 +229,10 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     let wild_paras = content::emit(&dom, &an, &wild, title.as_deref(), false);
     if content::para_chars(&paras) < SCRIPT_BODY_BELOW as usize
         && !whole_story
-        && content::para_chars(&wild_paras) > 2 * content::para_chars(&paras).max(1)
+        && much_longer(
+            content::para_chars(&wild_paras),
+            content::para_chars(&paras),
+        )
     {
         paras = wild_paras.clone();
         used_wild = true;
@@ -214,7 +243,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     if text::char_len(&text) < SCRIPT_BODY_BELOW {
         // Pages rendered by script ship their readable version inside <noscript>.
         if let Some(t) = noscript().and_then(|d| noscript_text(d, title.as_deref(), false)) {
-            if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
+            if much_longer(text::char_len(&t) as usize, text::char_len(&text) as usize) {
                 text = t;
                 fallback = true;
             }
@@ -241,7 +270,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
     if page_kind != PageKind::Article {
         // Forum crawler views in <noscript> hold the whole thread: read them on the wide path too.
         if let Some(t) = noscript().and_then(|d| noscript_text(d, title.as_deref(), true)) {
-            if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
+            if much_longer(text::char_len(&t) as usize, text::char_len(&text) as usize) {
                 text = t;
                 fallback = true;
             }
@@ -258,7 +287,7 @@ pub fn extract(page: &Page<'_>) -> Result<Extracted, ExtractError> {
             .filter(|t| !t.is_empty())
             .or_else(|| script_data::state_body(&dom));
         if let Some(t) = script {
-            if text::char_len(&t) > 2 * text::char_len(&text).max(1) {
+            if much_longer(text::char_len(&t) as usize, text::char_len(&text) as usize) {
                 text = t;
                 fallback = true;
             }
@@ -359,7 +388,7 @@ fn page_metadata(
     }
 }
 
-/// The largest `<noscript>` block that holds markup (over 500 bytes with paragraphs), parsed:
+/// The largest `<noscript>` block that holds markup ([`NOSCRIPT_DOC_MIN_BYTES`] with paragraphs), parsed:
 /// pages rendered by script ship their readable version there (forum crawler views), and the
 /// parser keeps it as raw text.
 fn noscript_doc(dom: &dom::Dom<'_>) -> Option<scraper::Html> {
@@ -370,7 +399,10 @@ fn noscript_doc(dom: &dom::Dom<'_>) -> Option<scraper::Html> {
         }
         for c in dom.children(i) {
             let t = dom.nodes[c].text;
-            if t.len() > 500 && t.contains("<p") && best.is_none_or(|b| t.len() > b.len()) {
+            if t.len() > NOSCRIPT_DOC_MIN_BYTES
+                && t.contains("<p")
+                && best.is_none_or(|b| t.len() > b.len())
+            {
                 best = Some(t);
             }
         }
@@ -484,7 +516,8 @@ fn page_kind(
     } else {
         agg.1 as f32 / agg.0 as f32
     };
-    if articles >= 4 || (ld > 0.4 && agg.2 < 3) {
+    if articles >= LISTING_MIN_ARTICLES || (ld > LISTING_LINK_DENSITY && agg.2 < LISTING_MAX_PARAS)
+    {
         return PageKind::Listing;
     }
     let og_article = meta
@@ -492,12 +525,12 @@ fn page_kind(
         .is_some_and(|t| t.eq_ignore_ascii_case("article"));
     let prose_paras = text
         .split("\n\n")
-        .filter(|p| text::char_len(p) >= 80 && text::ends_like_sentence(p))
+        .filter(|p| text::char_len(p) >= PROSE_PARA_MIN_CHARS && text::ends_like_sentence(p))
         .count();
     if meta.ld.is_article || og_article || meta.ld.published.is_some() {
         return PageKind::Article;
     }
-    if prose_paras >= 3 && !used_wild && ld < 0.2 {
+    if prose_paras >= ARTICLE_MIN_PROSE_PARAS && !used_wild && ld < ARTICLE_MAX_LINK_DENSITY {
         return PageKind::Article;
     }
     PageKind::Other

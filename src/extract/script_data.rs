@@ -14,6 +14,9 @@ const MAX_STATE_BYTES: usize = 4 * 1024 * 1024;
 const MIN_STATE_BODY_CHARS: u32 = 400;
 /// Deepest nesting walked in a state object.
 const MAX_STATE_DEPTH: usize = 64;
+/// A state string reads as prose from this many words (a few sentences; a caption or a label is
+/// shorter).
+const PROSE_MIN_WORDS: usize = 60;
 
 /// Paragraph text from a body string found in script data: HTML (`<p>…</p>`) or plain text with
 /// line breaks between paragraphs.
@@ -108,7 +111,7 @@ fn reads_as_prose(text: &str) -> bool {
     let words = text.split_whitespace().count();
     let paras: Vec<&str> = text.split("\n\n").collect();
     let sentences = paras.iter().filter(|p| ends_like_sentence(p)).count();
-    words >= 60 && sentences * 2 >= paras.len() && !text.contains("function(")
+    words >= PROSE_MIN_WORDS && sentences * 2 >= paras.len() && !text.contains("function(")
 }
 
 #[cfg(test)]
