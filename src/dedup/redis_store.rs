@@ -744,6 +744,37 @@ impl RedisStore {
         Ok(verdict)
     }
 
+    /// The [`AMEND_LUA_BODY`] call that writes a near-duplicate's verdict into `fp`'s exact record
+    /// (`new_value` is the record it was given as `New`; `of` the original's short hash when known,
+    /// else the script finds it from the reference lookup keys and remainder the caller adds last)
+    /// and, `with_bands` (single Redis), takes its band records out in the same call.
+    fn amend_invocation(
+        &self,
+        fp: &Fingerprint,
+        keys: &CheckKeys,
+        with_bands: bool,
+        new_value: &[u8],
+        of: Option<&[u8]>,
+        distance: u32,
+    ) -> redis::ScriptInvocation<'_> {
+        let mut tail = of.map(<[u8]>::to_vec).unwrap_or_default();
+        tail.push(u8::try_from(distance).unwrap_or(u8::MAX));
+        let band_keys: &[Vec<String>] = if with_bands { &keys.bands } else { &[] };
+        let mut inv = self.amend.prepare_invoke();
+        for k in keys.exact.iter().chain(band_keys.iter().flatten()) {
+            inv.key(k);
+        }
+        inv.arg(keys.exact.len())
+            .arg(band_keys.len())
+            .arg(Self::field(fp))
+            .arg(new_value)
+            .arg(tail);
+        for i in 0..band_keys.len() {
+            inv.arg(self.band_record(fp, i as u32));
+        }
+        inv
+    }
+
     /// A near-duplicate found by the single-Redis check (the rare case): a second call finds the
     /// original's hash in its reference band record when the match was elsewhere, writes the verdict
     /// into the text's record and takes its band records out again (near-duplicates are not indexed).
@@ -756,31 +787,22 @@ impl RedisStore {
         new_value: &[u8],
         near: &Near,
     ) -> Result<Verdict, DedupError> {
-        let distance = u8::try_from(near.distance).unwrap_or(u8::MAX);
-        let mut tail = near.hash.map(|h| h.to_vec()).unwrap_or_default();
-        tail.push(distance);
-        let mut inv = self.amend.prepare_invoke();
-        for k in keys.exact.iter().chain(keys.bands.iter().flatten()) {
-            inv.key(k);
-        }
+        let mut inv = self.amend_invocation(
+            fp,
+            keys,
+            true,
+            new_value,
+            near.hash.as_ref().map(|h| &h[..]),
+            near.distance,
+        );
         let lookup = near
             .hash
             .is_none()
             .then(|| self.ref_lookup(near.simhash, keys_now));
-        if let Some((ks, _)) = &lookup {
+        if let Some((ks, rem)) = &lookup {
             for k in ks {
                 inv.key(k);
             }
-        }
-        inv.arg(keys.exact.len())
-            .arg(keys.bands.len())
-            .arg(Self::field(fp))
-            .arg(new_value)
-            .arg(tail);
-        for i in 0..keys.bands.len() {
-            inv.arg(self.band_record(fp, i as u32));
-        }
-        if let Some((_, rem)) = &lookup {
             inv.arg(rem.as_slice());
         }
         let (_, _, tail): (i64, i64, Vec<u8>) = inv
@@ -877,7 +899,7 @@ impl RedisStore {
             futures_util::future::try_join_all(keys.bands.iter().enumerate().map(|(i, ks)| {
                 self.band_call(ks, self.band_record(fp, i as u32), keys.expire_at_ms)
             }));
-        let (exact, replies) = futures_util::future::try_join(exact, bands).await?;
+        let (exact, mut replies) = futures_util::future::try_join(exact, bands).await?;
         let fresh = match parse(&exact)? {
             Reply::Exact(v) => {
                 let verdict = Self::verdict_for_existing(&v, job_id)?;
@@ -892,7 +914,11 @@ impl RedisStore {
             Reply::Bands { fresh, .. } => fresh,
             _ => return Err(bad("check: unexpected reply".into())),
         };
-        let records: Vec<Vec<u8>> = replies.iter().map(|r| r.records.clone()).collect();
+        // The records go to `nearest`; the replies keep their flags and stamps.
+        let records: Vec<Vec<u8>> = replies
+            .iter_mut()
+            .map(|r| std::mem::take(&mut r.records))
+            .collect();
         let stamps: Vec<u16> = replies.iter().map(|r| r.now).collect();
         let mut best = None;
         if let Some(near) = self.nearest(fp, &records, Some(&stamps)) {
@@ -918,18 +944,7 @@ impl RedisStore {
             }
             return Ok(Verdict::New);
         };
-        let mut tail = of.to_vec();
-        tail.push(u8::try_from(distance).unwrap_or(u8::MAX));
-        let mut amend = self.amend.prepare_invoke();
-        for k in &keys.exact {
-            amend.key(k);
-        }
-        amend
-            .arg(keys.exact.len())
-            .arg(0)
-            .arg(Self::field(fp))
-            .arg(&new_value)
-            .arg(tail);
+        let amend = self.amend_invocation(fp, &keys, false, &new_value, Some(&of), distance);
         let amended = async {
             amend
                 .invoke_async::<(i64, i64, Vec<u8>)>(&mut self.conn.clone())

@@ -55,7 +55,7 @@ const SCRIPT_BODY_BELOW: u32 = 250;
 
 /// A fallback text (the page's prose paragraphs, `<noscript>`, script data) replaces the article
 /// path's only when it is over this many times as long: one that barely adds is the same text or
-/// chrome. Set when the fallbacks were written (both dev sets); not tuned since.
+/// chrome.
 const FALLBACK_GAIN: usize = 2;
 
 /// Is a fallback text of `fallback` chars worth taking over `current` chars ([`FALLBACK_GAIN`])?
